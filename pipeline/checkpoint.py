@@ -1,0 +1,50 @@
+"""The one checkpoint format: G, D, both optimisers, EMA, step, RNG states, data position,
+history, best generator and the job fingerprint, in ``<dir>/state.pt``.
+
+Loaded with ``torch.load(weights_only=True)``: only tensors and plain
+containers, never pickled code. A checkpoint written by a different job
+configuration is refused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipeline.files import atomic_path
+
+STATE_FILE = "state.pt"
+FORMAT_VERSION = 1
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint that belongs to another configuration or format."""
+
+
+def save_checkpoint(directory: Path, state: dict[str, Any]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / STATE_FILE
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT_VERSION, **state}, tmp)
+    return path
+
+
+def load_checkpoint(directory: Path, expected_fingerprint: str | None = None) -> dict[str, Any]:
+    path = Path(directory) / STATE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError… for damaged files
+        raise CheckpointMismatchError(f"checkpoint {path} cannot be read ({type(err).__name__}: {err})") from err
+    if state.get("format") != FORMAT_VERSION:
+        raise CheckpointMismatchError(f"checkpoint {path} has format {state.get('format')}, expected {FORMAT_VERSION}")
+    if expected_fingerprint is not None and state.get("fingerprint") != expected_fingerprint:
+        raise CheckpointMismatchError(
+            f"checkpoint {path} was written by a different configuration (fingerprint "
+            f"{str(state.get('fingerprint'))[:12]}…, this job {expected_fingerprint[:12]}…): model, loss or "
+            "optimiser settings differ. Restore the params it was trained with, or delete the checkpoint to start over."
+        )
+    return state

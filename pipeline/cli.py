@@ -1,0 +1,103 @@
+"""``ganlab``: the command line; each sub-command is also a DVC stage's ``cmd``.
+
+Sub-commands read ``params.yaml`` (or ``--params FILE``). Without
+``--dataset`` / ``--variant`` / ``--seed`` they cover every combination
+listed under ``benchmark:``. Errors a user can fix (bad params, missing or
+corrupt files, an unreachable tracking server, a checkpoint of another
+config) print one ``ganlab: error:`` line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from typing import Callable, Sequence
+
+from pipeline.checkpoint import CheckpointMismatchError
+from pipeline.config import DATASETS, Config, ConfigError, load
+from pipeline.datasets import DatasetError
+from pipeline.logs import configure_logging
+from pipeline.prepared import PreparedDataError
+from pipeline.reference import ReferenceError
+from pipeline.tracking import TrackingError
+
+USER_ERRORS = (ConfigError, DatasetError, PreparedDataError, ReferenceError, TrackingError, CheckpointMismatchError,
+               FileNotFoundError)
+
+
+def _selection(config: Config, args: argparse.Namespace, with_variants: bool) -> list[tuple]:
+    bench = config.benchmark
+    datasets = [args.dataset] if args.dataset else list(bench.datasets)
+    if not with_variants:
+        return [(d,) for d in datasets]
+    variants = [args.variant] if args.variant else list(bench.variants)
+    seeds = [args.seed] if args.seed is not None else list(bench.seeds)
+    return list(itertools.product(datasets, variants, seeds))
+
+
+def _cmd_prepare(config: Config, args: argparse.Namespace) -> None:
+    from pipeline.prepare import prepare
+
+    for (dataset,) in _selection(config, args, with_variants=False):
+        prepare(config, dataset)
+
+
+def _cmd_train(config: Config, args: argparse.Namespace) -> None:
+    from pipeline.train import train
+
+    for dataset, variant, seed in _selection(config, args, with_variants=True):
+        train(config, dataset, variant, seed)
+
+
+def _cmd_evaluate(config: Config, args: argparse.Namespace) -> None:
+    from pipeline.evaluate import evaluate
+
+    for dataset, variant, seed in _selection(config, args, with_variants=True):
+        evaluate(config, dataset, variant, seed)
+
+
+def _cmd_report(config: Config, args: argparse.Namespace) -> None:
+    from pipeline.report import report
+
+    print(report(config))
+
+
+COMMANDS: dict[str, tuple[Callable[[Config, argparse.Namespace], None], str, bool]] = {
+    "prepare": (_cmd_prepare, "write data/prepared/<dataset>/ (arrays, manifest, domain classifier)", False),
+    "train": (_cmd_train, "train GANs on Ray Train, tracked in MLflow; writes runs/<dataset>/<variant>/seed<k>/", True),
+    "evaluate": (_cmd_evaluate, "score final and best generators; writes metrics/<dataset>/<variant>/seed<k>.json", True),
+    "report": (_cmd_report, "write reports/benchmark.md and reports/benchmark.html", None),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from models.losses import VARIANTS
+
+    parser = argparse.ArgumentParser(prog="ganlab", description="Reproducible, distributed GAN benchmarks (DVC + Ray + MLflow).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_, help_text, selects) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+        if selects is not None:
+            command.add_argument("--dataset", choices=DATASETS, help="one dataset (default: benchmark.datasets)")
+        if selects:
+            command.add_argument("--variant", choices=sorted(VARIANTS), help="one loss variant (default: benchmark.variants)")
+            command.add_argument("--seed", type=int, help="one seed (default: benchmark.seeds)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging()
+    try:
+        config = load(args.params)
+        COMMANDS[args.command][0](config, args)
+    except USER_ERRORS as err:
+        print(f"ganlab: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Where each stage reads and writes (the file layout that ``dvc.yaml`` declares)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PREPARED = Path("data/prepared")
+REFERENCE = Path("data/reference")
+RUNS = Path("runs")
+METRICS = Path("metrics")
+REPORTS = Path("reports")
+SCRATCH = Path(".ganlab")
+
+
+def prepared_dir(dataset: str) -> Path:
+    return PREPARED / dataset
+
+
+def reference_dir(dataset: str) -> Path:
+    return REFERENCE / dataset
+
+
+def run_dir(dataset: str, variant: str, seed: int) -> Path:
+    return RUNS / dataset / variant / f"seed{seed}"
+
+
+def model_dir(dataset: str, variant: str, seed: int) -> Path:
+    """DVC out: final checkpoint and exported generators."""
+    return run_dir(dataset, variant, seed) / "model"
+
+
+def metrics_file(dataset: str, variant: str, seed: int) -> Path:
+    return METRICS / dataset / variant / f"seed{seed}.json"
+
+
+def ray_storage() -> Path:
+    """Ray Train's own checkpoints and state (scratch, kept for resuming, not a DVC out)."""
+    return SCRATCH / "ray"

@@ -1,0 +1,182 @@
+"""The ``train`` stage: one GAN training through Ray Train's ``TorchTrainer``, tracked in MLflow.
+
+The driver resolves the job, opens the MLflow run, runs
+:func:`train_loop_per_worker` on ``ray.num_workers`` workers, then exports
+the final checkpoint into ``runs/<dataset>/<variant>/seed<k>/``:
+
+* ``model/state.pt`` — the full final checkpoint (resumable);
+* ``model/generators.pt`` — final and best generator weights with the network spec;
+* ``history.csv`` — per-``log_every`` metrics (``dvc plots``);
+* ``train_summary.json`` — run id, steps, speed, best step (``dvc metrics``);
+* ``samples.png`` — a sample grid (images) or scatter (2-D points).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from analysis.plots import sample_grid_png, scatter_png
+from models.networks import NetworkSpec, build_generator
+from pipeline.checkpoint import STATE_FILE, load_checkpoint
+from pipeline.config import Config
+from pipeline.files import atomic_path, write_json
+from pipeline.job import TrainingJob, resolve_job
+from pipeline.logs import configure_logging
+from pipeline.layout import model_dir, prepared_dir, ray_storage, reference_dir, run_dir
+from pipeline.prepared import load_prepared
+from pipeline.ray_runtime import ray_session
+from pipeline.scoring import generate
+from pipeline.tracking import MetricLogger, client_for, git_commit, resolve_tracking_uri, start_run
+from pipeline.train_loop import GANTraining, Hooks, best_or_final
+
+log = logging.getLogger("ganlab.train")
+GENERATORS_FILE = "generators.pt"
+SAMPLE_SEED = 4321
+
+
+class TrainingFailed(RuntimeError):
+    pass
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """The Ray Train worker function: build, restore if a checkpoint exists, train, report."""
+    import ray.train
+    import ray.train.torch
+
+    configure_logging()
+    job: TrainingJob = config["job"]
+    torch.set_num_threads(config["threads"])
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    training = GANTraining(job, rank=rank, world=world, device=ray.train.torch.get_device(),
+                           wrap=ray.train.torch.prepare_model)
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            training.restore(Path(directory))
+        log.info("%s: resumed from step %d", job.name, training.step)
+    metric_logger = MetricLogger(config["tracking_uri"], config["run_id"]) if rank == 0 else None
+
+    def report(metrics: dict[str, float], directory: Path | None) -> None:
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(directory)) if directory else None)
+
+    training.run(Hooks(report=report, log_metrics=metric_logger.log if metric_logger else Hooks.log_metrics))
+
+
+def _run_trainer(job: TrainingJob, config: Config, run_id: str, tracking_uri: str) -> Path:
+    """Fit on Ray; returns a local directory holding the final checkpoint."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    ray_cfg = config.ray
+    storage = ray_storage().resolve()
+    trial_storage = storage / job.name
+    if trial_storage.exists():
+        shutil.rmtree(trial_storage)
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"job": job, "run_id": run_id, "tracking_uri": tracking_uri,
+                           "threads": ray_cfg.cpus_per_worker},
+        torch_config=TorchConfig(backend="nccl" if ray_cfg.use_gpu else "gloo"),
+        scaling_config=ScalingConfig(num_workers=ray_cfg.num_workers, use_gpu=ray_cfg.use_gpu,
+                                     resources_per_worker={"CPU": ray_cfg.cpus_per_worker},
+                                     placement_strategy=ray_cfg.placement_strategy),
+        run_config=RunConfig(name=job.name, storage_path=str(storage),
+                             checkpoint_config=CheckpointConfig(num_to_keep=job.train.keep_checkpoints),
+                             failure_config=FailureConfig(max_failures=ray_cfg.max_failures)),
+    )
+    try:
+        result = trainer.fit()
+    except Exception as err:  # ray.train.TrainingFailedError wraps the worker's exception
+        raise TrainingFailed(f"{job.name}: training failed on the Ray workers: {err}") from err
+    if result.checkpoint is None:
+        raise TrainingFailed(f"{job.name}: Ray Train finished without a checkpoint")
+    return Path(result.checkpoint.path)
+
+
+def export_run(job: TrainingJob, state: dict[str, Any], checkpoint_dir: Path, summary: dict[str, Any]) -> dict[str, Path]:
+    """Write the stage's outputs from the final checkpoint (atomically, file by file)."""
+    out = run_dir(job.dataset, job.variant, job.seed)
+    models = model_dir(job.dataset, job.variant, job.seed)
+    if models.exists():
+        shutil.rmtree(models)
+    models.mkdir(parents=True)
+    shutil.copy2(checkpoint_dir / STATE_FILE, models / STATE_FILE)
+    generators = best_or_final(state)
+    with atomic_path(models / GENERATORS_FILE) as tmp:
+        torch.save({"network": dataclasses.asdict(job.network), "final": generators["final"], "best": generators["best"],
+                    "final_step": state["step"], "best_step": state["best"]["step"] if state["best"] else state["step"],
+                    "ema": state["ema"] is not None, "fingerprint": job.fingerprint()}, tmp)
+    history = pd.DataFrame(state["history"])
+    with atomic_path(out / "history.csv") as tmp:
+        history.to_csv(tmp, index=False)
+    write_json(out / "train_summary.json", summary)
+    samples = sample_figure(job, generators["final"], out / "samples.png")
+    return {"history": out / "history.csv", "summary": out / "train_summary.json", "samples": samples}
+
+
+def load_generator(network: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> torch.nn.Module:
+    spec = NetworkSpec(**{**network, "data_shape": tuple(network["data_shape"])})
+    generator = build_generator(spec)
+    generator.load_state_dict(state_dict)
+    return generator.eval()
+
+
+def sample_figure(job: TrainingJob, generator_state: dict[str, torch.Tensor], path: Path) -> Path:
+    generator = load_generator(dataclasses.asdict(job.network), generator_state)
+    title = f"{job.dataset} · {job.variant} · seed {job.seed}"
+    if job.network.data_shape == (2,):
+        prepared = load_prepared(job.dataset, Path(job.data_dir))
+        import numpy as np
+
+        samples = generate(generator, 2500, job.network.z_dim, SAMPLE_SEED)
+        return scatter_png(samples, prepared.train_x[:2500], np.asarray(prepared.manifest["modes"]), path, title)
+    return sample_grid_png(generate(generator, 64, job.network.z_dim, SAMPLE_SEED), path, title)
+
+
+def train(config: Config, dataset: str, variant: str, seed: int) -> dict[str, Any]:
+    """Run one training end to end; returns the summary written to ``train_summary.json``."""
+    prepared = load_prepared(dataset)
+    job = resolve_job(config, dataset, variant, seed, tuple(prepared.manifest["shape"]), prepared_dir(dataset),
+                      reference_dir(dataset))
+    uri = resolve_tracking_uri(config)
+    client = client_for(uri)
+    tags = {"dataset": dataset, "variant": variant, "seed": str(seed), "stage": "train",
+            "git_commit": git_commit(), "ganlab.fingerprint": job.fingerprint()}
+    params = {**job.as_params(), "ray": dataclasses.asdict(config.ray)}
+    params.pop("data_dir"), params.pop("reference_dir")
+    run_id = start_run(client, config.mlflow.experiment, job.name, params, tags)
+    log.info("%s: MLflow run %s in %s", job.name, run_id, uri)
+    started = time.time()
+    try:
+        with ray_session(config.ray):
+            checkpoint_dir = _run_trainer(job, config, run_id, uri)
+        state = load_checkpoint(checkpoint_dir, job.fingerprint())
+        history = state["history"]
+        summary = {
+            "run_id": run_id, "steps": state["step"], "diverged_at": state["diverged_at"],
+            "best_step": state["best"]["step"] if state["best"] else None,
+            "best_metrics": state["best"]["metrics"] if state["best"] else {},
+            "wall_time_s": round(time.time() - started, 2),
+            "steps_per_s": history[-1]["steps_per_s"] if history else None,
+            "num_workers": config.ray.num_workers, "global_batch_size": job.train.batch_size * config.ray.num_workers,
+            "fingerprint": job.fingerprint(), "variant": variant, "dataset": dataset, "seed": seed,
+        }
+        outputs = export_run(job, state, checkpoint_dir, summary)
+        for path in outputs.values():
+            client.log_artifact(run_id, str(path))
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_terminated(run_id, "FINISHED")
+    log.info("%s: done in %.0fs (%d steps)%s", job.name, summary["wall_time_s"], summary["steps"],
+             f", diverged at step {summary['diverged_at']}" if summary["diverged_at"] else "")
+    return summary

@@ -1,0 +1,255 @@
+"""The training loop, written once in the shape Ray Train and Ray Tune expect.
+
+:class:`GANTraining` owns the nets, optimisers, data shard and RNG state of
+one worker and runs Algorithm 1 (``models.step.train_step``) for
+``train.steps`` generator updates. It reports metrics every ``log_every``
+steps and a checkpoint every ``checkpoint_every`` steps through a
+:class:`Hooks` object, and restores from a checkpoint when given one, so the
+same loop runs bare (tests, benchmarks), under ``TorchTrainer`` (with
+``prepare_model`` as ``wrap``) or inside a Tune trial.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import math
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from models.networks import build_discriminator, build_generator
+from models.regularisers import ExponentialMovingAverage
+from models.step import StepStats, build_optimiser, train_step, unwrap
+from pipeline.checkpoint import load_checkpoint, save_checkpoint
+from pipeline.job import TrainingJob
+from pipeline.prepared import load_prepared
+from pipeline.scoring import Scorer, build_scorer, generate
+
+log = logging.getLogger("ganlab.train")
+
+#: Step statistics → MLflow metric names (stable, so the compare view lines runs up).
+METRIC_NAMES = {
+    "loss_d": "loss/d", "loss_g": "loss/g", "d_real": "d/real", "d_fake": "d/fake",
+    "grad_norm_d": "grad_norm/d", "grad_norm_g": "grad_norm/g", "penalty": "penalty/gp",
+    "wasserstein": "wasserstein/estimate", "steps_per_s": "perf/steps_per_s",
+}
+#: Noise seed of the in-training monitor (fixed, so successive scores are comparable).
+MONITOR_SEED = 1234
+
+
+def mlflow_names(row: dict[str, float]) -> dict[str, float]:
+    return {METRIC_NAMES.get(k, f"eval/{k}"): v for k, v in row.items() if k != "step"}
+
+
+class ShardedBatches:
+    """Minibatches of one worker's shard, reshuffled every epoch.
+
+    Epoch ``e`` uses the permutation drawn from seed ``(seed, e)``; worker ``r``
+    of ``W`` takes positions ``r, r+W, r+2W, …`` of it, so shards are disjoint
+    and all have ``N // W`` samples. The last partial batch of an epoch is
+    dropped. The state is just ``(epoch, position)``.
+    """
+
+    def __init__(self, data: Tensor, batch_size: int, rank: int, world: int, seed: int) -> None:
+        self.shard_size = len(data) // world
+        if self.shard_size < batch_size:
+            raise ValueError(f"{len(data)} samples cannot fill a batch of {batch_size} on each of {world} worker(s)")
+        self.data, self.batch_size, self.rank, self.world, self.seed = data, batch_size, rank, world, seed
+        self.epoch, self.position = 0, 0
+        self._order = self._shard(0)
+
+    def _shard(self, epoch: int) -> Tensor:
+        rng = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        permutation = torch.randperm(len(self.data), generator=rng)
+        return permutation[self.rank :: self.world][: self.shard_size].to(self.data.device)
+
+    def __call__(self) -> Tensor:
+        if self.position + self.batch_size > self.shard_size:
+            self.epoch, self.position = self.epoch + 1, 0
+            self._order = self._shard(self.epoch)
+        index = self._order[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        return self.data[index]
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self._order = self._shard(self.epoch)
+
+
+@dataclass
+class Hooks:
+    """What the loop calls out to; every hook is optional."""
+
+    report: Callable[[dict[str, float], Path | None], None] = lambda metrics, checkpoint: None
+    log_metrics: Callable[[int, dict[str, float]], None] = lambda step, metrics: None
+
+
+@dataclass
+class Best:
+    step: int
+    key: tuple[float, ...]
+    metrics: dict[str, float]
+    generator: dict[str, Tensor] = field(repr=False)
+
+
+class GANTraining:
+    """One worker's share of a GAN training (see module docstring)."""
+
+    def __init__(self, job: TrainingJob, *, rank: int = 0, world: int = 1, device: torch.device | str = "cpu",
+                 wrap: Callable[[nn.Module], nn.Module] = lambda module: module) -> None:
+        self.job, self.rank, self.world, self.device = job, rank, world, torch.device(device)
+        torch.manual_seed(job.seed)  # identical initial weights on every worker
+        self.generator = wrap(build_generator(job.network).to(self.device))
+        self.discriminator = wrap(build_discriminator(job.network).to(self.device))
+        opt = job.optimiser
+        self.opt_g = build_optimiser(opt.name, self.generator.parameters(), opt.lr_g, opt.betas)
+        self.opt_d = build_optimiser(opt.name, self.discriminator.parameters(), opt.lr_d, opt.betas)
+        self.ema = (ExponentialMovingAverage(unwrap(self.generator), job.train.ema_decay)
+                    if job.train.ema_decay else None)
+        self.objective = job.objective()
+        prepared = load_prepared(job.dataset, Path(job.data_dir))
+        data = torch.as_tensor(prepared.train_x, dtype=torch.float32, device=self.device)
+        self.batches = ShardedBatches(data, job.train.batch_size, rank, world, job.seed)
+        self.scorer: Scorer | None = None
+        if rank == 0:
+            self.scorer = build_scorer(prepared, Path(job.reference_dir), job.eval, job.train.eval_samples)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self.best: Best | None = None
+        self.diverged_at: int | None = None
+        torch.manual_seed(job.seed * 1_000_003 + 7919 * (rank + 1))  # this worker's noise stream
+
+    # --- state ------------------------------------------------------------------------------
+
+    def sampling_generator(self) -> nn.Module:
+        """The generator that samples are drawn from: the EMA copy when enabled."""
+        return self.ema.module if self.ema is not None else unwrap(self.generator)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.job.fingerprint(),
+            "step": self.step,
+            "generator": unwrap(self.generator).state_dict(),
+            "discriminator": unwrap(self.discriminator).state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state() if self.device.type == "cuda" else None},
+            "batches": self.batches.state_dict(),
+            "history": self.history,
+            "diverged_at": self.diverged_at,
+            "best": None if self.best is None else {
+                "step": self.best.step, "key": list(self.best.key), "metrics": self.best.metrics,
+                "generator": self.best.generator},
+            "network": dataclasses.asdict(self.job.network),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        unwrap(self.generator).load_state_dict(state["generator"])
+        unwrap(self.discriminator).load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if self.device.type == "cuda" and state["rng"]["cuda"] is not None:
+            torch.cuda.set_rng_state(state["rng"]["cuda"])
+        self.batches.load_state_dict(state["batches"])
+        self.step = int(state["step"])
+        self.history = list(state["history"])
+        self.diverged_at = state["diverged_at"]
+        best = state["best"]
+        self.best = None if best is None else Best(best["step"], tuple(best["key"]), best["metrics"], best["generator"])
+
+    def restore(self, directory: Path) -> None:
+        """Resume from a checkpoint directory (refusing one of another configuration)."""
+        self.load_state_dict(load_checkpoint(directory, self.job.fingerprint()))
+
+    # --- loop ---------------------------------------------------------------------------------
+
+    def sample_z(self, n: int) -> Tensor:
+        return torch.randn(n, self.job.network.z_dim, device=self.device)
+
+    def _monitor(self) -> dict[str, float]:
+        """In-training metric on rank 0; keeps the best generator seen."""
+        if self.scorer is None or self.scorer.kind == "none":
+            return {}
+        sampler = self.sampling_generator()
+        samples = generate(sampler, self.scorer.n_samples, self.job.network.z_dim, MONITOR_SEED,
+                           self.job.eval.batch_size, self.device)
+        metrics = self.scorer.score(samples)
+        key = self.scorer.rank_key(metrics)
+        if self.best is None or key > self.best.key:
+            state = {k: v.detach().cpu().clone() for k, v in sampler.state_dict().items()}
+            self.best = Best(self.step, key, metrics, state)
+        return metrics
+
+    def run(self, hooks: Hooks = Hooks()) -> list[dict[str, float]]:
+        train = self.job.train
+        window: list[StepStats] = []
+        started, started_step = time.perf_counter(), self.step
+        progress_every = max(train.log_every, math.ceil(train.steps / 10 / train.log_every) * train.log_every)
+        while self.step < train.steps and self.diverged_at is None:
+            stats = train_step(self.generator, self.discriminator, self.opt_g, self.opt_d, self.objective,
+                               self.batches, self.sample_z, self.job.optimiser.k_d_steps, self.ema)
+            self.step += 1
+            window.append(stats)
+            finite = math.isfinite(stats.loss_d) and math.isfinite(stats.loss_g)
+            if not finite:
+                self.diverged_at = self.step
+                log.warning("%s: non-finite loss at step %d (D %s, G %s): training stopped as diverged",
+                            self.job.name, self.step, stats.loss_d, stats.loss_g)
+            last = self.step == train.steps or not finite
+            if self.step % train.log_every == 0 or last:
+                elapsed = time.perf_counter() - started
+                row = self._summarise(window, (self.step - started_step) / max(elapsed, 1e-9))
+                if finite and (self.step % train.eval_every == 0 or last):
+                    row.update(self._monitor())
+                window = []
+                self.history.append(row)
+                hooks.log_metrics(self.step, mlflow_names(row))
+                if self.rank == 0 and (self.step % progress_every == 0 or last):
+                    self._print_progress(row, elapsed)
+            if self.step % train.checkpoint_every == 0 or last:
+                self._report(hooks, self.history[-1] if self.history else {"step": self.step})
+        return self.history
+
+    def _summarise(self, window: list[StepStats], steps_per_s: float) -> dict[str, float]:
+        rows = [s.as_dict() for s in window]
+        return {"step": self.step, **{k: float(np.mean([r[k] for r in rows])) for k in rows[0]},
+                "steps_per_s": steps_per_s}
+
+    def _print_progress(self, row: dict[str, float], elapsed: float) -> None:
+        remaining = (self.job.train.steps - self.step) / max(row["steps_per_s"], 1e-9)
+        extras = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in METRIC_NAMES and k != "step")
+        log.info("%s step %d/%d (%.0f%%) %.1f it/s, %.0fs elapsed, ~%.0fs left | D %.4f G %.4f D(x) %.3f D(G(z)) %.3f %s",
+                 self.job.name, self.step, self.job.train.steps, 100 * self.step / self.job.train.steps,
+                 row["steps_per_s"], elapsed, remaining, row["loss_d"], row["loss_g"], row["d_real"], row["d_fake"], extras)
+
+    def _report(self, hooks: Hooks, row: dict[str, float]) -> None:
+        metrics = {"step": self.step, **{k: v for k, v in row.items() if isinstance(v, (int, float))}}
+        if self.rank != 0:
+            hooks.report(metrics, None)
+            return
+        with tempfile.TemporaryDirectory(prefix="ganlab-ckpt-") as tmp:
+            save_checkpoint(Path(tmp), self.state_dict())
+            hooks.report(metrics, Path(tmp))
+
+
+def best_or_final(state: dict[str, Any]) -> dict[str, dict[str, Tensor]]:
+    """The generators ``evaluate`` scores: ``final`` (EMA when enabled) and ``best`` (falls back to final)."""
+    final = state["ema"] if state["ema"] is not None else state["generator"]
+    best = state["best"]["generator"] if state["best"] is not None else copy.deepcopy(final)
+    return {"final": final, "best": best}
