@@ -16,14 +16,15 @@ from torch import Tensor, nn
 REGULARISERS = ("none", "weight-clipping", "gradient-penalty")
 
 
-def gradient_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+def gradient_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor,
+                     rng: torch.Generator | None = None) -> Tensor:
     """Two-sided penalty of Gulrajani et al. (2017), Alg. 1, *without* the λ factor.
 
     ``E_x̂[(‖∇_x̂ D(x̂)‖₂ - 1)²]`` on ``x̂ = ε x + (1 - ε) x̃`` with one
     ``ε ~ U[0, 1]`` per sample. ``create_graph=True`` so the penalty's own
     gradient reaches D's weights.
     """
-    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype, generator=rng)
     interpolates = (eps * real + (1.0 - eps) * fake.detach()).requires_grad_(True)
     scores = discriminator(interpolates)
     (grads,) = torch.autograd.grad(scores.sum(), interpolates, create_graph=True)

@@ -71,6 +71,7 @@ def discriminator_step(
     objective: Objective,
     real: Tensor,
     z: Tensor,
+    rng: torch.Generator | None = None,
 ) -> Tensor:
     """One D update; returns ``[loss, mean D(x), mean D(G(z)), ‖∇D‖, penalty, mean r - mean f]``."""
     with torch.no_grad():
@@ -80,7 +81,7 @@ def discriminator_step(
     loss = objective.loss.d_loss(real_out, fake_out)
     penalty = torch.zeros((), device=real.device)
     if objective.regulariser == "gradient-penalty":
-        penalty = gradient_penalty(discriminator, real, fake)
+        penalty = gradient_penalty(discriminator, real, fake, rng)
         loss = loss + objective.gp_lambda * penalty
     opt_d.zero_grad(set_to_none=True)
     loss.backward()
@@ -136,18 +137,20 @@ def train_step(
     sample_z: Callable[[int], Tensor],
     k_d_steps: int,
     ema: ExponentialMovingAverage | None = None,
+    rng: torch.Generator | None = None,
 ) -> StepStats:
     """k D updates (each on a fresh real batch from ``next_real``), then one G update.
 
-    The G batch has the size of the last real batch. Returns plain floats
-    (one host synchronisation per call).
+    The G batch has the size of the last real batch; ``rng`` draws the
+    gradient penalty's interpolation weights. Returns plain floats (one host
+    synchronisation per call).
     """
     if k_d_steps < 1:
         raise ValueError(f"k_d_steps must be >= 1, got {k_d_steps}")
     d_stats = []
     for _ in range(k_d_steps):
         real = next_real()
-        d_stats.append(discriminator_step(generator, discriminator, opt_d, objective, real, sample_z(real.shape[0])))
+        d_stats.append(discriminator_step(generator, discriminator, opt_d, objective, real, sample_z(real.shape[0]), rng))
     g_stats = generator_step(generator, discriminator, opt_g, objective, sample_z(real.shape[0]))
     if ema is not None:
         ema.update(unwrap(generator))

@@ -109,9 +109,11 @@ class GANTraining:
     def __init__(self, job: TrainingJob, *, rank: int = 0, world: int = 1, device: torch.device | str = "cpu",
                  wrap: Callable[[nn.Module], nn.Module] = lambda module: module) -> None:
         self.job, self.rank, self.world, self.device = job, rank, world, torch.device(device)
-        torch.manual_seed(job.seed)  # identical initial weights on every worker
-        self.generator = wrap(build_generator(job.network).to(self.device))
-        self.discriminator = wrap(build_discriminator(job.network).to(self.device))
+        with torch.random.fork_rng(devices=[]):  # identical initial weights on every worker; global RNG untouched
+            torch.manual_seed(job.seed)
+            generator, discriminator = build_generator(job.network), build_discriminator(job.network)
+        self.generator = wrap(generator.to(self.device))
+        self.discriminator = wrap(discriminator.to(self.device))
         opt = job.optimiser
         self.opt_g = build_optimiser(opt.name, self.generator.parameters(), opt.lr_g, opt.betas)
         self.opt_d = build_optimiser(opt.name, self.discriminator.parameters(), opt.lr_d, opt.betas)
@@ -126,9 +128,11 @@ class GANTraining:
             self.scorer = build_scorer(prepared, Path(job.reference_dir), job.eval, job.train.eval_samples)
         self.step = 0
         self.history: list[dict[str, float]] = []
+        self.window: list[StepStats] = []  # steps since the last history row
         self.best: Best | None = None
         self.diverged_at: int | None = None
-        torch.manual_seed(job.seed * 1_000_003 + 7919 * (rank + 1))  # this worker's noise stream
+        # This worker's own noise stream (z and the penalty's ε), part of the checkpoint.
+        self.rng = torch.Generator(device=self.device).manual_seed(job.seed * 1_000_003 + 7919 * (rank + 1))
 
     # --- state ------------------------------------------------------------------------------
 
@@ -145,10 +149,10 @@ class GANTraining:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
-            "rng": {"torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state() if self.device.type == "cuda" else None},
+            "rng": self.rng.get_state(),
             "batches": self.batches.state_dict(),
             "history": self.history,
+            "window": [stats.as_dict() for stats in self.window],
             "diverged_at": self.diverged_at,
             "best": None if self.best is None else {
                 "step": self.best.step, "key": list(self.best.key), "metrics": self.best.metrics,
@@ -163,12 +167,11 @@ class GANTraining:
         self.opt_d.load_state_dict(state["opt_d"])
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if self.device.type == "cuda" and state["rng"]["cuda"] is not None:
-            torch.cuda.set_rng_state(state["rng"]["cuda"])
+        self.rng.set_state(state["rng"])
         self.batches.load_state_dict(state["batches"])
         self.step = int(state["step"])
         self.history = list(state["history"])
+        self.window = [StepStats(**{"wasserstein": None, **stats}) for stats in state["window"]]
         self.diverged_at = state["diverged_at"]
         best = state["best"]
         self.best = None if best is None else Best(best["step"], tuple(best["key"]), best["metrics"], best["generator"])
@@ -180,7 +183,7 @@ class GANTraining:
     # --- loop ---------------------------------------------------------------------------------
 
     def sample_z(self, n: int) -> Tensor:
-        return torch.randn(n, self.job.network.z_dim, device=self.device)
+        return torch.randn(n, self.job.network.z_dim, device=self.device, generator=self.rng)
 
     def _monitor(self) -> dict[str, float]:
         """In-training metric on rank 0; keeps the best generator seen."""
@@ -198,14 +201,13 @@ class GANTraining:
 
     def run(self, hooks: Hooks = Hooks()) -> list[dict[str, float]]:
         train = self.job.train
-        window: list[StepStats] = []
         started, started_step = time.perf_counter(), self.step
         progress_every = max(train.log_every, math.ceil(train.steps / 10 / train.log_every) * train.log_every)
         while self.step < train.steps and self.diverged_at is None:
             stats = train_step(self.generator, self.discriminator, self.opt_g, self.opt_d, self.objective,
-                               self.batches, self.sample_z, self.job.optimiser.k_d_steps, self.ema)
+                               self.batches, self.sample_z, self.job.optimiser.k_d_steps, self.ema, self.rng)
             self.step += 1
-            window.append(stats)
+            self.window.append(stats)
             finite = math.isfinite(stats.loss_d) and math.isfinite(stats.loss_g)
             if not finite:
                 self.diverged_at = self.step
@@ -214,10 +216,10 @@ class GANTraining:
             last = self.step == train.steps or not finite
             if self.step % train.log_every == 0 or last:
                 elapsed = time.perf_counter() - started
-                row = self._summarise(window, (self.step - started_step) / max(elapsed, 1e-9))
+                row = self._summarise(self.window, (self.step - started_step) / max(elapsed, 1e-9))
                 if finite and (self.step % train.eval_every == 0 or last):
                     row.update(self._monitor())
-                window = []
+                self.window = []
                 self.history.append(row)
                 hooks.log_metrics(self.step, mlflow_names(row))
                 if self.rank == 0 and (self.step % progress_every == 0 or last):

@@ -1,0 +1,52 @@
+"""Shared fixtures: a tiny config, a prepared ring8 / digits in a temporary project folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipeline import config as config_module
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+torch.set_num_threads(1)
+
+
+def tiny_config(**sections) -> config_module.Config:
+    """A config small enough for unit tests; keyword arguments are params sections."""
+    raw = {
+        "model": {"width": 16, "z_dim": 8},
+        "train": {"steps": 6, "batch_size": 16, "log_every": 2, "eval_every": 3, "eval_samples": 100,
+                  "checkpoint_every": 3},
+        "eval": {"n_samples": 200, "batch_size": 100},
+        "classifier": {"epochs": 1, "width": 4, "feature_dim": 8},
+        "data": {"n_points": 400, "image_size": 8},
+    }
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    return config_module.parse(raw, "test params")
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the test inside an empty project folder (stages write relative paths)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def prepared(in_tmp: Path):
+    """ring8 and digits prepared with the tiny config; returns the config."""
+    from pipeline.prepare import prepare
+
+    config = tiny_config()
+    prepare(config, "ring8")
+    prepare(config, "digits")
+    return config
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("GANLAB_LOG_LEVEL", "WARNING")

@@ -1,0 +1,38 @@
+"""The checkpoint format: weights-only loading, fingerprint check, damaged files."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pipeline.checkpoint import CheckpointMismatchError, load_checkpoint, save_checkpoint
+
+
+def test_round_trip_with_plain_containers(tmp_path):
+    state = {"fingerprint": "abc", "step": 3, "weights": {"w": torch.ones(2)}, "betas": (0.5, 0.9), "history": [{"step": 1}]}
+    save_checkpoint(tmp_path, state)
+    loaded = load_checkpoint(tmp_path, "abc")
+    assert loaded["step"] == 3 and loaded["betas"] == (0.5, 0.9)
+    torch.testing.assert_close(loaded["weights"]["w"], torch.ones(2))
+
+
+def test_checkpoint_of_another_config_is_refused(tmp_path):
+    save_checkpoint(tmp_path, {"fingerprint": "a" * 64, "step": 1})
+    with pytest.raises(CheckpointMismatchError, match="different configuration"):
+        load_checkpoint(tmp_path, "b" * 64)
+
+
+def test_pickled_code_is_not_loaded(tmp_path):
+    import argparse
+
+    torch.save({"format": 1, "fingerprint": "x", "code": argparse.Namespace(a=1)}, tmp_path / "state.pt")
+    with pytest.raises(CheckpointMismatchError, match="cannot be read"):
+        load_checkpoint(tmp_path, "x")
+
+
+def test_truncated_checkpoint_is_reported(tmp_path):
+    save_checkpoint(tmp_path, {"fingerprint": "x", "step": 1, "w": torch.randn(100)})
+    path = tmp_path / "state.pt"
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(CheckpointMismatchError, match="cannot be read"):
+        load_checkpoint(tmp_path, "x")

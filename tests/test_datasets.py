@@ -1,0 +1,154 @@
+"""Every dataset loader, on standard files the test writes itself (no network, no downloads)."""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.datasets import DatasetError, load_dataset, mixture_modes
+from tests.conftest import tiny_config
+
+
+def write_idx(folder: Path, n_train: int = 30, n_test: int = 10, gz: bool = True, side: int = 28) -> np.ndarray:
+    """The four IDX files of MNIST's format (LeCun et al.): big-endian magic, dims, then uint8 data."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    train_images = rng.integers(0, 256, size=(n_train, side, side), dtype=np.uint8)
+    for prefix, n, images in (("train", n_train, train_images), ("t10k", n_test, None)):
+        images = images if images is not None else rng.integers(0, 256, size=(n, side, side), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        blobs = {
+            f"{prefix}-images-idx3-ubyte": struct.pack(">IIII", 0x803, n, side, side) + images.tobytes(),
+            f"{prefix}-labels-idx1-ubyte": struct.pack(">II", 0x801, n) + labels.tobytes(),
+        }
+        for name, blob in blobs.items():
+            if gz:
+                with gzip.open(folder / f"{name}.gz", "wb") as handle:
+                    handle.write(blob)
+            else:
+                (folder / name).write_bytes(blob)
+    return train_images
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_datasets_from_local_files(tmp_path, dataset, gz):
+    images = write_idx(tmp_path / dataset, gz=gz)
+    config = tiny_config(data={"root": str(tmp_path), "image_size": 32})
+    data = load_dataset(dataset, config)
+    assert data.train_x.shape == (30, 1, 32, 32) and data.test_x.shape == (10, 1, 32, 32)
+    assert data.train_x.dtype == np.float32 and data.train_x.min() >= -1.0 and data.train_x.max() <= 1.0
+    assert list(data.train_y[:12]) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    assert images.shape == (30, 28, 28)
+
+
+def test_idx_pixels_are_scaled_exactly_without_resizing(tmp_path):
+    images = write_idx(tmp_path / "mnist", side=16)
+    data = load_dataset("mnist", tiny_config(data={"root": str(tmp_path), "image_size": 16}))
+    np.testing.assert_allclose(data.train_x[:, 0], images / 255.0 * 2 - 1, atol=1e-6)
+
+
+def test_data_paths_override_the_root(tmp_path):
+    write_idx(tmp_path / "somewhere" / "else")
+    config = tiny_config(data={"paths": {"mnist": str(tmp_path / "somewhere" / "else")}})
+    assert load_dataset("mnist", config).train_x.shape[0] == 30
+
+
+def test_missing_idx_file_says_which_and_where(tmp_path):
+    write_idx(tmp_path / "mnist")
+    (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DatasetError, match=r"t10k-labels-idx1-ubyte\[\.gz\] not found in .*mnist"):
+        load_dataset("mnist", tiny_config(data={"root": str(tmp_path)}))
+
+
+def test_corrupt_idx_file_is_reported(tmp_path):
+    write_idx(tmp_path / "mnist", gz=False)
+    (tmp_path / "mnist" / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03garbage")
+    with pytest.raises(DatasetError, match="could not be read"):
+        load_dataset("mnist", tiny_config(data={"root": str(tmp_path)}))
+
+
+def write_cifar(folder: Path, per_batch: int = 4) -> None:
+    """CIFAR-10's python version: pickled dicts with 'data' (N, 3072) uint8 and 'labels'."""
+    batches = folder / "cifar-10-batches-py"
+    batches.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        entry = {"data": rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8),
+                 "labels": [i % 10 for i in range(per_batch)]}
+        (batches / name).write_bytes(pickle.dumps(entry))
+    (batches / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"class{i}" for i in range(10)]}))
+
+
+def test_cifar10_from_python_batches(tmp_path):
+    write_cifar(tmp_path / "cifar10")
+    data = load_dataset("cifar10", tiny_config(data={"root": str(tmp_path), "image_size": 16}))
+    assert data.train_x.shape == (20, 3, 16, 16) and data.test_x.shape == (4, 3, 16, 16)
+    assert data.info["classes"][0] == "class0"
+
+
+def test_cifar10_missing_batches_are_named(tmp_path):
+    write_cifar(tmp_path / "cifar10")
+    (tmp_path / "cifar10" / "cifar-10-batches-py" / "data_batch_3").unlink()
+    with pytest.raises(DatasetError, match="data_batch_3 not found"):
+        load_dataset("cifar10", tiny_config(data={"root": str(tmp_path)}))
+
+
+def test_image_folder_with_class_subfolders(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("cats", "dogs"):
+        (tmp_path / "image-folder" / label).mkdir(parents=True)
+        for i in range(5):
+            pixels = rng.integers(0, 256, size=(20, 24, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "image-folder" / label / f"{i}.png")
+    data = load_dataset("image-folder", tiny_config(data={"root": str(tmp_path), "image_size": 8}))
+    assert data.train_x.shape[1:] == (3, 8, 8)
+    assert len(data.train_x) + len(data.test_x) == 10
+    assert data.info["classes"] == ["cats", "dogs"]
+
+
+def test_image_folder_missing(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_dataset("image-folder", tiny_config(data={"root": str(tmp_path)}))
+
+
+def test_digits_are_the_real_sklearn_images():
+    data = load_dataset("digits", tiny_config(data={"image_size": 8}))
+    assert len(data.train_x) + len(data.test_x) == 1797
+    assert data.train_x.shape[1:] == (1, 8, 8)
+    assert set(np.unique(data.train_y)) == set(range(10))
+
+
+@pytest.mark.parametrize("name, n_modes, std", [("ring8", 8, 0.02), ("grid25", 25, 0.05)])
+def test_mixtures_are_seeded_and_centred_on_their_modes(name, n_modes, std):
+    config = tiny_config(data={"n_points": 5000})
+    first, second = load_dataset(name, config), load_dataset(name, config)
+    np.testing.assert_array_equal(first.train_x, second.train_x)
+    centres, mode_std = mixture_modes(name)
+    assert centres.shape == (n_modes, 2) and mode_std == std
+    offsets = first.train_x - centres[first.train_y]
+    assert abs(offsets.std() - std) < 0.1 * std
+
+
+def test_ring8_radius_is_two():
+    centres, _ = mixture_modes("ring8")
+    np.testing.assert_allclose(np.linalg.norm(centres, axis=1), 2.0)
+
+
+def test_download_offline_fails_with_a_clear_message(tmp_path, monkeypatch):
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise OSError("network is unreachable (test)")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    with pytest.raises(DatasetError, match="(?s)downloading MNIST .* failed .*Without a network"):
+        load_dataset("mnist", tiny_config(data={"root": str(tmp_path), "download": True}))

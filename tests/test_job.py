@@ -1,0 +1,37 @@
+"""Resolving a job: "auto" settings, paper defaults and the checkpoint fingerprint."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from pipeline.config import parse
+from pipeline.job import resolve_job
+
+
+def _job(raw=None, dataset="digits", variant="wgan-gp", shape=(1, 16, 16)):
+    return resolve_job(parse(raw or {}), dataset, variant, 0, shape, Path("data"), Path("ref"))
+
+
+def test_auto_settings_follow_the_data_and_the_variant():
+    assert _job().network.arch == "dcgan"
+    assert _job().network.d_norm == "layer", "a WGAN-GP critic gets no BatchNorm"
+    assert _job(variant="hinge").network.d_norm == "batch"
+    assert _job(dataset="ring8", variant="hinge", shape=(2,)).network.arch == "mlp"
+
+
+def test_paper_defaults_and_overrides():
+    wgan_gp = _job().optimiser
+    assert (wgan_gp.name, wgan_gp.lr_g, wgan_gp.betas, wgan_gp.k_d_steps) == ("adam", 1e-4, (0.0, 0.9), 5)
+    assert _job(variant="wgan").optimiser.name == "rmsprop"
+    tuned = _job({"train": {"lr_g": 3e-4, "k_d_steps": 2}}).optimiser
+    assert (tuned.lr_g, tuned.lr_d, tuned.k_d_steps) == (3e-4, 1e-4, 2)
+
+
+def test_fingerprint_ignores_schedule_and_paths_but_not_the_math():
+    base = _job()
+    longer = _job({"train": {"steps": 99999, "log_every": 7}})
+    moved = dataclasses.replace(base, data_dir="/elsewhere")
+    other_lr = _job({"train": {"lr_d": 5e-4}})
+    assert base.fingerprint() == longer.fingerprint() == moved.fingerprint()
+    assert base.fingerprint() != other_lr.fingerprint()

@@ -1,0 +1,79 @@
+"""Metrics against independent computations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from analysis.class_metrics import class_scores
+from analysis.frechet import FeatureStats, frechet_distance
+from analysis.mode_metrics import mode_scores
+from pipeline.datasets import mixture_modes, sample_mixture
+
+
+def test_real_ring_samples_cover_every_mode():
+    points, _ = sample_mixture("ring8", 2500, seed=1)
+    centres, std = mixture_modes("ring8")
+    scores = mode_scores(points, centres, std)
+    assert scores.modes_covered == 8
+    assert scores.high_quality > 0.98  # 3σ in 2-D holds 1 - exp(-4.5) ≈ 98.9 % of a Gaussian
+    assert scores.kl_to_uniform < 0.01
+
+
+def test_collapsed_samples_cover_one_mode():
+    centres, std = mixture_modes("grid25")
+    collapsed = np.repeat(centres[:1], 100, axis=0)
+    scores = mode_scores(collapsed, centres, std)
+    assert (scores.modes_covered, scores.n_modes, scores.high_quality) == (1, 25, 1.0)
+    assert scores.kl_to_uniform == pytest.approx(math.log(25))
+
+
+def test_mode_counting_rules_by_hand():
+    centres = np.array([[0.0, 0.0], [10.0, 0.0]])
+    samples = np.array([[0.0, 0.0]] * 3 + [[10.0, 0.05]] * 1 + [[5.0, 5.0]] * 4)  # last 4 are far from both
+    scores = mode_scores(samples, centres, std=0.1, sigmas=3.0, min_samples=2)
+    assert scores.modes_covered == 1
+    assert scores.high_quality == pytest.approx(4 / 8)
+    p = np.array([3 / 4, 1 / 4])
+    assert scores.kl_to_uniform == pytest.approx(float(np.sum(p * np.log(p * 2))))
+    with pytest.raises(ValueError, match="NaN"):
+        mode_scores(np.array([[np.nan, 0.0]]), centres, 0.1)
+
+
+def test_frechet_distance_between_gaussians_matches_the_closed_form():
+    """For diagonal covariances, d² = ‖μ₁-μ₂‖² + Σᵢ (σ₁ᵢ - σ₂ᵢ)²."""
+    mu1, mu2 = np.array([0.0, 1.0, -2.0]), np.array([1.0, 1.0, 0.0])
+    var1, var2 = np.array([1.0, 4.0, 0.25]), np.array([9.0, 1.0, 0.25])
+    a = FeatureStats(mu1, np.diag(var1), n=10**6)
+    b = FeatureStats(mu2, np.diag(var2), n=10**6)
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(var1) - np.sqrt(var2)) ** 2)
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
+
+
+def test_frechet_distance_with_full_covariances_matches_scipy_formula():
+    from scipy.linalg import sqrtm
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(400, 5)), rng.normal(size=(400, 5)) @ rng.normal(size=(5, 5)) + 0.5
+    a, b = FeatureStats.of(x), FeatureStats.of(y)
+    expected = np.sum((a.mu - b.mu) ** 2) + np.trace(a.sigma + b.sigma - 2 * sqrtm(a.sigma @ b.sigma).real)
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-8)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_feature_stats_refuse_rank_deficient_or_non_finite_input():
+    with pytest.raises(ValueError, match="full-rank"):
+        FeatureStats.of(np.zeros((4, 8)))
+    with pytest.raises(ValueError, match="NaN"):
+        FeatureStats.of(np.full((20, 2), np.nan))
+
+
+def test_class_scores_by_hand():
+    real = np.array([0, 1, 2, 3] * 25)
+    predicted = np.array([0] * 60 + [1] * 30 + [2] * 10)
+    scores = class_scores(predicted, real, 4, min_samples=20)
+    p = np.array([0.6, 0.3, 0.1])
+    assert scores["classes_covered"] == 2
+    assert scores["class_kl"] == pytest.approx(float(np.sum(p * np.log(p / 0.25))))

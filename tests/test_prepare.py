@@ -1,0 +1,60 @@
+"""The prepare stage's outputs and their integrity checks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.layout import prepared_dir, reference_dir
+from pipeline.prepared import PreparedDataError, load_prepared
+from pipeline.reference import ReferenceError, load_classifier_reference
+
+
+def test_manifest_describes_the_arrays(prepared):
+    data = load_prepared("digits")
+    manifest = data.manifest
+    assert manifest["shape"] == [1, 8, 8] and manifest["kind"] == "images"
+    assert manifest["label_count"] == 10
+    assert manifest["range"][0] >= -1.0 and manifest["range"][1] <= 1.0
+    assert manifest["splits"]["train"]["n"] == len(data.train_x)
+    assert 0.0 <= manifest["classifier"]["test_accuracy"] <= 1.0
+    ring = load_prepared("ring8")
+    assert ring.manifest["std"] == 0.02 and len(ring.manifest["modes"]) == 8
+
+
+def test_classifier_reference_loads(prepared):
+    manifest = load_prepared("digits").manifest
+    reference = load_classifier_reference(prepared_dir("digits"), reference_dir("digits"), "digits", manifest)
+    assert reference.real.mu.shape == (8,)
+
+
+def test_corrupt_array_is_refused_with_the_fix(prepared):
+    path = prepared_dir("digits") / "train.npz"
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(PreparedDataError, match=r"does not match the sha256 .*dvc repro prepare@digits"):
+        load_prepared("digits")
+
+
+def test_missing_manifest_is_refused(in_tmp):
+    with pytest.raises(PreparedDataError, match=r"manifest .* is missing; rebuild it with `dvc repro prepare@ring8`"):
+        load_prepared("ring8")
+
+
+def test_unreadable_manifest_is_refused(prepared):
+    (prepared_dir("ring8") / "manifest.json").write_text("{not json")
+    with pytest.raises(PreparedDataError, match="corrupt"):
+        load_prepared("ring8")
+
+
+def test_stale_reference_statistics_are_refused(prepared):
+    path = reference_dir("digits") / "classifier.npz"
+    with np.load(path) as stats:
+        arrays = dict(stats)
+    arrays["classifier_sha256"] = np.array("0" * 64)
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+    manifest = json.loads((prepared_dir("digits") / "manifest.json").read_text())
+    with pytest.raises(ReferenceError, match="another classifier"):
+        load_classifier_reference(prepared_dir("digits"), reference_dir("digits"), "digits", manifest)

@@ -1,0 +1,60 @@
+"""Gradient penalty against an analytic case, weight clipping, EMA."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from models.regularisers import ExponentialMovingAverage, clip_weights, gradient_penalty
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    """D(x) = w·x + b has ∇ₓD = w everywhere, so the penalty is (‖w‖₂ - 1)² whatever x̂ is,
+    and its gradient w.r.t. w is 2(‖w‖ - 1) w / ‖w‖ (this needs create_graph=True)."""
+    torch.manual_seed(0)
+    critic = nn.Linear(3, 1)
+    with torch.no_grad():
+        critic.weight.copy_(torch.tensor([[3.0, 0.0, 4.0]]))  # ‖w‖ = 5
+    real, fake = torch.randn(16, 3), torch.randn(16, 3)
+    penalty = gradient_penalty(lambda x: critic(x).view(-1), real, fake)
+    assert penalty.item() == pytest.approx((5.0 - 1.0) ** 2, rel=1e-6)
+    penalty.backward()
+    w = critic.weight.detach()
+    expected = 2 * (5.0 - 1.0) * w / 5.0
+    torch.testing.assert_close(critic.weight.grad, expected)
+
+
+def test_gradient_penalty_of_a_unit_norm_critic_is_zero():
+    critic = nn.Linear(2, 1)
+    with torch.no_grad():
+        critic.weight.copy_(torch.tensor([[0.6, 0.8]]))
+    assert gradient_penalty(lambda x: critic(x).view(-1), torch.randn(8, 2), torch.randn(8, 2)).item() == pytest.approx(0.0, abs=1e-10)
+
+
+def test_gradient_penalty_uses_per_sample_norms_for_images():
+    """For D(x) = Σ a ⊙ x over (C, H, W), each sample's gradient is a, norm ‖a‖ over all pixels."""
+    a = torch.randn(1, 2, 4, 4)
+    penalty = gradient_penalty(lambda x: (x * a).flatten(1).sum(1), torch.randn(5, 2, 4, 4), torch.randn(5, 2, 4, 4))
+    assert penalty.item() == pytest.approx((a.norm().item() - 1.0) ** 2, rel=1e-5)
+
+
+def test_clip_weights_clamps_every_parameter():
+    net = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 1))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(100)
+    clip_weights(net, 0.01)
+    assert all(p.abs().max().item() <= 0.01 for p in net.parameters())
+
+
+def test_ema_follows_the_formula():
+    net = nn.Linear(2, 2)
+    ema = ExponentialMovingAverage(net, decay=0.9)
+    before = ema.module.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    ema.update(net)
+    torch.testing.assert_close(ema.module.weight, 0.9 * before + 0.1 * net.weight.detach())
+    with pytest.raises(ValueError):
+        ExponentialMovingAverage(net, decay=1.0)
