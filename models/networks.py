@@ -177,17 +177,22 @@ def dcgan_init_(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+_CLASSES: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
+    "mlp": (MLPGenerator, MLPDiscriminator),
+    "dcgan": (DCGANGenerator, DCGANDiscriminator),
+}
+
+
+def _build(spec: NetworkSpec, role: int) -> nn.Module:
+    net = _CLASSES[spec.arch][role](spec)
+    if spec.arch == "dcgan":
+        dcgan_init_(net)
+    return net
+
+
 def build_generator(spec: NetworkSpec) -> nn.Module:
-    if spec.arch == "mlp":
-        return MLPGenerator(spec)
-    generator = DCGANGenerator(spec)
-    dcgan_init_(generator)
-    return generator
+    return _build(spec, 0)
 
 
 def build_discriminator(spec: NetworkSpec) -> nn.Module:
-    if spec.arch == "mlp":
-        return MLPDiscriminator(spec)
-    discriminator = DCGANDiscriminator(spec)
-    dcgan_init_(discriminator)
-    return discriminator
+    return _build(spec, 1)
