@@ -22,7 +22,7 @@ class MetricTable:
     title: str
     values: dict[str, dict[str, list[float | None]]]  # variant → metric → per-seed values
     metrics: list[str]
-    directions: dict[str, str]  # metric → "min" | "max"
+    directions: dict[str, str]  # metric → "min" | "max"; others (e.g. "best step") are never marked
 
     def summary(self) -> pd.DataFrame:
         """mean and std (ddof=1 when several seeds) per cell; NaN where no finite value exists."""
@@ -44,7 +44,7 @@ class MetricTable:
         best: dict[str, set[str]] = {}
         for metric in self.metrics:
             means = frame[(metric, "mean")].dropna()
-            if means.empty:
+            if means.empty or self.directions.get(metric) not in ("min", "max"):
                 best[metric] = set()
                 continue
             target = means.min() if self.directions.get(metric) == "min" else means.max()

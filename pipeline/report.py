@@ -18,7 +18,7 @@ from analysis.report import DatasetSection, Figure, MetricTable, Report, render
 from pipeline.config import Config, fingerprint
 from pipeline.files import read_json
 from pipeline.layout import REPORTS, metrics_file, run_dir
-from pipeline.scoring import direction
+from pipeline.scoring import direction, metric_order
 from pipeline.tracking import git_commit
 from pipeline.train_loop import METRIC_NAMES
 
@@ -69,6 +69,7 @@ def _section(config: Config, dataset: str, figures_dir: Path) -> DatasetSection:
         target = figures_dir / f"samples-{variant}.png"
         shutil.copy2(first / "samples.png", target)
         samples.append(Figure(f"{variant} (seed {bench.seeds[0]}, final)", target))
+    metric_names.sort(key=metric_order)
     directions = {name: direction(name) for name in metric_names}
     metric_tables = [
         MetricTable("Final checkpoint", tables["final"], metric_names, directions),

@@ -32,10 +32,19 @@ from pipeline.reference import ClassifierReference, load_classifier_reference
 DIRECTIONS = {"modes": "max", "hq": "max", "mode_kl": "min", "fid_clf": "min", "classes": "max", "class_kl": "min"}
 
 
+def _base(metric: str) -> str:
+    return metric.rstrip("0123456789k")
+
+
 def direction(metric: str) -> str:
     """"min" or "max" for a metric name with its sample-count suffix (``fid_clf2500`` → "min")."""
-    base = metric.rstrip("0123456789k")
-    return DIRECTIONS.get(base, "")
+    return DIRECTIONS.get(_base(metric), "")
+
+
+def metric_order(metric: str) -> int:
+    """Position of a metric in tables: the order of :data:`DIRECTIONS`, unknown names last."""
+    bases = list(DIRECTIONS)
+    return bases.index(_base(metric)) if _base(metric) in bases else len(bases)
 
 
 def count_label(n: int) -> str:
