@@ -17,18 +17,21 @@ REGULARISERS = ("none", "weight-clipping", "gradient-penalty")
 
 
 def gradient_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor,
-                     rng: torch.Generator | None = None) -> Tensor:
+                     rng: torch.Generator | None = None, loss_scale: float = 1.0) -> Tensor:
     """Two-sided penalty of Gulrajani et al. (2017), Alg. 1, *without* the λ factor.
 
     ``E_x̂[(‖∇_x̂ D(x̂)‖₂ - 1)²]`` on ``x̂ = ε x + (1 - ε) x̃`` with one
-    ``ε ~ U[0, 1]`` per sample. ``create_graph=True`` so the penalty's own
-    gradient reaches D's weights.
+    ``ε ~ U[0, 1]`` per sample, drawn from ``rng`` (the global RNG when None).
+    ``create_graph=True`` so the penalty's own gradient reaches D's weights.
+    ``loss_scale`` is fp16 mixed precision's current scale: the gradient is
+    taken of the scaled scores and divided back, so small gradients survive
+    in half precision (the PyTorch AMP recipe for gradient penalties).
     """
     eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype, generator=rng)
     interpolates = (eps * real + (1.0 - eps) * fake.detach()).requires_grad_(True)
     scores = discriminator(interpolates)
-    (grads,) = torch.autograd.grad(scores.sum(), interpolates, create_graph=True)
-    norms = grads.flatten(start_dim=1).norm(2, dim=1)
+    (grads,) = torch.autograd.grad(scores.float().sum() * loss_scale, interpolates, create_graph=True)
+    norms = (grads.float() / loss_scale).flatten(start_dim=1).norm(2, dim=1)
     return (norms - 1.0).pow(2).mean()
 
 

@@ -28,6 +28,57 @@ class Objective:
     clip: float = 0.01
 
 
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass
+class Precision:
+    """Mixed precision of a run: an autocast dtype (None: fp32) and, for fp16, a loss scaler per optimiser.
+
+    bf16 keeps fp32's exponent range and needs no scaling; fp16 does
+    (Micikevicius et al. 2018), with one ``GradScaler`` for D and one for G
+    because their losses differ by orders of magnitude.
+    """
+
+    device_type: str = "cpu"
+    dtype: torch.dtype | None = None
+    scaler_d: torch.amp.GradScaler | None = None
+    scaler_g: torch.amp.GradScaler | None = None
+
+    @classmethod
+    def create(cls, name: str, device_type: str) -> Precision:
+        if name == "fp32":
+            return cls(device_type)
+        if name == "bf16":
+            return cls(device_type, torch.bfloat16)
+        if name == "fp16":
+            return cls(device_type, torch.float16, torch.amp.GradScaler(device_type), torch.amp.GradScaler(device_type))
+        raise ValueError(f"unknown precision {name!r}; choose one of {PRECISIONS}")
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device_type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
+
+
+FP32 = Precision()
+
+
+def _backward_and_step(loss: Tensor, optimiser: torch.optim.Optimizer, parameters: Iterable[nn.Parameter],
+                       scaler: torch.amp.GradScaler | None) -> Tensor:
+    """Backward, measure the (unscaled) gradient norm, step; returns the norm."""
+    optimiser.zero_grad(set_to_none=True)
+    if scaler is None:
+        loss.backward()
+        norm = gradient_norm(parameters)
+        optimiser.step()
+        return norm
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimiser)
+    norm = gradient_norm(parameters)
+    scaler.step(optimiser)  # skipped when the unscaled gradients are not finite
+    scaler.update()
+    return norm
+
+
 @dataclass(frozen=True)
 class StepStats:
     """Plain floats for logging. D-side values are means over the k D steps.
@@ -72,21 +123,24 @@ def discriminator_step(
     real: Tensor,
     z: Tensor,
     rng: torch.Generator | None = None,
+    precision: Precision = FP32,
 ) -> Tensor:
-    """One D update; returns ``[loss, mean D(x), mean D(G(z)), ‖∇D‖, penalty, mean r - mean f]``."""
-    with torch.no_grad():
-        fake = generator(z)
-    real_out = discriminator(real)
-    fake_out = discriminator(fake)
-    loss = objective.loss.d_loss(real_out, fake_out)
-    penalty = torch.zeros((), device=real.device)
-    if objective.regulariser == "gradient-penalty":
-        penalty = gradient_penalty(discriminator, real, fake, rng)
-        loss = loss + objective.gp_lambda * penalty
-    opt_d.zero_grad(set_to_none=True)
-    loss.backward()
-    grad_norm = gradient_norm(discriminator.parameters())
-    opt_d.step()
+    """One D update; returns ``[loss, mean D(x), mean D(G(z)), ‖∇D‖, penalty, mean r - mean f]``.
+
+    Losses are computed in fp32 from D's (possibly half-precision) outputs.
+    """
+    with precision.autocast():
+        with torch.no_grad():
+            fake = generator(z)
+        real_out = discriminator(real).float()
+        fake_out = discriminator(fake).float()
+        loss = objective.loss.d_loss(real_out, fake_out)
+        penalty = torch.zeros((), device=real.device)
+        if objective.regulariser == "gradient-penalty":
+            scale = precision.scaler_d.get_scale() if precision.scaler_d is not None else 1.0
+            penalty = gradient_penalty(discriminator, real, fake, rng, scale)
+            loss = loss + objective.gp_lambda * penalty
+    grad_norm = _backward_and_step(loss, opt_d, discriminator.parameters(), precision.scaler_d)
     if objective.regulariser == "weight-clipping":
         clip_weights(discriminator, objective.clip)
     d_output = objective.loss.d_output
@@ -108,6 +162,7 @@ def generator_step(
     opt_g: torch.optim.Optimizer,
     objective: Objective,
     z: Tensor,
+    precision: Precision = FP32,
 ) -> Tensor:
     """One G update through a frozen D; returns ``[loss, ‖∇G‖]``.
 
@@ -117,13 +172,11 @@ def generator_step(
     bare_d = unwrap(discriminator)
     bare_d.requires_grad_(False)
     try:
-        loss = objective.loss.g_loss(bare_d(generator(z)))
-        opt_g.zero_grad(set_to_none=True)
-        loss.backward()
+        with precision.autocast():
+            loss = objective.loss.g_loss(bare_d(generator(z)).float())
+        grad_norm = _backward_and_step(loss, opt_g, generator.parameters(), precision.scaler_g)
     finally:
         bare_d.requires_grad_(True)
-    grad_norm = gradient_norm(generator.parameters())
-    opt_g.step()
     return torch.stack([loss.detach(), grad_norm.to(loss.device)])
 
 
@@ -138,20 +191,22 @@ def train_step(
     k_d_steps: int,
     ema: ExponentialMovingAverage | None = None,
     rng: torch.Generator | None = None,
+    precision: Precision = FP32,
 ) -> StepStats:
     """k D updates (each on a fresh real batch from ``next_real``), then one G update.
 
     The G batch has the size of the last real batch; ``rng`` draws the
-    gradient penalty's interpolation weights. Returns plain floats (one host
-    synchronisation per call).
+    gradient penalty's interpolation weights; ``precision`` sets autocast and
+    loss scaling. Returns plain floats (one host synchronisation per call).
     """
     if k_d_steps < 1:
         raise ValueError(f"k_d_steps must be >= 1, got {k_d_steps}")
     d_stats = []
     for _ in range(k_d_steps):
         real = next_real()
-        d_stats.append(discriminator_step(generator, discriminator, opt_d, objective, real, sample_z(real.shape[0]), rng))
-    g_stats = generator_step(generator, discriminator, opt_g, objective, sample_z(real.shape[0]))
+        d_stats.append(discriminator_step(generator, discriminator, opt_d, objective, real, sample_z(real.shape[0]), rng,
+                                          precision))
+    g_stats = generator_step(generator, discriminator, opt_g, objective, sample_z(real.shape[0]), precision)
     if ema is not None:
         ema.update(unwrap(generator))
     loss_d, d_real, d_fake, grad_d, penalty, w_estimate = torch.stack(d_stats).mean(dim=0).tolist()

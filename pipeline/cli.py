@@ -10,6 +10,7 @@ config) print one ``ganlab: error:`` line and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import sys
 from typing import Callable, Sequence
@@ -46,6 +47,8 @@ def _cmd_prepare(config: Config, args: argparse.Namespace) -> None:
 def _cmd_train(config: Config, args: argparse.Namespace) -> None:
     from pipeline.train import train
 
+    if args.address:
+        config = dataclasses.replace(config, ray=dataclasses.replace(config.ray, address=args.address))
     for dataset, variant, seed in _selection(config, args, with_variants=True):
         train(config, dataset, variant, seed)
 
@@ -84,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         if selects:
             command.add_argument("--variant", choices=sorted(VARIANTS), help="one loss variant (default: benchmark.variants)")
             command.add_argument("--seed", type=int, help="one seed (default: benchmark.seeds)")
+        if name == "train":
+            command.add_argument("--address", help="join this Ray cluster (overrides ray.address and RAY_ADDRESS)")
     return parser
 
 

@@ -114,6 +114,9 @@ class TrainConfig:
     eval_samples: int = _field(1000, low=100)
     checkpoint_every: int = _field(500, low=1)
     keep_checkpoints: int = _field(2, low=1)
+    precision: str = _field("fp32", choices=("fp32", "bf16", "fp16"), doc="autocast dtype; fp16 adds loss scaling")
+    lr_scaling: str = _field("none", choices=("none", "linear"),
+                             doc="linear: lr × num_workers (Goyal et al. 2017) for the larger global batch")
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,8 @@ class RayConfig:
     cpus_per_worker: int = _field(1, low=1)
     placement_strategy: str = _field("PACK", choices=("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"))
     max_failures: int = _field(0, low=-1, doc="-1: retry forever")
+    sync_batchnorm: bool = _field(False, doc="SyncBatchNorm across workers (GPU only)")
+    fail_at_step: int | None = _field(None, low=1, doc="fault injection: rank 0 dies once at this step (tests)")
 
 
 @dataclass(frozen=True)
@@ -332,8 +337,8 @@ def _cross_check(config: Config, source: str, where: str) -> None:
     """Constraints between keys."""
     if config.eval.batch_size > config.eval.n_samples:
         raise ConfigError(f"{source}{where}: eval.batch_size ({config.eval.batch_size}) exceeds eval.n_samples ({config.eval.n_samples})")
-    if config.ray.num_workers > 1 and config.train.batch_size < 2:
-        raise ConfigError(f"{source}{where}: train.batch_size must be >= 2 per worker")
+    if config.ray.sync_batchnorm and not config.ray.use_gpu:
+        raise ConfigError(f"{source}{where}: ray.sync_batchnorm needs ray.use_gpu: true (SyncBatchNorm runs on CUDA only)")
 
 
 def load(path: str | Path = "params.yaml") -> Config:

@@ -43,12 +43,17 @@ class TrainingJob:
     lsgan_targets: tuple[float, float, float]
     train: TrainConfig
     eval: EvalConfig
+    world_size: int
     data_dir: str
     reference_dir: str
 
     @property
     def name(self) -> str:
         return f"{self.dataset}-{self.variant}-seed{self.seed}"
+
+    @property
+    def global_batch_size(self) -> int:
+        return self.train.batch_size * self.world_size
 
     def objective(self) -> Objective:
         loss = build_loss(get_variant(self.variant), self.lsgan_targets)
@@ -70,7 +75,13 @@ class TrainingJob:
 
 def resolve_job(config: Config, dataset: str, variant: str, seed: int, data_shape: tuple[int, ...],
                 data_dir: Path, reference_dir: Path) -> TrainingJob:
-    """Fill "auto" settings and the variant's paper defaults for one training."""
+    """Fill "auto" settings and the variant's paper defaults for one training.
+
+    ``train.batch_size`` is per worker, so the global batch is
+    ``batch_size × ray.num_workers``; DDP averages gradients over it. With
+    ``train.lr_scaling: linear`` both learning rates are multiplied by the
+    number of workers (Goyal et al. 2017); with ``none`` they are used as given.
+    """
     config = config.for_dataset(dataset)
     spec = get_variant(variant)
     regulariser = spec.regulariser if config.loss.regulariser == "auto" else config.loss.regulariser
@@ -82,10 +93,12 @@ def resolve_job(config: Config, dataset: str, variant: str, seed: int, data_shap
         norm = "none" if arch == "mlp" else "layer" if regulariser == "gradient-penalty" else "batch"
     defaults = spec.optimiser
     train = config.train
+    world_size = config.ray.num_workers
+    lr_factor = world_size if train.lr_scaling == "linear" else 1
     optimiser = OptimiserSettings(
         name=train.optimiser or defaults.name,
-        lr_g=train.lr_g or defaults.lr_g,
-        lr_d=train.lr_d or defaults.lr_d,
+        lr_g=(train.lr_g or defaults.lr_g) * lr_factor,
+        lr_d=(train.lr_d or defaults.lr_d) * lr_factor,
         betas=train.betas or defaults.betas,
         k_d_steps=train.k_d_steps or defaults.k_d_steps,
     )
@@ -94,6 +107,6 @@ def resolve_job(config: Config, dataset: str, variant: str, seed: int, data_shap
     return TrainingJob(
         dataset=dataset, variant=variant, seed=seed, network=network, optimiser=optimiser,
         regulariser=regulariser, gp_lambda=config.loss.gp_lambda, wgan_clip=config.loss.wgan_clip,
-        lsgan_targets=config.loss.lsgan_targets, train=train, eval=config.eval,
+        lsgan_targets=config.loss.lsgan_targets, train=train, eval=config.eval, world_size=world_size,
         data_dir=str(data_dir.resolve()), reference_dir=str(reference_dir.resolve()),
     )

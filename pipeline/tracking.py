@@ -102,17 +102,28 @@ def start_run(client: Any, experiment: str, run_name: str, params: Mapping[str, 
 
 
 class MetricLogger:
-    """Batched metric logging into one run (used on rank 0 of the training workers)."""
+    """Batched metric logging into one run (used on rank 0 of the training workers).
 
-    def __init__(self, tracking_uri: str, run_id: str) -> None:
+    With ``resume_key``, steps the run already holds for that metric are
+    skipped: a training restarted from a checkpoint recomputes exactly the
+    rows logged since that checkpoint, and each step must appear once.
+    """
+
+    def __init__(self, tracking_uri: str, run_id: str, resume_key: str | None = None) -> None:
         from mlflow.tracking import MlflowClient
 
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.run_id = run_id
+        self.logged_through = -1
+        if resume_key is not None:
+            history = self.client.get_metric_history(run_id, resume_key)
+            self.logged_through = max((m.step for m in history), default=-1)
 
     def log(self, step: int, metrics: Mapping[str, float]) -> None:
         from mlflow.entities import Metric
 
+        if step <= self.logged_through:
+            return
         now = int(time.time() * 1000)
         batch = [Metric(key, float(value), now, step) for key, value in metrics.items()]
         for start in range(0, len(batch), 1000):  # log_batch takes at most 1,000 metrics per call

@@ -25,7 +25,7 @@ import torch
 
 from analysis.plots import sample_grid_png, scatter_png
 from models.networks import NetworkSpec, build_generator
-from pipeline.checkpoint import STATE_FILE, load_checkpoint
+from pipeline.checkpoint import STATE_FILE, CheckpointMismatchError, load_checkpoint
 from pipeline.config import Config
 from pipeline.files import atomic_path, write_json
 from pipeline.job import TrainingJob, resolve_job
@@ -47,7 +47,15 @@ class TrainingFailed(RuntimeError):
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """The Ray Train worker function: build, restore if a checkpoint exists, train, report."""
+    """The Ray Train worker function: build, restore if a checkpoint exists, train, report.
+
+    Both nets go through ``prepare_model`` (DDP when there are several
+    workers; SyncBatchNorm first when ``ray.sync_batchnorm``). A checkpoint
+    comes from Ray after a worker failure (``FailureConfig``) or, on the
+    first attempt, from ``resume_from`` when an interrupted stage is re-run
+    (a folder every worker can read, like Ray's storage path).
+    """
+    import ray
     import ray.train
     import ray.train.torch
 
@@ -56,14 +64,24 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     torch.set_num_threads(config["threads"])
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
-    training = GANTraining(job, rank=rank, world=world, device=ray.train.torch.get_device(),
-                           wrap=ray.train.torch.prepare_model)
+
+    def wrap(module: torch.nn.Module) -> torch.nn.Module:
+        if config["sync_batchnorm"]:
+            module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
+        return ray.train.torch.prepare_model(module)
+
+    training = GANTraining(job, rank=rank, world=world, device=ray.train.torch.get_device(), wrap=wrap,
+                           fail_at_step=config["fail_at_step"], fault_marker=Path(config["fault_marker"]), node_id=ray.get_runtime_context().get_node_id(),
+                           run_id=config["run_id"])
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             training.restore(Path(directory))
-        log.info("%s: resumed from step %d", job.name, training.step)
-    metric_logger = MetricLogger(config["tracking_uri"], config["run_id"]) if rank == 0 else None
+    elif config["resume_from"]:
+        training.restore(Path(config["resume_from"]))
+    if training.step:
+        log.info("%s: worker %d resumed from step %d", job.name, rank, training.step)
+    metric_logger = MetricLogger(config["tracking_uri"], config["run_id"], resume_key="loss/d") if rank == 0 else None
 
     def report(metrics: dict[str, float], directory: Path | None) -> None:
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(directory)) if directory else None)
@@ -71,20 +89,35 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     training.run(Hooks(report=report, log_metrics=metric_logger.log if metric_logger else Hooks.log_metrics))
 
 
-def _run_trainer(job: TrainingJob, config: Config, run_id: str, tracking_uri: str) -> Path:
+def find_resumable(job: TrainingJob) -> tuple[Path, dict[str, Any]] | None:
+    """The latest checkpoint of this very job (same fingerprint) that an interrupted run left behind."""
+    found = None
+    for directory in (ray_storage().resolve() / job.name).glob("checkpoint_*/"):
+        try:
+            state = load_checkpoint(directory, job.fingerprint())
+        except (FileNotFoundError, CheckpointMismatchError) as err:
+            log.info("%s: not resuming from %s (%s)", job.name, directory.name, err)
+            continue
+        if state["step"] <= job.train.steps and (found is None or state["step"] > found[1]["step"]):
+            found = (directory, state)
+    return found
+
+
+def _run_trainer(job: TrainingJob, config: Config, run_id: str, tracking_uri: str,
+                 resume_from: Path | None) -> Path:
     """Fit on Ray; returns a local directory holding the final checkpoint."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     ray_cfg = config.ray
     storage = ray_storage().resolve()
-    trial_storage = storage / job.name
-    if trial_storage.exists():
-        shutil.rmtree(trial_storage)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"job": job, "run_id": run_id, "tracking_uri": tracking_uri,
-                           "threads": ray_cfg.cpus_per_worker},
+                           "threads": ray_cfg.cpus_per_worker, "sync_batchnorm": ray_cfg.sync_batchnorm,
+                           "fail_at_step": ray_cfg.fail_at_step,
+                           "fault_marker": str(storage / job.name / "fault-injected"),
+                           "resume_from": str(resume_from) if resume_from else None},
         torch_config=TorchConfig(backend="nccl" if ray_cfg.use_gpu else "gloo"),
         scaling_config=ScalingConfig(num_workers=ray_cfg.num_workers, use_gpu=ray_cfg.use_gpu,
                                      resources_per_worker={"CPU": ray_cfg.cpus_per_worker},
@@ -142,6 +175,38 @@ def sample_figure(job: TrainingJob, generator_state: dict[str, torch.Tensor], pa
     return sample_grid_png(generate(generator, 64, job.network.z_dim, SAMPLE_SEED), path, title)
 
 
+def _resume_point(job: TrainingJob, client: Any) -> tuple[Path | None, str | None]:
+    """Where an interrupted run of this job left off: a copy of its latest checkpoint and its MLflow run.
+
+    The checkpoint is copied aside because Ray's run folder is cleared for the new run.
+    """
+    trial = ray_storage() / job.name
+    found = find_resumable(job)
+    resume_from, run_id = None, None
+    if found is not None:
+        directory, state = found
+        resume_from = ray_storage().resolve() / "resume" / job.name
+        shutil.rmtree(resume_from, ignore_errors=True)
+        shutil.copytree(directory, resume_from)
+        run_id = _existing_run(client, state.get("run_id"))
+        log.info("%s: resuming the interrupted run from step %d (MLflow run %s)", job.name, state["step"], run_id or "new")
+        if run_id is not None:
+            client.update_run(run_id, status="RUNNING")
+    shutil.rmtree(trial, ignore_errors=True)
+    return resume_from, run_id
+
+
+def _existing_run(client: Any, run_id: str | None) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    if not run_id:
+        return None
+    try:
+        return client.get_run(run_id).info.run_id
+    except MlflowException:
+        return None
+
+
 def train(config: Config, dataset: str, variant: str, seed: int) -> dict[str, Any]:
     """Run one training end to end; returns the summary written to ``train_summary.json``."""
     prepared = load_prepared(dataset)
@@ -149,16 +214,19 @@ def train(config: Config, dataset: str, variant: str, seed: int) -> dict[str, An
                       reference_dir(dataset))
     uri = resolve_tracking_uri(config)
     client = client_for(uri)
-    tags = {"dataset": dataset, "variant": variant, "seed": str(seed), "stage": "train",
-            "git_commit": git_commit(), "ganlab.fingerprint": job.fingerprint()}
-    params = {**job.as_params(), "ray": dataclasses.asdict(config.ray)}
-    params.pop("data_dir"), params.pop("reference_dir")
-    run_id = start_run(client, config.mlflow.experiment, job.name, params, tags)
-    log.info("%s: MLflow run %s in %s", job.name, run_id, uri)
+    resume_from, run_id = _resume_point(job, client)
+    if run_id is None:
+        tags = {"dataset": dataset, "variant": variant, "seed": str(seed), "stage": "train",
+                "git_commit": git_commit(), "ganlab.fingerprint": job.fingerprint()}
+        params = {**job.as_params(), "global_batch_size": job.global_batch_size, "ray": dataclasses.asdict(config.ray)}
+        params.pop("data_dir"), params.pop("reference_dir")
+        run_id = start_run(client, config.mlflow.experiment, job.name, params, tags)
+    log.info("%s: MLflow run %s in %s; %d worker(s), global batch %d", job.name, run_id, uri,
+             job.world_size, job.global_batch_size)
     started = time.time()
     try:
         with ray_session(config.ray):
-            checkpoint_dir = _run_trainer(job, config, run_id, uri)
+            checkpoint_dir = _run_trainer(job, config, run_id, uri, resume_from)
         state = load_checkpoint(checkpoint_dir, job.fingerprint())
         history = state["history"]
         summary = {
@@ -167,7 +235,7 @@ def train(config: Config, dataset: str, variant: str, seed: int) -> dict[str, An
             "best_metrics": state["best"]["metrics"] if state["best"] else {},
             "wall_time_s": round(time.time() - started, 2),
             "steps_per_s": history[-1]["steps_per_s"] if history else None,
-            "num_workers": config.ray.num_workers, "global_batch_size": job.train.batch_size * config.ray.num_workers,
+            "num_workers": job.world_size, "global_batch_size": job.global_batch_size, "workers": state["workers"],
             "fingerprint": job.fingerprint(), "variant": variant, "dataset": dataset, "seed": seed,
         }
         outputs = export_run(job, state, checkpoint_dir, summary)
@@ -177,6 +245,8 @@ def train(config: Config, dataset: str, variant: str, seed: int) -> dict[str, An
         client.set_terminated(run_id, "FAILED")
         raise
     client.set_terminated(run_id, "FINISHED")
+    for scratch in (ray_storage() / job.name, ray_storage() / "resume" / job.name):  # finished: nothing to resume
+        shutil.rmtree(scratch, ignore_errors=True)
     log.info("%s: done in %.0fs (%d steps)%s", job.name, summary["wall_time_s"], summary["steps"],
              f", diverged at step {summary['diverged_at']}" if summary["diverged_at"] else "")
     return summary

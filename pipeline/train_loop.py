@@ -15,6 +15,8 @@ import copy
 import dataclasses
 import logging
 import math
+import os
+import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -27,7 +29,7 @@ from torch import Tensor, nn
 
 from models.networks import build_discriminator, build_generator
 from models.regularisers import ExponentialMovingAverage
-from models.step import StepStats, build_optimiser, train_step, unwrap
+from models.step import Precision, StepStats, build_optimiser, train_step, unwrap
 from pipeline.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.job import TrainingJob
 from pipeline.prepared import load_prepared
@@ -103,12 +105,33 @@ class Best:
     generator: dict[str, Tensor] = field(repr=False)
 
 
+def all_gather(obj: Any, world: int) -> list[Any]:
+    """Every worker's ``obj`` on every worker (one collective); ``[obj]`` without a process group."""
+    if world == 1 or not torch.distributed.is_initialized():
+        return [obj]
+    gathered: list[Any] = [None] * world
+    torch.distributed.all_gather_object(gathered, obj)
+    return gathered
+
+
 class GANTraining:
-    """One worker's share of a GAN training (see module docstring)."""
+    """One worker's share of a GAN training (see module docstring).
+
+    Under DDP every worker holds identical weights and optimiser states (DDP
+    averages gradients), the same data position, and its own noise stream;
+    checkpoints therefore carry every worker's RNG state, and a checkpoint
+    can only resume a job with the same number of workers (the fingerprint
+    includes it).
+    """
 
     def __init__(self, job: TrainingJob, *, rank: int = 0, world: int = 1, device: torch.device | str = "cpu",
-                 wrap: Callable[[nn.Module], nn.Module] = lambda module: module) -> None:
+                 wrap: Callable[[nn.Module], nn.Module] = lambda module: module, fail_at_step: int | None = None,
+                 fault_marker: Path | None = None, node_id: str = "", run_id: str = "") -> None:
+        if world != job.world_size:
+            raise ValueError(f"job {job.name} was resolved for {job.world_size} worker(s), started on {world}")
         self.job, self.rank, self.world, self.device = job, rank, world, torch.device(device)
+        self.fail_at_step, self.fault_marker, self.run_id = fail_at_step, fault_marker, run_id
+        self.workers = all_gather({"rank": rank, "node_id": node_id, "host": socket.gethostname(), "pid": os.getpid()}, world)
         with torch.random.fork_rng(devices=[]):  # identical initial weights on every worker; global RNG untouched
             torch.manual_seed(job.seed)
             generator, discriminator = build_generator(job.network), build_discriminator(job.network)
@@ -119,6 +142,7 @@ class GANTraining:
         self.opt_d = build_optimiser(opt.name, self.discriminator.parameters(), opt.lr_d, opt.betas)
         self.ema = (ExponentialMovingAverage(unwrap(self.generator), job.train.ema_decay)
                     if job.train.ema_decay else None)
+        self.precision = Precision.create(job.train.precision, self.device.type)
         self.objective = job.objective()
         prepared = load_prepared(job.dataset, Path(job.data_dir))
         data = torch.as_tensor(prepared.train_x, dtype=torch.float32, device=self.device)
@@ -149,7 +173,10 @@ class GANTraining:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
-            "rng": self.rng.get_state(),
+            "rng": all_gather(self.rng.get_state(), self.world),
+            "scalers": {name: scaler.state_dict() for name, scaler in self._scalers().items()},
+            "workers": self.workers,
+            "run_id": self.run_id,
             "batches": self.batches.state_dict(),
             "history": self.history,
             "window": [stats.as_dict() for stats in self.window],
@@ -167,7 +194,9 @@ class GANTraining:
         self.opt_d.load_state_dict(state["opt_d"])
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
-        self.rng.set_state(state["rng"])
+        self.rng.set_state(state["rng"][self.rank])
+        for name, scaler in self._scalers().items():
+            scaler.load_state_dict(state["scalers"][name])
         self.batches.load_state_dict(state["batches"])
         self.step = int(state["step"])
         self.history = list(state["history"])
@@ -179,6 +208,10 @@ class GANTraining:
     def restore(self, directory: Path) -> None:
         """Resume from a checkpoint directory (refusing one of another configuration)."""
         self.load_state_dict(load_checkpoint(directory, self.job.fingerprint()))
+
+    def _scalers(self) -> dict[str, torch.amp.GradScaler]:
+        pairs = {"d": self.precision.scaler_d, "g": self.precision.scaler_g}
+        return {name: scaler for name, scaler in pairs.items() if scaler is not None}
 
     # --- loop ---------------------------------------------------------------------------------
 
@@ -205,8 +238,10 @@ class GANTraining:
         progress_every = max(train.log_every, math.ceil(train.steps / 10 / train.log_every) * train.log_every)
         while self.step < train.steps and self.diverged_at is None:
             stats = train_step(self.generator, self.discriminator, self.opt_g, self.opt_d, self.objective,
-                               self.batches, self.sample_z, self.job.optimiser.k_d_steps, self.ema, self.rng)
+                               self.batches, self.sample_z, self.job.optimiser.k_d_steps, self.ema, self.rng,
+                               self.precision)
             self.step += 1
+            self._maybe_fail()
             self.window.append(stats)
             finite = math.isfinite(stats.loss_d) and math.isfinite(stats.loss_g)
             if not finite:
@@ -228,6 +263,22 @@ class GANTraining:
                 self._report(hooks, self.history[-1] if self.history else {"step": self.step})
         return self.history
 
+    def _maybe_fail(self) -> None:
+        """Fault injection (``ray.fail_at_step``): rank 0 dies once at that step.
+
+        ``fault_marker`` records that it happened, so the restarted worker goes
+        on. Before dying the worker waits a few seconds, so that its last
+        reported checkpoint reaches Ray's controller, as it would for a worker
+        that fails mid-run rather than milliseconds after a report.
+        """
+        if self.rank != 0 or self.step != self.fail_at_step or self.fault_marker is None or self.fault_marker.exists():
+            return
+        self.fault_marker.parent.mkdir(parents=True, exist_ok=True)
+        self.fault_marker.touch()
+        log.warning("%s: fault injection, worker process exits at step %d", self.job.name, self.step)
+        time.sleep(5.0)
+        os._exit(1)
+
     def _summarise(self, window: list[StepStats], steps_per_s: float) -> dict[str, float]:
         rows = [s.as_dict() for s in window]
         return {"step": self.step, **{k: float(np.mean([r[k] for r in rows])) for k in rows[0]},
@@ -242,11 +293,12 @@ class GANTraining:
 
     def _report(self, hooks: Hooks, row: dict[str, float]) -> None:
         metrics = {"step": self.step, **{k: v for k, v in row.items() if isinstance(v, (int, float))}}
+        state = self.state_dict()  # a collective: every worker contributes its RNG state
         if self.rank != 0:
             hooks.report(metrics, None)
             return
         with tempfile.TemporaryDirectory(prefix="ganlab-ckpt-") as tmp:
-            save_checkpoint(Path(tmp), self.state_dict())
+            save_checkpoint(Path(tmp), state)
             hooks.report(metrics, Path(tmp))
 
 

@@ -58,3 +58,12 @@ def test_ema_follows_the_formula():
     torch.testing.assert_close(ema.module.weight, 0.9 * before + 0.1 * net.weight.detach())
     with pytest.raises(ValueError):
         ExponentialMovingAverage(net, decay=1.0)
+
+
+def test_gradient_penalty_is_unchanged_by_the_loss_scale():
+    """fp16 training takes the inner gradient of scaled scores and divides back: same penalty."""
+    critic = nn.Linear(3, 1)
+    real, fake = torch.randn(8, 3), torch.randn(8, 3)
+    plain = gradient_penalty(lambda x: critic(x).view(-1), real, fake, torch.Generator().manual_seed(0))
+    scaled = gradient_penalty(lambda x: critic(x).view(-1), real, fake, torch.Generator().manual_seed(0), loss_scale=65536.0)
+    assert scaled.item() == pytest.approx(plain.item(), rel=1e-6)

@@ -162,3 +162,21 @@ def test_non_finite_loss_stops_training_as_diverged(prepared):
     history = training.run()
     assert training.diverged_at == 1
     assert len(history) == 1
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_steps_run_and_stay_finite(precision):
+    from models.step import Precision
+
+    torch.manual_seed(0)
+    spec = NetworkSpec("dcgan", (1, 8, 8), z_dim=4, width=8, depth=1, d_norm="layer")
+    g, d = build_generator(spec), build_discriminator(spec)
+    opt_g = build_optimiser("adam", g.parameters(), 1e-4, (0.0, 0.9))
+    opt_d = build_optimiser("adam", d.parameters(), 1e-4, (0.0, 0.9))
+    amp = Precision.create(precision, "cpu")
+    assert (amp.scaler_d is not None) == (precision == "fp16")
+    for _ in range(3):
+        stats = train_step(g, d, opt_g, opt_d, Objective(WassersteinLoss(), "gradient-penalty"),
+                           lambda: torch.rand(8, 1, 8, 8) * 2 - 1, lambda n: torch.randn(n, 4), 2, precision=amp)
+    assert all(math.isfinite(v) for v in stats.as_dict().values())
+    assert all(p.dtype == torch.float32 for p in g.parameters()), "weights stay fp32 (autocast, not half models)"

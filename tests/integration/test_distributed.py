@@ -1,0 +1,105 @@
+"""Ray Train beyond one worker: DDP across two nodes, worker failure, interrupted stages."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pipeline.layout import model_dir, ray_storage
+from pipeline.train import TrainingFailed, train
+from tests.conftest import tiny_config
+
+pytestmark = pytest.mark.slow
+
+
+def _final_weights(dataset: str, variant: str) -> dict[str, torch.Tensor]:
+    state = torch.load(model_dir(dataset, variant, 0) / "state.pt", weights_only=True)
+    return {**{f"g.{k}": v for k, v in state["generator"].items()}, **{f"d.{k}": v for k, v in state["discriminator"].items()}}
+
+
+def _metric_steps(summary: dict, key: str = "loss/d") -> list[int]:
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.tracking import resolve_tracking_uri
+
+    client = MlflowClient(resolve_tracking_uri(tiny_config()))
+    return sorted(m.step for m in client.get_metric_history(summary["run_id"], key))
+
+
+def test_two_workers_on_two_nodes_match_two_workers_on_one_node(prepared):
+    """A WGAN-GP step (gradient penalty with create_graph=True) under DDP, both nets via prepare_model."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    config = tiny_config(train={"steps": 6, "batch_size": 16}, ray={"num_workers": 2, "cpus_per_worker": 1,
+                                                                    "placement_strategy": "STRICT_SPREAD"})
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    try:
+        ray.init(address=cluster.address)
+        spread = train(config, "ring8", "wgan-gp", 0)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    nodes = {worker["node_id"] for worker in spread["workers"]}
+    assert len(spread["workers"]) == 2 and len(nodes) == 2, spread["workers"]
+    assert spread["global_batch_size"] == 32
+    spread_weights = _final_weights("ring8", "wgan-gp")
+
+    packed_config = tiny_config(train={"steps": 6, "batch_size": 16}, ray={"num_workers": 2, "cpus_per_worker": 1})
+    packed = train(packed_config, "ring8", "wgan-gp", 0)
+    assert len({worker["node_id"] for worker in packed["workers"]}) == 1
+    for key, value in _final_weights("ring8", "wgan-gp").items():
+        torch.testing.assert_close(value, spread_weights[key], rtol=1e-5, atol=1e-6, msg=key)
+    assert packed["steps"] == spread["steps"] == 6
+
+
+def test_a_killed_worker_is_restarted_from_its_checkpoint(prepared):
+    """Rank 0 dies at step 5; Ray restarts the group from the step-4 checkpoint. The run completes with
+    exactly 10 steps, in the same MLflow run, each metric step logged once, and ends with the weights of
+    a run that never failed."""
+    common = {"train": {"steps": 10, "log_every": 1, "checkpoint_every": 4, "eval_every": 5}}
+    faulty = tiny_config(**common, ray={"cpus_per_worker": 1, "max_failures": 1, "fail_at_step": 5})
+    summary = train(faulty, "ring8", "non-saturating", 0)
+    assert summary["steps"] == 10
+    assert _metric_steps(summary) == list(range(1, 11))
+    restarted = _final_weights("ring8", "non-saturating")
+
+    clean = train(tiny_config(**common, ray={"cpus_per_worker": 1}), "ring8", "non-saturating", 0)
+    assert clean["run_id"] != summary["run_id"]
+    for key, value in _final_weights("ring8", "non-saturating").items():
+        assert torch.equal(value, restarted[key]), key
+
+
+def test_an_interrupted_stage_resumes_instead_of_starting_over(prepared, caplog):
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.tracking import resolve_tracking_uri
+
+    common = {"train": {"steps": 10, "log_every": 1, "checkpoint_every": 4, "eval_every": 5}}
+    with pytest.raises(TrainingFailed):
+        train(tiny_config(**common, ray={"cpus_per_worker": 1, "fail_at_step": 6}), "ring8", "hinge", 0)
+    assert list((ray_storage() / "ring8-hinge-seed0").glob("checkpoint_*")), "the interrupted run left checkpoints"
+    client = MlflowClient(resolve_tracking_uri(tiny_config()))
+    (failed,) = client.search_runs(client.get_experiment_by_name("ganlab").experiment_id)
+    assert failed.info.status == "FAILED"
+
+    with caplog.at_level("INFO", logger="ganlab"):
+        summary = train(tiny_config(**common, ray={"cpus_per_worker": 1}), "ring8", "hinge", 0)
+    assert "resuming the interrupted run from step 4" in caplog.text
+    assert summary["run_id"] == failed.info.run_id
+    assert client.get_run(summary["run_id"]).info.status == "FINISHED"
+    assert summary["steps"] == 10
+    assert _metric_steps(summary) == list(range(1, 11))
+    assert not (ray_storage() / "ring8-hinge-seed0").exists(), "a finished run leaves nothing to resume"
+
+
+def test_a_checkpoint_of_another_configuration_is_not_resumed(prepared, caplog):
+    common = {"train": {"steps": 10, "log_every": 1, "checkpoint_every": 4, "eval_every": 5}}
+    with pytest.raises(TrainingFailed):
+        train(tiny_config(**common, ray={"cpus_per_worker": 1, "fail_at_step": 6}), "ring8", "lsgan", 0)
+    changed = tiny_config(train={**common["train"], "lr_d": 1e-3}, ray={"cpus_per_worker": 1})
+    with caplog.at_level("INFO", logger="ganlab"):
+        summary = train(changed, "ring8", "lsgan", 0)
+    assert "different configuration" in caplog.text and "resuming the interrupted run" not in caplog.text
+    assert summary["steps"] == 10 and _metric_steps(summary) == list(range(1, 11))

@@ -1,0 +1,52 @@
+"""`ray job submit` of a training to a real `ray start --head` on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_ray_job_submit_trains_on_the_running_cluster(prepared):
+    project = Path.cwd()
+    (project / "params.yaml").write_text(yaml.safe_dump({
+        "model": {"width": 16, "z_dim": 8}, "data": {"n_points": 400, "image_size": 8},
+        "train": {"steps": 6, "batch_size": 16, "log_every": 2, "eval_every": 3, "eval_samples": 100, "checkpoint_every": 3},
+        "eval": {"n_samples": 200, "batch_size": 100}, "ray": {"cpus_per_worker": 1}}))
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("RAY_ADDRESS", None)
+    gcs, dashboard = _free_port(), _free_port()
+    start = subprocess.run(
+        ["ray", "start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs}", "--dashboard-host=127.0.0.1",
+         f"--dashboard-port={dashboard}", "--num-cpus=2", "--disable-usage-stats",
+         f"--temp-dir={project / 'ray-tmp'}"],
+        env=env, capture_output=True, text=True, timeout=180)
+    assert start.returncode == 0, start.stdout + start.stderr
+    try:
+        job = subprocess.run(
+            ["ray", "job", "submit", f"--address=http://127.0.0.1:{dashboard}", "--",
+             "bash", "-c", f"cd {project} && ganlab train --dataset ring8 --variant hinge --seed 0"],
+            env=env, capture_output=True, text=True, timeout=600)
+        output = job.stdout + job.stderr
+        assert job.returncode == 0, output[-5000:]
+        assert "succeeded" in output
+        assert "joining the Ray cluster" in output, "the job's driver joined the running cluster"
+        summary = json.loads((project / "runs/ring8/hinge/seed0/train_summary.json").read_text())
+        assert summary["steps"] == 6
+    finally:
+        subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)
