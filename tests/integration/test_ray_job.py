@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -22,19 +24,24 @@ def _free_port() -> int:
 
 
 def test_ray_job_submit_trains_on_the_running_cluster(prepared):
+    import tempfile
+
     project = Path.cwd()
     (project / "params.yaml").write_text(yaml.safe_dump({
         "model": {"width": 16, "z_dim": 8}, "data": {"n_points": 400, "image_size": 8},
         "train": {"steps": 6, "batch_size": 16, "log_every": 2, "eval_every": 3, "eval_samples": 100, "checkpoint_every": 3},
         "eval": {"n_samples": 200, "batch_size": 100}, "ray": {"cpus_per_worker": 1}}))
     bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    # Ray's token authentication stays on; the cluster and the client share this test's own token.
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "RAY_AUTH_MODE": "token",
+           "RAY_AUTH_TOKEN": secrets.token_hex(32), "GANLAB_LOG_LEVEL": "INFO"}
     env.pop("RAY_ADDRESS", None)
     gcs, dashboard = _free_port(), _free_port()
+    ray_tmp = tempfile.mkdtemp(prefix="rj-", dir="/tmp")  # Ray's socket paths must stay under 108 bytes
     start = subprocess.run(
         ["ray", "start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs}", "--dashboard-host=127.0.0.1",
          f"--dashboard-port={dashboard}", "--num-cpus=2", "--disable-usage-stats",
-         f"--temp-dir={project / 'ray-tmp'}"],
+         f"--temp-dir={ray_tmp}"],
         env=env, capture_output=True, text=True, timeout=180)
     assert start.returncode == 0, start.stdout + start.stderr
     try:
@@ -50,3 +57,4 @@ def test_ray_job_submit_trains_on_the_running_cluster(prepared):
         assert summary["steps"] == 6
     finally:
         subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
