@@ -22,9 +22,10 @@ from pipeline.logs import configure_logging
 from pipeline.prepared import PreparedDataError
 from pipeline.reference import ReferenceError
 from pipeline.tracking import TrackingError
+from pipeline.train import TrainingFailed
 
 USER_ERRORS = (ConfigError, DatasetError, PreparedDataError, ReferenceError, TrackingError, CheckpointMismatchError,
-               FileNotFoundError)
+               FileNotFoundError, TrainingFailed)
 
 
 def _selection(config: Config, args: argparse.Namespace, with_variants: bool) -> list[tuple]:

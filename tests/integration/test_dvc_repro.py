@@ -44,7 +44,10 @@ def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def project(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("project") / "ganlab"
     shutil.copytree(PROJECT, root, ignore=IGNORED)
-    (root / "params.yaml").write_text(yaml.safe_dump(TINY, sort_keys=False))
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    for section, values in TINY.items():  # the project's params, made tiny; overrides are replaced whole
+        params[section] = values if section == "overrides" else {**params.get(section, {}), **values}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q"], root)
     run(["git", "add", "-A"], root)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"], root)
@@ -55,7 +58,9 @@ def project(tmp_path_factory) -> Path:
 def test_repro_writes_the_report_comparing_the_variants(project):
     markdown = (project / "reports" / "benchmark.md").read_text()
     html = (project / "reports" / "benchmark.html").read_text()
-    for text in ("## ring8", "## digits", "non-saturating", "wgan-gp", "modes300", "fid_clf300", "Best checkpoint"):
+    for dataset in ("ring8", "digits"):
+        assert f"## {dataset}" in markdown and f">{dataset}</h2>" in html, dataset
+    for text in ("non-saturating", "wgan-gp", "modes300", "fid_clf300", "Best checkpoint"):
         assert text in markdown, text
         assert text in html, text
     assert "http://" not in html and "https://" not in html, "the HTML is self-contained"
