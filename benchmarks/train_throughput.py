@@ -20,6 +20,7 @@ Prints a table and writes ``benchmarks/results/train_throughput.json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -69,8 +70,6 @@ def bare_loop(job, steps: int, threads: int) -> float:
 
 def ray_run(config, dataset: str, variant: str, workers: int, threads_per_worker: int) -> tuple[float, float]:
     """(b)/(c): the training loop's steps/s and the stage's wall time."""
-    import dataclasses
-
     from pipeline.train import train
 
     config = dataclasses.replace(config, ray=dataclasses.replace(config.ray, num_workers=workers,
@@ -93,8 +92,6 @@ def main() -> None:
     base = load(ROOT / "params.yaml")
     overrides = {"steps": args.steps, "log_every": max(args.steps // 4, 1), "eval_every": args.steps * 10,
                  "checkpoint_every": args.steps}
-    import dataclasses
-
     config = dataclasses.replace(base, train=dataclasses.replace(base.train, **overrides),
                                  overrides=tuple((d, tuple((s, v) for s, v in secs if s != "train"))
                                                  for d, secs in base.overrides))

@@ -26,6 +26,7 @@ import yaml
 from models.losses import VARIANTS
 from models.networks import NORMS
 from models.regularisers import REGULARISERS
+from models.step import PRECISIONS
 
 POINT_DATASETS = ("ring8", "grid25")
 IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "image-folder")
@@ -114,7 +115,7 @@ class TrainConfig:
     eval_samples: int = _field(1000, low=100)
     checkpoint_every: int = _field(500, low=1)
     keep_checkpoints: int = _field(2, low=1)
-    precision: str = _field("fp32", choices=("fp32", "bf16", "fp16"), doc="autocast dtype; fp16 adds loss scaling")
+    precision: str = _field("fp32", choices=PRECISIONS, doc="autocast dtype; fp16 adds loss scaling")
     lr_scaling: str = _field("none", choices=("none", "linear"),
                              doc="linear: lr × num_workers (Goyal et al. 2017) for the larger global batch")
 

@@ -36,3 +36,8 @@ def metrics_file(dataset: str, variant: str, seed: int) -> Path:
 def ray_storage() -> Path:
     """Ray Train's own checkpoints and state (scratch, kept for resuming, not a DVC out)."""
     return SCRATCH / "ray"
+
+
+def resume_dir(job_name: str) -> Path:
+    """Where an interrupted run's latest checkpoint is copied before Ray's run folder is cleared."""
+    return ray_storage() / "resume" / job_name

@@ -30,7 +30,7 @@ from pipeline.config import Config
 from pipeline.files import atomic_path, write_json
 from pipeline.job import TrainingJob, resolve_job
 from pipeline.logs import configure_logging
-from pipeline.layout import model_dir, prepared_dir, ray_storage, reference_dir, run_dir
+from pipeline.layout import model_dir, prepared_dir, ray_storage, reference_dir, resume_dir, run_dir
 from pipeline.prepared import load_prepared
 from pipeline.ray_runtime import ray_session
 from pipeline.scoring import generate
@@ -71,8 +71,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         return ray.train.torch.prepare_model(module)
 
     training = GANTraining(job, rank=rank, world=world, device=ray.train.torch.get_device(), wrap=wrap,
-                           fail_at_step=config["fail_at_step"], fault_marker=Path(config["fault_marker"]), node_id=ray.get_runtime_context().get_node_id(),
-                           run_id=config["run_id"])
+                           fail_at_step=config["fail_at_step"], fault_marker=Path(config["fault_marker"]),
+                           node_id=ray.get_runtime_context().get_node_id(), run_id=config["run_id"])
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
@@ -185,7 +185,7 @@ def _resume_point(job: TrainingJob, client: Any) -> tuple[Path | None, str | Non
     resume_from, run_id = None, None
     if found is not None:
         directory, state = found
-        resume_from = ray_storage().resolve() / "resume" / job.name
+        resume_from = resume_dir(job.name).resolve()
         shutil.rmtree(resume_from, ignore_errors=True)
         shutil.copytree(directory, resume_from)
         run_id = _existing_run(client, state.get("run_id"))
@@ -245,7 +245,7 @@ def train(config: Config, dataset: str, variant: str, seed: int) -> dict[str, An
         client.set_terminated(run_id, "FAILED")
         raise
     client.set_terminated(run_id, "FINISHED")
-    for scratch in (ray_storage() / job.name, ray_storage() / "resume" / job.name):  # finished: nothing to resume
+    for scratch in (ray_storage() / job.name, resume_dir(job.name)):  # finished: nothing to resume
         shutil.rmtree(scratch, ignore_errors=True)
     log.info("%s: done in %.0fs (%d steps)%s", job.name, summary["wall_time_s"], summary["steps"],
              f", diverged at step {summary['diverged_at']}" if summary["diverged_at"] else "")
