@@ -8,11 +8,14 @@ and data, in one process tree on this machine:
   (c) ray-2   -- ``ganlab train`` with 2 DDP workers (threads split between them).
 
 Images/s counts the real images D consumes: steps/s × k × global batch.
-Every rate is measured from the loop's first step to its last (for (b) and
-(c), the training loop's own rate, excluding Ray's start-up, which is shown
-separately as the end-to-end wall time of the stage).
+Every rate is the steady-state rate of the training loop: the first
+``log_every`` steps (warm-up: allocator, thread pools, Ray's actors still
+settling) are left out, and for (b) and (c) so are the in-training metric and
+checkpoints; Ray's start-up shows separately as the stage's wall time. The
+setups run in turn ``--repeats`` times (a, b, c, a, b, c, …) so that drift of
+the machine hits all of them alike; the table shows the median.
 
-    python benchmarks/train_throughput.py --dataset digits --variant non-saturating --steps 400
+    python benchmarks/train_throughput.py --dataset digits --variant non-saturating --steps 2000
 
 Prints a table and writes ``benchmarks/results/train_throughput.json``.
 """
@@ -24,6 +27,7 @@ import dataclasses
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -44,8 +48,8 @@ from pipeline.prepare import prepare  # noqa: E402
 from pipeline.prepared import load_prepared  # noqa: E402
 
 
-def bare_loop(job, steps: int, threads: int) -> float:
-    """(a): steps/s of the GAN step alone."""
+def bare_loop(job, steps: int, warmup: int, threads: int) -> float:
+    """(a): steady-state steps/s of the GAN step alone (the first ``warmup`` steps untimed)."""
     torch.set_num_threads(threads)
     torch.manual_seed(job.seed)
     generator, discriminator = build_generator(job.network), build_discriminator(job.network)
@@ -62,14 +66,15 @@ def bare_loop(job, steps: int, threads: int) -> float:
     def sample_z(n):
         return torch.randn(n, job.network.z_dim)
 
-    started = time.perf_counter()
-    for _ in range(steps):
+    for step in range(steps):
+        if step == warmup:
+            started = time.perf_counter()
         train_step(generator, discriminator, opt_g, opt_d, objective, next_real, sample_z, opt.k_d_steps)
-    return steps / (time.perf_counter() - started)
+    return (steps - warmup) / (time.perf_counter() - started)
 
 
 def ray_run(config, dataset: str, variant: str, workers: int, threads_per_worker: int) -> tuple[float, float]:
-    """(b)/(c): the training loop's steps/s and the stage's wall time."""
+    """(b)/(c): the training loop's steady-state steps/s and the stage's wall time."""
     from pipeline.train import train
 
     config = dataclasses.replace(config, ray=dataclasses.replace(config.ray, num_workers=workers,
@@ -80,40 +85,54 @@ def ray_run(config, dataset: str, variant: str, workers: int, threads_per_worker
     return summary["steps_per_s"], wall
 
 
+SETUPS = (("(a) bare PyTorch loop", 0), ("(b) ganlab, Ray Train", 1), ("(c) ganlab, Ray Train", 2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--variant", default="non-saturating")
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "train_throughput.json"))
     args = parser.parse_args()
     configure_logging("WARNING")
     threads = os.cpu_count() or 1
+    log_every = max(args.steps // 10, 1)
     base = load(ROOT / "params.yaml")
-    overrides = {"steps": args.steps, "log_every": max(args.steps // 4, 1), "eval_every": args.steps * 10,
+    overrides = {"steps": args.steps, "log_every": log_every, "eval_every": args.steps * 10,
                  "checkpoint_every": args.steps}
     config = dataclasses.replace(base, train=dataclasses.replace(base.train, **overrides),
                                  overrides=tuple((d, tuple((s, v) for s, v in secs if s != "train"))
                                                  for d, secs in base.overrides))
     config = dataclasses.replace(config, mlflow=dataclasses.replace(config.mlflow, experiment="ganlab-benchmarks"))
+    rates: dict[str, list[float]] = {label: [] for label, _ in SETUPS}
+    walls: dict[str, list[float]] = {label: [] for label, _ in SETUPS}
     with tempfile.TemporaryDirectory(prefix="ganlab-bench-") as tmp:
         os.chdir(tmp)
         prepare(config, args.dataset)
         shape = tuple(load_prepared(args.dataset).manifest["shape"])
         job = resolve_job(config, args.dataset, args.variant, 0, shape, prepared_dir(args.dataset),
                           reference_dir(args.dataset))
-        images_per_step = job.optimiser.k_d_steps * job.train.batch_size
-        rows = []
-        rate = bare_loop(job, args.steps, threads)
-        rows.append({"setup": "(a) bare PyTorch loop", "workers": 1, "steps_per_s": rate,
-                     "images_per_s": rate * images_per_step, "wall_s": None})
-        for label, workers in (("(b) ganlab, Ray Train", 1), ("(c) ganlab, Ray Train", 2)):
-            rate, wall = ray_run(config, args.dataset, args.variant, workers, max(threads // workers, 1))
-            rows.append({"setup": label, "workers": workers, "steps_per_s": rate,
-                         "images_per_s": rate * images_per_step * workers, "wall_s": wall})
+        for repeat in range(args.repeats):
+            for label, workers in SETUPS:
+                if workers == 0:
+                    rates[label].append(bare_loop(job, args.steps, log_every, threads))
+                else:
+                    rate, wall = ray_run(config, args.dataset, args.variant, workers, max(threads // workers, 1))
+                    rates[label].append(rate)
+                    walls[label].append(wall)
+                print(f"repeat {repeat + 1}/{args.repeats} {label}: {rates[label][-1]:.1f} steps/s", flush=True)
+    images_per_step = job.optimiser.k_d_steps * job.train.batch_size
+    rows = []
+    for label, workers in SETUPS:
+        rate = statistics.median(rates[label])
+        rows.append({"setup": label, "workers": max(workers, 1), "steps_per_s": rate,
+                     "images_per_s": rate * images_per_step * max(workers, 1), "runs_steps_per_s": rates[label],
+                     "wall_s": statistics.median(walls[label]) if walls[label] else None})
     reference = rows[0]["images_per_s"]
     print(f"\n{args.dataset} / {args.variant}: batch {job.train.batch_size} per worker, k={job.optimiser.k_d_steps}, "
-          f"{args.steps} steps, {threads} CPU threads")
+          f"{args.steps} steps ({log_every} warm-up), {threads} CPU threads, median of {args.repeats}")
     print(f"{'setup':28} {'workers':>7} {'steps/s':>9} {'images/s':>10} {'vs (a)':>7} {'wall s':>7}")
     for row in rows:
         row["ratio_to_bare"] = row["images_per_s"] / reference
@@ -123,8 +142,9 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"dataset": args.dataset, "variant": args.variant, "steps": args.steps,
-                               "threads": threads, "machine": platform.machine(), "torch": torch.__version__,
-                               "rows": rows}, indent=2) + "\n")
+                               "warmup_steps": log_every, "repeats": args.repeats, "threads": threads,
+                               "machine": platform.machine(), "torch": torch.__version__, "rows": rows},
+                              indent=2) + "\n")
     print(f"wrote {out}")
 
 

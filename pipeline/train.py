@@ -35,7 +35,7 @@ from pipeline.prepared import load_prepared
 from pipeline.ray_runtime import ray_session
 from pipeline.scoring import generate
 from pipeline.tracking import MetricLogger, client_for, git_commit, resolve_tracking_uri, start_run
-from pipeline.train_loop import GANTraining, Hooks, best_or_final
+from pipeline.train_loop import GANTraining, Hooks, best_or_final, steady_rate
 
 log = logging.getLogger("ganlab.train")
 GENERATORS_FILE = "generators.pt"
@@ -234,7 +234,7 @@ def train(config: Config, dataset: str, variant: str, seed: int) -> dict[str, An
             "best_step": state["best"]["step"] if state["best"] else None,
             "best_metrics": state["best"]["metrics"] if state["best"] else {},
             "wall_time_s": round(time.time() - started, 2),
-            "steps_per_s": history[-1]["steps_per_s"] if history else None,
+            "steps_per_s": steady_rate(history),
             "num_workers": job.world_size, "global_batch_size": job.global_batch_size, "workers": state["workers"],
             "fingerprint": job.fingerprint(), "variant": variant, "dataset": dataset, "seed": seed,
         }

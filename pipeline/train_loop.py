@@ -234,7 +234,8 @@ class GANTraining:
 
     def run(self, hooks: Hooks = Hooks()) -> list[dict[str, float]]:
         train = self.job.train
-        started, started_step = time.perf_counter(), self.step
+        started = window_started = time.perf_counter()
+        window_step = self.step
         side_work = 0.0  # seconds in the in-training metric and checkpoints, left out of steps/s
         progress_every = max(train.log_every, math.ceil(train.steps / 10 / train.log_every) * train.log_every)
         while self.step < train.steps and self.diverged_at is None:
@@ -251,13 +252,13 @@ class GANTraining:
                             self.job.name, self.step, stats.loss_d, stats.loss_g)
             last = self.step == train.steps or not finite
             if self.step % train.log_every == 0 or last:
-                elapsed = time.perf_counter() - started - side_work
-                row = self._summarise(self.window, (self.step - started_step) / max(elapsed, 1e-9))
+                now = time.perf_counter()
+                row = self._summarise(self.window, (self.step - window_step) / max(now - window_started, 1e-9))
+                elapsed = now - started - side_work
                 if finite and (self.step % train.eval_every == 0 or last):
-                    monitor_started = time.perf_counter()
                     row.update(self._monitor())
-                    side_work += time.perf_counter() - monitor_started
-                self.window = []
+                    side_work += time.perf_counter() - now
+                self.window, window_step, window_started = [], self.step, time.perf_counter()
                 self.history.append(row)
                 hooks.log_metrics(self.step, mlflow_names(row))
                 if self.rank == 0 and (self.step % progress_every == 0 or last):
@@ -265,7 +266,9 @@ class GANTraining:
             if self.step % train.checkpoint_every == 0 or last:
                 report_started = time.perf_counter()
                 self._report(hooks, self.history[-1] if self.history else {"step": self.step})
-                side_work += time.perf_counter() - report_started
+                reporting = time.perf_counter() - report_started
+                side_work += reporting
+                window_started += reporting
         return self.history
 
     def _maybe_fail(self) -> None:
@@ -305,6 +308,20 @@ class GANTraining:
         with tempfile.TemporaryDirectory(prefix="ganlab-ckpt-") as tmp:
             save_checkpoint(Path(tmp), state)
             hooks.report(metrics, Path(tmp))
+
+
+def steady_rate(history: list[dict[str, float]]) -> float | None:
+    """Steps/s over every logged window but the first (warm-up), i.e. total steps / total time.
+
+    Each history row carries its window's rate (``steps_per_s``, the
+    in-training metric and checkpoints left out); without a second window the
+    first one is used.
+    """
+    windows = [(row["step"] - previous, row["steps_per_s"])
+               for previous, row in zip([0] + [r["step"] for r in history], history)]
+    windows = windows[1:] or windows
+    seconds = sum(steps / rate for steps, rate in windows if rate > 0)
+    return sum(steps for steps, _ in windows) / seconds if seconds > 0 else None
 
 
 def best_or_final(state: dict[str, Any]) -> dict[str, dict[str, Tensor]]:

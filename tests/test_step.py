@@ -13,7 +13,7 @@ from models.networks import NetworkSpec, build_discriminator, build_generator
 from models.step import Objective, build_optimiser, train_step
 from pipeline.job import resolve_job
 from pipeline.layout import prepared_dir, reference_dir
-from pipeline.train_loop import GANTraining, ShardedBatches
+from pipeline.train_loop import GANTraining, ShardedBatches, steady_rate
 
 SPEC = NetworkSpec("mlp", (2,), z_dim=4, width=16, depth=2, d_norm="none")
 
@@ -180,3 +180,11 @@ def test_mixed_precision_steps_run_and_stay_finite(precision):
                            lambda: torch.rand(8, 1, 8, 8) * 2 - 1, lambda n: torch.randn(n, 4), 2, precision=amp)
     assert all(math.isfinite(v) for v in stats.as_dict().values())
     assert all(p.dtype == torch.float32 for p in g.parameters()), "weights stay fp32 (autocast, not half models)"
+
+
+def test_steady_rate_leaves_out_the_warm_up_window_and_weights_windows_by_time():
+    history = [{"step": 100, "steps_per_s": 10.0}, {"step": 200, "steps_per_s": 100.0},
+               {"step": 400, "steps_per_s": 50.0}]
+    assert steady_rate(history) == pytest.approx(300 / (1.0 + 4.0))
+    assert steady_rate(history[:1]) == pytest.approx(10.0)
+    assert steady_rate([]) is None
