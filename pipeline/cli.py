@@ -17,6 +17,8 @@ from typing import Callable, Sequence
 
 from pipeline.checkpoint import CheckpointMismatchError
 from pipeline.config import DATASETS, Config, ConfigError, load
+from analysis.features import FeatureInputError
+from analysis.inception import ExtractorUnavailable
 from pipeline.datasets import DatasetError
 from pipeline.logs import configure_logging
 from pipeline.prepared import PreparedDataError
@@ -25,7 +27,7 @@ from pipeline.tracking import TrackingError
 from pipeline.train import TrainingFailed
 
 USER_ERRORS = (ConfigError, DatasetError, PreparedDataError, ReferenceError, TrackingError, CheckpointMismatchError,
-               FileNotFoundError, TrainingFailed)
+               FileNotFoundError, TrainingFailed, ExtractorUnavailable, FeatureInputError)
 
 
 def _selection(config: Config, args: argparse.Namespace, with_variants: bool) -> list[tuple]:
@@ -43,6 +45,13 @@ def _cmd_prepare(config: Config, args: argparse.Namespace) -> None:
 
     for (dataset,) in _selection(config, args, with_variants=False):
         prepare(config, dataset)
+
+
+def _cmd_features(config: Config, args: argparse.Namespace) -> None:
+    from pipeline.inception_reference import compute_real_features
+
+    for (dataset,) in _selection(config, args, with_variants=False):
+        compute_real_features(config, dataset)
 
 
 def _cmd_train(config: Config, args: argparse.Namespace) -> None:
@@ -69,6 +78,7 @@ def _cmd_report(config: Config, args: argparse.Namespace) -> None:
 
 COMMANDS: dict[str, tuple[Callable[[Config, argparse.Namespace], None], str, bool]] = {
     "prepare": (_cmd_prepare, "write data/prepared/<dataset>/ (arrays, manifest, domain classifier)", False),
+    "features": (_cmd_features, "cache real-image Inception features in data/features/<dataset>/ (when eval.inception)", False),
     "train": (_cmd_train, "train GANs on Ray Train, tracked in MLflow; writes runs/<dataset>/<variant>/seed<k>/", True),
     "evaluate": (_cmd_evaluate, "score final and best generators; writes metrics/<dataset>/<variant>/seed<k>.json", True),
     "report": (_cmd_report, "write reports/benchmark.md and reports/benchmark.html", None),

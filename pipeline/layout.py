@@ -6,6 +6,7 @@ from pathlib import Path
 
 PREPARED = Path("data/prepared")
 REFERENCE = Path("data/reference")
+FEATURES = Path("data/features")
 RUNS = Path("runs")
 METRICS = Path("metrics")
 REPORTS = Path("reports")
@@ -18,6 +19,11 @@ def prepared_dir(dataset: str) -> Path:
 
 def reference_dir(dataset: str) -> Path:
     return REFERENCE / dataset
+
+
+def features_dir(dataset: str) -> Path:
+    """DVC out of ``features@<dataset>``: cached real-image Inception features, one file per protocol key."""
+    return FEATURES / dataset
 
 
 def run_dir(dataset: str, variant: str, seed: int) -> Path:

@@ -9,7 +9,7 @@ import logging
 import platform
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -18,7 +18,7 @@ from analysis.report import DatasetSection, Figure, MetricTable, Report, render
 from pipeline.config import Config, fingerprint
 from pipeline.files import read_json
 from pipeline.layout import REPORTS, metrics_file, run_dir
-from pipeline.scoring import direction, metric_order
+from pipeline.scoring import direction, metric_base, metric_order
 from pipeline.tracking import git_commit
 from pipeline.train_loop import METRIC_NAMES
 
@@ -44,7 +44,11 @@ def _section(config: Config, dataset: str, figures_dir: Path) -> DatasetSection:
     bench = config.benchmark
     tables: dict[str, dict[str, dict[str, list]]] = {"final": {}, "best": {}}
     metric_names: list[str] = []
-    protocol: dict[str, Any] = {}
+    protocols: dict[str, dict[str, Any]] = {}  # protocol id → protocol
+    results = {(variant, seed): read_json(metrics_file(dataset, variant, seed), "evaluation result",
+                                          _fix(dataset, variant, seed))
+               for variant in bench.variants for seed in bench.seeds}
+    column = _columns(results.values())
     histories: dict[str, pd.DataFrame] = {}
     samples: list[Figure] = []
     notes: list[str] = []
@@ -52,12 +56,14 @@ def _section(config: Config, dataset: str, figures_dir: Path) -> DatasetSection:
         for which in tables:
             tables[which][variant] = {}
         for seed in bench.seeds:
-            result = read_json(metrics_file(dataset, variant, seed), "evaluation result", _fix(dataset, variant, seed))
-            protocol = result["protocol"]
+            result = results[variant, seed]
+            for family, protocol in result["protocols"].items():
+                protocols[protocol["id"]] = {"family": family, **protocol}
             for which in tables:
                 for name, value in result[which].items():
-                    if name in ("status", "step"):
+                    if name not in result["metric_protocol"] or metric_base(name).endswith("_std"):
                         continue
+                    name = column(result, name)
                     if name not in metric_names:
                         metric_names.append(name)
                     tables[which][variant].setdefault(name, []).append(value)
@@ -87,10 +93,29 @@ def _section(config: Config, dataset: str, figures_dir: Path) -> DatasetSection:
         figures.append(Figure(f"In-training metric {column}", path))
     seeds = ", ".join(map(str, bench.seeds))
     protocol_lines = [
-        ", ".join(f"{k}: {v}" for k, v in protocol.items()),
-        f"mean ± std over seeds [{seeds}]; curves and samples show seed {bench.seeds[0]}",
-    ]
+        f"{p['family']} metrics [protocol {pid}]: " + ", ".join(f"{k}: {v}" for k, v in p.items() if k not in ("family", "id"))
+        for pid, p in protocols.items()
+    ] + [f"mean ± std over seeds [{seeds}]; curves and samples show seed {bench.seeds[0]}"]
     return DatasetSection(dataset, protocol_lines, metric_tables, figures, samples, notes)
+
+
+def _columns(results) -> Callable[[dict[str, Any], str], str]:
+    """Table column of a metric: its name, plus its protocol id where one name has several protocols.
+
+    Numbers measured under different protocols (extractor, preprocessing,
+    sample counts, seeds) never share a column.
+    """
+    ids: dict[str, set[str]] = {}
+    for result in results:
+        for name, family in result["metric_protocol"].items():
+            ids.setdefault(name, set()).add(result["protocols"][family]["id"])
+
+    def column(result: dict[str, Any], name: str) -> str:
+        if len(ids[name]) == 1:
+            return name
+        return f"{name} [{result['protocols'][result['metric_protocol'][name]]['id']}]"
+
+    return column
 
 
 #: History columns that are step statistics; the remaining ones are in-training metrics.

@@ -3,7 +3,8 @@ the in-training monitor (which picks the best checkpoint) and the evaluate stage
 
 * 2-D mixtures: VEEGAN's mode metrics (``analysis.mode_metrics``).
 * labelled images: domain-classifier FID, class coverage and class KL.
-* unlabelled images: nothing in v1 (Inception metrics are a later stage).
+* unlabelled images: nothing here; Inception metrics (``eval.inception``) are
+  scored by :mod:`pipeline.inception_scoring`.
 
 Metric names carry the sample count (``fid_clf2500``, ``modes1k``), so values
 computed on different N never share a column by accident.
@@ -22,6 +23,7 @@ from torch import nn
 from analysis.class_metrics import class_scores
 from analysis.classifier import batched
 from analysis.frechet import FeatureStats, frechet_distance
+from analysis.inception_score import inception_score
 from analysis.mode_metrics import mode_scores
 from pipeline.config import EvalConfig
 from pipeline.prepared import PreparedData
@@ -29,22 +31,27 @@ from pipeline.reference import ClassifierReference, load_classifier_reference
 
 
 #: Metric base name → whether lower ("min") or higher ("max") is better.
-DIRECTIONS = {"modes": "max", "hq": "max", "mode_kl": "min", "fid_clf": "min", "classes": "max", "class_kl": "min"}
+DIRECTIONS = {"modes": "max", "hq": "max", "mode_kl": "min", "fid_clf": "min", "classes": "max", "class_kl": "min",
+              "is_clf": "max", "fid": "min", "kid": "min", "precision": "max", "recall": "max", "density": "max",
+              "coverage": "max", "is": "max"}
+#: Seed of the shuffle before the Inception Score's splits (torch-fidelity's default).
+IS_SEED = 2020
 
 
-def _base(metric: str) -> str:
-    return metric.rstrip("0123456789k")
+def metric_base(metric: str) -> str:
+    """``fid_clf2500`` → ``fid_clf``; a protocol tag (``fid5k [1a2b3c4d]``) is ignored."""
+    return metric.split(" [")[0].rstrip("0123456789k")
 
 
 def direction(metric: str) -> str:
     """"min" or "max" for a metric name with its sample-count suffix (``fid_clf2500`` → "min")."""
-    return DIRECTIONS.get(_base(metric), "")
+    return DIRECTIONS.get(metric_base(metric), "")
 
 
 def metric_order(metric: str) -> int:
     """Position of a metric in tables: the order of :data:`DIRECTIONS`, unknown names last."""
     bases = list(DIRECTIONS)
-    return bases.index(_base(metric)) if _base(metric) in bases else len(bases)
+    return bases.index(metric_base(metric)) if metric_base(metric) in bases else len(bases)
 
 
 def count_label(n: int) -> str:
@@ -93,7 +100,8 @@ class Scorer:
 
     def metric_names(self) -> list[str]:
         """What :meth:`score` returns, in order (for tables, and for diverged generators' nulls)."""
-        bases = {"modes": ("modes", "hq", "mode_kl"), "classifier": ("fid_clf", "classes", "class_kl")}.get(self.kind, ())
+        bases = {"modes": ("modes", "hq", "mode_kl"),
+                 "classifier": ("fid_clf", "classes", "class_kl", "is_clf", "is_clf_std")}.get(self.kind, ())
         return [base + self.suffix for base in bases]
 
     def rank_key(self, metrics: dict[str, float]) -> tuple[float, ...]:
@@ -119,8 +127,10 @@ class Scorer:
             logits = batched(model.head, torch.relu(torch.as_tensor(features)), self.eval_config.batch_size)
             classes = class_scores(logits.argmax(axis=1), self.reference.real_labels, logits.shape[1],
                                    self.eval_config.mode_min_samples)
+            score = inception_score(logits, self.eval_config.is_splits, IS_SEED)
             return {f"fid_clf{s}": frechet_distance(FeatureStats.of(features), self.reference.real),
-                    f"classes{s}": classes["classes_covered"], f"class_kl{s}": classes["class_kl"]}
+                    f"classes{s}": classes["classes_covered"], f"class_kl{s}": classes["class_kl"],
+                    f"is_clf{s}": score.mean, f"is_clf_std{s}": score.std}
         return {}
 
     def protocol(self) -> dict[str, Any]:
@@ -133,7 +143,9 @@ class Scorer:
         if self.kind == "classifier":
             base.update(extractor="domain-classifier", extractor_sha256=self.reference.sha256,
                         classifier_test_accuracy=self.reference.test_accuracy, n_real=self.reference.real.n,
-                        coverage_rule=f"class covered with >= {self.eval_config.mode_min_samples} predictions")
+                        coverage_rule=f"class covered with >= {self.eval_config.mode_min_samples} predictions",
+                        inception_score=f"is_clf: Inception Score computed with the domain classifier's logits "
+                                        f"(not Inception's), {self.eval_config.is_splits} splits, shuffle seed {IS_SEED}")
         return base
 
 
