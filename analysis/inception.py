@@ -20,6 +20,7 @@ file of torch-fidelity from a local path when one is configured.
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,9 @@ class InceptionFeatures:
             raise ExtractorUnavailable(f"Inception weights {self.weights} not found; reinstall {PACKAGE} or fix "
                                        "eval.inception_weights")
         self.precision, self.device = precision, torch.device(device)
-        self.module = torch.jit.load(str(self.weights), map_location=self.device).eval()
+        with warnings.catch_warnings():  # torch.jit.load is deprecated in favour of torch.export; the file is TorchScript
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            self.module = torch.jit.load(str(self.weights), map_location=self.device).eval()
 
     @torch.inference_mode()
     def __call__(self, images: Tensor) -> Tensor:

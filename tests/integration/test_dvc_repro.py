@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import PROJECT
+from tests.integration.commands import run
 
 pytestmark = pytest.mark.slow
 
@@ -28,16 +26,6 @@ TINY = {
 }
 IGNORED = shutil.ignore_patterns(".venv", ".git", "data", "runs", "metrics", "reports", "mlflow.db", "mlartifacts",
                                  ".ganlab", "__pycache__", ".pytest_cache", "cache", "tmp", "*.egg-info", "dvc_plots")
-
-
-def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "GANLAB_LOG_LEVEL": "INFO"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("RAY_ADDRESS", None)
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    return result
 
 
 @pytest.fixture(scope="module")

