@@ -16,6 +16,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from analysis.features import stream_features
+
 
 @dataclass(frozen=True)
 class ClassifierSpec:
@@ -49,13 +51,6 @@ class DomainClassifier(nn.Module):
         return self.head(F.relu(self.body(x)))
 
 
-@torch.inference_mode()
-def batched(fn, x: np.ndarray | Tensor, batch_size: int = 500) -> np.ndarray:
-    """Apply ``fn`` to ``x`` in batches (inference mode) and concatenate the outputs as numpy."""
-    x = torch.as_tensor(x)
-    return torch.cat([fn(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]).numpy()
-
-
 def train_classifier(spec: ClassifierSpec, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int,
                      lr: float, seed: int = 0, log=print) -> DomainClassifier:
     """Adam on cross-entropy, with shuffled minibatches and light random translations (±1 px)."""
@@ -82,5 +77,5 @@ def train_classifier(spec: ClassifierSpec, x: np.ndarray, y: np.ndarray, *, epoc
 
 
 def accuracy(model: DomainClassifier, x: np.ndarray, y: np.ndarray) -> float:
-    predictions = batched(model, x).argmax(axis=1)
+    predictions = stream_features(model, x, len(x), 500).features.argmax(axis=1)
     return float((predictions == np.asarray(y)).mean())

@@ -63,15 +63,19 @@ def check_images(batch: Tensor, channels: tuple[int, ...] = (1, 3)) -> Tensor:
     return batch
 
 
+@torch.inference_mode()
 def stream_features(extract: Callable[[Tensor], Tensor], source: Source, n: int, batch_size: int,
-                    description: str = "features") -> FeatureSet:
-    """Features of ``n`` images of ``source``, ``batch_size`` at a time, with a progress bar."""
+                    description: str | None = None) -> FeatureSet:
+    """Features of ``n`` images of ``source``, ``batch_size`` at a time (inference mode).
+
+    With a ``description``, a progress bar (for long passes such as Inception's).
+    """
     if n < 1:
         raise FeatureInputError(f"need at least one image, got n={n}")
     chunks = []
-    with progress(total=n, description=description, unit="img") as bar:
+    with progress(total=n, description=description or "", unit="img", enabled=description is not None) as bar:
         for batch in _batches(source, n, batch_size):
             features = extract(check_images(torch.as_tensor(batch)))
-            chunks.append(features.detach().float().cpu().numpy())
+            chunks.append(features.float().cpu().numpy())
             bar.update(len(batch))
     return FeatureSet(np.concatenate(chunks)[:n])

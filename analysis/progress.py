@@ -13,9 +13,9 @@ import sys
 from tqdm import tqdm
 
 
-def progress(total: int, description: str, unit: str = "it", initial: int = 0) -> tqdm:
+def progress(total: int, description: str, unit: str = "it", initial: int = 0, enabled: bool = True) -> tqdm:
     interactive = sys.stderr.isatty()
     interval = 0.1 if interactive else float(os.environ.get("GANLAB_PROGRESS_INTERVAL", "30"))
     return tqdm(total=total, initial=initial, desc=description, unit=unit, mininterval=interval,
-                disable=os.environ.get("GANLAB_PROGRESS", "1") == "0", dynamic_ncols=interactive,
+                disable=not enabled or os.environ.get("GANLAB_PROGRESS", "1") == "0", dynamic_ncols=interactive,
                 file=sys.stderr, leave=interactive)

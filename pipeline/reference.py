@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from analysis.classifier import ClassifierSpec, DomainClassifier, batched
+from analysis.classifier import ClassifierSpec, DomainClassifier
+from analysis.features import stream_features
 from analysis.frechet import FeatureStats
 from pipeline.files import atomic_path, sha256_file
 from pipeline.layout import reference_dir
@@ -52,7 +53,7 @@ def load_classifier(path: Path) -> DomainClassifier:
 
 
 def save_reference(dataset: str, model: DomainClassifier, classifier_sha256: str, x: np.ndarray, y: np.ndarray) -> Path:
-    stats = FeatureStats.of(batched(model.features, x))
+    stats = stream_features(model.features, x, len(x), 500).stats()
     path = reference_dir(dataset) / REFERENCE_FILE
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:

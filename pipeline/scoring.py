@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from analysis.class_metrics import class_scores
-from analysis.classifier import batched
+from analysis.features import stream_features
 from analysis.frechet import FeatureStats, frechet_distance
 from analysis.inception_score import inception_score
 from analysis.mode_metrics import mode_scores
@@ -123,8 +123,9 @@ class Scorer:
                     f"mode_kl{s}": scores.kl_to_uniform}
         if self.kind == "classifier":
             model = self.reference.model
-            features = batched(model.features, samples, self.eval_config.batch_size)
-            logits = batched(model.head, torch.relu(torch.as_tensor(features)), self.eval_config.batch_size)
+            features = stream_features(model.features, samples, len(samples), self.eval_config.batch_size).features
+            with torch.inference_mode():
+                logits = model.head(torch.relu(torch.as_tensor(features))).numpy()
             classes = class_scores(logits.argmax(axis=1), self.reference.real_labels, logits.shape[1],
                                    self.eval_config.mode_min_samples)
             score = inception_score(logits, self.eval_config.is_splits, IS_SEED)

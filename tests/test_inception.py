@@ -37,8 +37,10 @@ def test_resize_samples_source_index_dst_times_in_over_out():
 
 
 def test_quantisation_and_input_range():
-    u = to_uint8(torch.tensor([-1.0, 0.0, 1.0, 2.0]).view(1, 1, 2, 2))
-    assert u.flatten().tolist() == [0, 128, 255, 255]
+    u = to_uint8(torch.tensor([-1.0, 0.0, 0.5, 1.0]).view(1, 1, 2, 2))
+    assert u.flatten().tolist() == [0, 128, 191, 255]
+    with pytest.raises(FeatureInputError, match=r"\[-1, 1\]"):
+        to_uint8(torch.tensor([0.0, 2.0]).view(1, 1, 1, 2))
     x = inception_input(u)
     assert x.shape == (1, 3, INCEPTION_SIZE, INCEPTION_SIZE)
     assert x.min() >= -1.0 - 1e-6 and x.max() <= 127 / 128 + 1e-6
