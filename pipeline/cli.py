@@ -76,12 +76,19 @@ def _cmd_report(config: Config, args: argparse.Namespace) -> None:
     print(report(config))
 
 
+def _cmd_ui(config: Config, args: argparse.Namespace) -> None:
+    from pipeline.ui import serve
+
+    serve(config, args.host, args.port)
+
+
 COMMANDS: dict[str, tuple[Callable[[Config, argparse.Namespace], None], str, bool]] = {
     "prepare": (_cmd_prepare, "write data/prepared/<dataset>/ (arrays, manifest, domain classifier)", False),
     "features": (_cmd_features, "cache real-image Inception features in data/features/<dataset>/ (when eval.inception)", False),
     "train": (_cmd_train, "train GANs on Ray Train, tracked in MLflow; writes runs/<dataset>/<variant>/seed<k>/", True),
     "evaluate": (_cmd_evaluate, "score final and best generators; writes metrics/<dataset>/<variant>/seed<k>.json", True),
     "report": (_cmd_report, "write reports/benchmark.md and reports/benchmark.html", None),
+    "ui": (_cmd_ui, "serve the MLflow UI on the project's tracking store (127.0.0.1 by default)", None),
 }
 
 
@@ -100,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--seed", type=int, help="one seed (default: benchmark.seeds)")
         if name == "train":
             command.add_argument("--address", help="join this Ray cluster (overrides ray.address and RAY_ADDRESS)")
+        if name == "ui":
+            command.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this machine only)")
+            command.add_argument("--port", type=int, help="port (default: a free one)")
     return parser
 
 

