@@ -12,8 +12,10 @@ import numpy as np
 from analysis.neighbours import distance_blocks, knn_radii
 
 
-def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 3) -> dict[str, float]:
-    radii = knn_radii(real, k)
+def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 3,
+                     real_radii: np.ndarray | None = None) -> dict[str, float]:
+    """``real_radii``: ``knn_radii(real, k)`` when already at hand (a fixed real set scored many times)."""
+    radii = knn_radii(real, k) if real_radii is None else real_radii
     balls_per_fake = np.zeros(len(fake))
     covered = np.zeros(len(real), dtype=bool)
     for rows, distances in distance_blocks(real, fake):

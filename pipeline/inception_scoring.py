@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from analysis.frechet import FeatureStats, frechet_distance
 from analysis.inception import InceptionFeatures, InceptionLogits, to_uint8
 from analysis.inception_score import inception_score
 from analysis.kid import kernel_inception_distance
+from analysis.neighbours import knn_radii
 from analysis.precision_recall import precision_recall
 from pipeline.config import EvalConfig
 from pipeline.inception_reference import RealFeatures, build_extractor, load_real_features, real_protocol, uses_inception
@@ -40,6 +42,16 @@ class InceptionScorer:
     extractor: InceptionFeatures
     real: RealFeatures
     logits: InceptionLogits | None
+
+    @cached_property
+    def real_stats(self) -> FeatureStats:
+        """Mean and covariance of the real features (fixed: computed once, not per scored generator)."""
+        return FeatureStats.of(self.real.features)
+
+    @cached_property
+    def real_radii(self) -> np.ndarray:
+        """k-NN radii of the real features, shared by precision/recall and density/coverage."""
+        return knn_radii(self.real.features, self.eval_config.nearest_k)
 
     @classmethod
     def build(cls, prepared: PreparedData, eval_config: EvalConfig) -> InceptionScorer | None:
@@ -71,7 +83,7 @@ class InceptionScorer:
         dim = real.shape[1]
         fid = None
         if min(len(real), len(fake)) > dim:
-            fid = frechet_distance(FeatureStats.of(real), FeatureStats.of(fake))
+            fid = frechet_distance(self.real_stats, FeatureStats.of(fake))
         else:
             log.warning("%s: FID not computed: %d real and %d generated images cannot give full-rank covariances "
                         "of %d-d features (KID, precision/recall and density/coverage are still valid); use "
@@ -79,8 +91,10 @@ class InceptionScorer:
                         len(fake), dim, dim)
         kid = kernel_inception_distance(real, fake, cfg.kid_subsets, cfg.kid_subset_size, KID_SEED)
         metrics: dict[str, float | None] = {f"fid{s}": fid, f"kid{s}": kid.mean, f"kid_std{s}": kid.std,
-                                            **{k + s: v for k, v in precision_recall(real, fake, cfg.nearest_k).items()},
-                                            **{k + s: v for k, v in density_coverage(real, fake, cfg.nearest_k).items()}}
+                                            **{k + s: v for k, v in precision_recall(
+                                                real, fake, cfg.nearest_k, self.real_radii).items()},
+                                            **{k + s: v for k, v in density_coverage(
+                                                real, fake, cfg.nearest_k, self.real_radii).items()}}
         if self.logits is not None:
             logits = stream_features(self.logits, images, self.n_samples, cfg.inception_batch_size,
                                      f"{label} Inception logits").features
