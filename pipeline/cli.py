@@ -25,9 +25,11 @@ from pipeline.prepared import PreparedDataError
 from pipeline.reference import ReferenceError
 from pipeline.tracking import TrackingError
 from pipeline.train import TrainingFailed
+from pipeline.tune import SweepFailed, SweepInterrupted
 
 USER_ERRORS = (ConfigError, DatasetError, PreparedDataError, ReferenceError, TrackingError, CheckpointMismatchError,
-               FileNotFoundError, TrainingFailed, ExtractorUnavailable, FeatureInputError)
+               FileNotFoundError, TrainingFailed, ExtractorUnavailable, FeatureInputError,
+               SweepInterrupted, SweepFailed)
 
 
 def _selection(config: Config, args: argparse.Namespace, with_variants: bool) -> list[tuple]:
@@ -76,6 +78,14 @@ def _cmd_report(config: Config, args: argparse.Namespace) -> None:
     print(report(config))
 
 
+def _cmd_tune(config: Config, args: argparse.Namespace) -> None:
+    from pipeline.tune import tune
+
+    if args.address:
+        config = dataclasses.replace(config, ray=dataclasses.replace(config.ray, address=args.address))
+    tune(config, restart=args.restart)
+
+
 def _cmd_ui(config: Config, args: argparse.Namespace) -> None:
     from pipeline.ui import serve
 
@@ -88,6 +98,7 @@ COMMANDS: dict[str, tuple[Callable[[Config, argparse.Namespace], None], str, boo
     "train": (_cmd_train, "train GANs on Ray Train, tracked in MLflow; writes runs/<dataset>/<variant>/seed<k>/", True),
     "evaluate": (_cmd_evaluate, "score final and best generators; writes metrics/<dataset>/<variant>/seed<k>.json", True),
     "report": (_cmd_report, "write reports/benchmark.md and reports/benchmark.html", None),
+    "tune": (_cmd_tune, "search tune.space with Ray Tune (trials are MLflow child runs); writes tune/", None),
     "ui": (_cmd_ui, "serve the MLflow UI on the project's tracking store (127.0.0.1 by default)", None),
 }
 
@@ -105,8 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
         if selects:
             command.add_argument("--variant", choices=sorted(VARIANTS), help="one loss variant (default: benchmark.variants)")
             command.add_argument("--seed", type=int, help="one seed (default: benchmark.seeds)")
-        if name == "train":
+        if name in ("train", "tune"):
             command.add_argument("--address", help="join this Ray cluster (overrides ray.address and RAY_ADDRESS)")
+        if name == "tune":
+            command.add_argument("--restart", action="store_true",
+                                 help="start a new sweep even if a stopped one with the same settings can be resumed")
         if name == "ui":
             command.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this machine only)")
             command.add_argument("--port", type=int, help="port (default: a free one)")

@@ -153,6 +153,42 @@ class RayConfig:
 
 
 @dataclass(frozen=True)
+class TuneConfig:
+    """``ganlab tune``: a Ray Tune search of one dataset's training hyperparameters (``pipeline.tune``).
+
+    ``space`` is parsed by :func:`pipeline.tune_space.parse_space`; ``metric: auto`` is the
+    in-training metric that ranks checkpoints (``modes<N>`` for 2-D mixtures, ``fid_clf<N>`` for
+    labelled images, ``N = eval_samples``).
+    """
+
+    dataset: str = _field("ring8", choices=DATASETS)
+    variants: tuple[str, ...] = _field(("wgan-gp",), choices=tuple(VARIANTS), doc="several: the variant is searched too")
+    seed: int = _field(0, low=0)
+    scheduler: str = _field("asha", choices=("asha", "pbt", "fifo"))
+    search: str = _field("random", choices=("random", "optuna", "grid"))
+    num_samples: int = _field(12, low=1, doc="trials (random, optuna); repetitions of the whole grid (grid)")
+    grid_points: int = _field(3, low=2, doc="values per continuous dimension with search: grid")
+    metric: str = _field("auto", doc="a metric of the in-training scorer, e.g. modes1k, hq1k, fid_clf1000")
+    mode: str = _field("auto", choices=("auto", "min", "max"))
+    steps: int = _field(2000, low=1, doc="generator steps of a trial that is never stopped early")
+    eval_every: int = _field(250, low=1, doc="R: objective measured and checkpoint reported every R steps")
+    eval_samples: int = _field(1000, low=100)
+    time_budget_s: float | None = _field(None, low=0.0, open_low=True, doc="stop the whole sweep after this long")
+    cpus_per_trial: float = _field(1.0, low=0.0, open_low=True, doc="fractions let several small trials share a CPU")
+    max_concurrent: int = _field(0, low=0, doc="0: as many as the CPUs allow")
+    max_failures: int = _field(1, low=-1, doc="retries of a crashed trial from its last checkpoint; -1: forever")
+    grace_period: int = _field(500, low=1, doc="ASHA: steps before a trial can be stopped")
+    reduction_factor: int = _field(3, low=2, doc="ASHA: keep the best 1/reduction_factor at each rung")
+    perturbation_interval: int = _field(500, low=1, doc="PBT: steps between exploit/explore decisions")
+    quantile_fraction: float = _field(0.25, low=0.0, high=0.5, open_low=True, doc="PBT: bottom share that exploits the top")
+    stop_after_step: int = _field(500, low=0, doc="collapse rules apply from this step on (NaN/inf always)")
+    stop_d_fake_below: float = _field(1.0e-3, low=0.0, doc="D wins: mean D(G(z)) below this ...")
+    stop_grad_g_below: float = _field(1.0e-4, low=0.0, doc="... while G's gradient norm is below this")
+    stop_coverage_at_most: int = _field(1, low=0, doc="mode collapse: modes (classes) covered at most this many")
+    space: tuple[Any, ...] = _field((), doc="{name: [loguniform|uniform, low, high] | [choice, [values]]}")
+
+
+@dataclass(frozen=True)
 class MlflowConfig:
     tracking_uri: str | None = _field(None, doc="null: MLFLOW_TRACKING_URI or sqlite:///mlflow.db in the project")
     experiment: str = _field("ganlab")
@@ -168,6 +204,7 @@ SECTIONS: dict[str, type] = {
     "eval": EvalConfig,
     "ray": RayConfig,
     "mlflow": MlflowConfig,
+    "tune": TuneConfig,
 }
 
 
@@ -182,6 +219,7 @@ class Config:
     eval: EvalConfig = EvalConfig()
     ray: RayConfig = RayConfig()
     mlflow: MlflowConfig = MlflowConfig()
+    tune: TuneConfig = TuneConfig()
     overrides: tuple[tuple[str, tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]], ...] = ()
 
     def for_dataset(self, dataset: str) -> Config:
@@ -197,7 +235,12 @@ class Config:
         return Path(dict(self.data.paths).get(dataset, Path(self.data.root) / dataset))
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
+        """The params mapping this config parses from (``parse(config.to_dict()) == config``)."""
+        plain = _plain(dataclasses.asdict(self))
+        plain["data"]["paths"] = plain["data"]["paths"] or {}
+        plain["overrides"] = plain["overrides"] or {}
+        plain["tune"]["space"] = {d.name: d.as_list() for d in self.tune.space}
+        return plain
 
 
 def _plain(value: Any) -> Any:
@@ -323,7 +366,17 @@ def parse(raw: Any, source: str = "params.yaml") -> Config:
     for key in raw:
         if key not in allowed:
             raise ConfigError(f"{source}: unknown section {key!r}; allowed sections: {', '.join(sorted(allowed))}")
+    raw = dict(raw)
+    raw_tune = raw.get("tune")
+    space = None
+    if isinstance(raw_tune, Mapping) and "space" in raw_tune:
+        raw["tune"] = {k: v for k, v in raw_tune.items() if k != "space"}
+        from pipeline.tune_space import parse_space  # imports this module
+
+        space = parse_space(raw_tune["space"], source)
     sections = {name: cls(**_section_values(name, cls, raw.get(name), source)) for name, cls in SECTIONS.items()}
+    if space is not None:
+        sections["tune"] = dataclasses.replace(sections["tune"], space=space)
     overrides = []
     for dataset, per_section in (raw.get("overrides") or {}).items():
         if dataset not in DATASETS:
@@ -352,6 +405,34 @@ def _cross_check(config: Config, source: str, where: str) -> None:
         raise ConfigError(f"{source}{where}: eval.batch_size ({config.eval.batch_size}) exceeds eval.n_samples ({config.eval.n_samples})")
     if config.ray.sync_batchnorm and not config.ray.use_gpu:
         raise ConfigError(f"{source}{where}: ray.sync_batchnorm needs ray.use_gpu: true (SyncBatchNorm runs on CUDA only)")
+    if not where:
+        _check_tune(config.tune, source)
+
+
+def _check_tune(tune: TuneConfig, source: str) -> None:
+    """Constraints of a sweep that Ray Tune would only report after trials started."""
+    from pipeline.tune_space import PBT_MUTABLE
+
+    if tune.eval_every > tune.steps:
+        raise ConfigError(f"{source}: tune.eval_every ({tune.eval_every}) exceeds tune.steps ({tune.steps}): "
+                          "the objective would never be measured")
+    if tune.scheduler == "asha" and not tune.eval_every <= tune.grace_period <= tune.steps:
+        raise ConfigError(f"{source}: tune.grace_period ({tune.grace_period}) must lie between tune.eval_every "
+                          f"({tune.eval_every}) and tune.steps ({tune.steps})")
+    if tune.scheduler != "pbt":
+        return
+    if tune.search == "optuna":
+        raise ConfigError(f"{source}: tune.scheduler pbt changes hyperparameters inside a trial, which Optuna "
+                          "cannot model; use tune.search random or grid with pbt")
+    if len(tune.variants) > 1:
+        raise ConfigError(f"{source}: tune.scheduler pbt copies weights between trials, so tune.variants must "
+                          f"name one variant (got {', '.join(tune.variants)})")
+    if tune.perturbation_interval % tune.eval_every:
+        raise ConfigError(f"{source}: tune.perturbation_interval ({tune.perturbation_interval}) must be a multiple "
+                          f"of tune.eval_every ({tune.eval_every}): PBT exploits the checkpoints reported then")
+    if not any(d.name in PBT_MUTABLE for d in tune.space):
+        raise ConfigError(f"{source}: tune.scheduler pbt mutates {', '.join(PBT_MUTABLE)}; put at least one "
+                          "of them in tune.space")
 
 
 def load(path: str | Path = "params.yaml") -> Config:

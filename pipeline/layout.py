@@ -10,6 +10,7 @@ FEATURES = Path("data/features")
 RUNS = Path("runs")
 METRICS = Path("metrics")
 REPORTS = Path("reports")
+TUNE = Path("tune")
 SCRATCH = Path(".ganlab")
 
 
@@ -47,3 +48,13 @@ def ray_storage() -> Path:
 def resume_dir(job_name: str) -> Path:
     """Where an interrupted run's latest checkpoint is copied before Ray's run folder is cleared."""
     return ray_storage() / "resume" / job_name
+
+
+def tune_dir() -> Path:
+    """DVC outs of the ``tune`` stage: ``trials.csv``, ``best_params.yaml``, ``summary.json``."""
+    return TUNE
+
+
+def tune_storage() -> Path:
+    """Ray Tune's experiment folders (trial checkpoints, searcher state) and each sweep's resume record."""
+    return SCRATCH / "tune"

@@ -98,6 +98,11 @@ class Scorer:
             return f"fid_clf{self.suffix}", "min"
         return None
 
+    @property
+    def coverage_metric(self) -> str | None:
+        """The metric that counts covered modes (2-D) or classes (labelled images)."""
+        return {"modes": f"modes{self.suffix}", "classifier": f"classes{self.suffix}"}.get(self.kind)
+
     def metric_names(self) -> list[str]:
         """What :meth:`score` returns, in order (for tables, and for diverged generators' nulls)."""
         bases = {"modes": ("modes", "hq", "mode_kl"),

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from models.networks import build_discriminator, build_generator
 from models.regularisers import ExponentialMovingAverage
 from models.step import Precision, StepStats, build_optimiser, train_step, unwrap
-from pipeline.checkpoint import load_checkpoint, save_checkpoint
+from pipeline.checkpoint import CheckpointMismatchError, load_checkpoint, save_checkpoint
 from pipeline.job import TrainingJob
 from pipeline.prepared import load_prepared
 from pipeline.scoring import Scorer, build_scorer, generate
@@ -95,6 +95,8 @@ class Hooks:
 
     report: Callable[[dict[str, float], Path | None], None] = lambda metrics, checkpoint: None
     log_metrics: Callable[[int, dict[str, float]], None] = lambda step, metrics: None
+    #: Called on rank 0 with each row that carries the in-training metric; a returned reason stops the run.
+    stop_check: Callable[[dict[str, float]], str | None] = lambda row: None
 
 
 @dataclass
@@ -155,6 +157,7 @@ class GANTraining:
         self.window: list[StepStats] = []  # steps since the last history row
         self.best: Best | None = None
         self.diverged_at: int | None = None
+        self.stop_reason: str | None = None  # "diverged" or what Hooks.stop_check returned
         # This worker's own noise stream (z and the penalty's ε), part of the checkpoint.
         self.rng = torch.Generator(device=self.device).manual_seed(job.seed * 1_000_003 + 7919 * (rank + 1))
 
@@ -181,6 +184,7 @@ class GANTraining:
             "history": self.history,
             "window": [stats.as_dict() for stats in self.window],
             "diverged_at": self.diverged_at,
+            "stop_reason": self.stop_reason,
             "best": None if self.best is None else {
                 "step": self.best.step, "key": list(self.best.key), "metrics": self.best.metrics,
                 "generator": self.best.generator},
@@ -202,12 +206,32 @@ class GANTraining:
         self.history = list(state["history"])
         self.window = [StepStats(**{"wasserstein": None, **stats}) for stats in state["window"]]
         self.diverged_at = state["diverged_at"]
+        self.stop_reason = state.get("stop_reason")
         best = state["best"]
         self.best = None if best is None else Best(best["step"], tuple(best["key"]), best["metrics"], best["generator"])
 
     def restore(self, directory: Path) -> None:
         """Resume from a checkpoint directory (refusing one of another configuration)."""
         self.load_state_dict(load_checkpoint(directory, self.job.fingerprint()))
+
+    def adopt(self, directory: Path) -> int:
+        """Population Based Training's *exploit* (Jaderberg et al. 2017): continue from another
+        trial's checkpoint -- weights, optimiser moments, EMA, step, data position, RNG and history --
+        with this job's own learning rates, betas and k (the *explore* step changed them).
+
+        The networks must have the same shape; returns the adopted step.
+        """
+        state = load_checkpoint(directory)
+        if state.get("network") != dataclasses.asdict(self.job.network):
+            raise CheckpointMismatchError(f"checkpoint {directory} holds other networks than job {self.job.name}")
+        self.load_state_dict(state)
+        settings = self.job.optimiser
+        for optimiser, lr in ((self.opt_g, settings.lr_g), (self.opt_d, settings.lr_d)):
+            for group in optimiser.param_groups:
+                group["lr"] = lr
+                if "betas" in group:
+                    group["betas"] = settings.betas
+        return self.step
 
     def _scalers(self) -> dict[str, torch.amp.GradScaler]:
         pairs = {"d": self.precision.scaler_d, "g": self.precision.scaler_g}
@@ -238,18 +262,19 @@ class GANTraining:
         window_step = self.step
         side_work = 0.0  # seconds in the in-training metric and checkpoints, left out of steps/s
         progress_every = max(train.log_every, math.ceil(train.steps / 10 / train.log_every) * train.log_every)
-        while self.step < train.steps and self.diverged_at is None:
+        while self.step < train.steps and self.stop_reason is None:
             stats = train_step(self.generator, self.discriminator, self.opt_g, self.opt_d, self.objective,
                                self.batches, self.sample_z, self.job.optimiser.k_d_steps, self.ema, self.rng,
                                self.precision)
             self.step += 1
             self._maybe_fail()
             self.window.append(stats)
-            finite = math.isfinite(stats.loss_d) and math.isfinite(stats.loss_g)
+            finite = all(map(math.isfinite, (stats.loss_d, stats.loss_g, stats.grad_norm_d, stats.grad_norm_g)))
             if not finite:
-                self.diverged_at = self.step
-                log.warning("%s: non-finite loss at step %d (D %s, G %s): training stopped as diverged",
-                            self.job.name, self.step, stats.loss_d, stats.loss_g)
+                self.diverged_at, self.stop_reason = self.step, "diverged"
+                log.warning("%s: non-finite loss or gradient at step %d (loss D %s, G %s; grad norm D %s, G %s): "
+                            "training stopped as diverged", self.job.name, self.step, stats.loss_d, stats.loss_g,
+                            stats.grad_norm_d, stats.grad_norm_g)
             last = self.step == train.steps or not finite
             if self.step % train.log_every == 0 or last:
                 now = time.perf_counter()
@@ -257,6 +282,10 @@ class GANTraining:
                 elapsed = now - started - side_work
                 if finite and (self.step % train.eval_every == 0 or last):
                     row.update(self._monitor())
+                    self.stop_reason = all_gather(hooks.stop_check(row) if self.rank == 0 else None, self.world)[0]
+                    if self.stop_reason is not None:
+                        log.warning("%s: stopped at step %d: %s", self.job.name, self.step, self.stop_reason)
+                        last = True
                     side_work += time.perf_counter() - now
                 self.window, window_step, window_started = [], self.step, time.perf_counter()
                 self.history.append(row)

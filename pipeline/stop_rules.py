@@ -1,0 +1,36 @@
+"""When a tuning trial is not worth continuing: the failure modes of GAN training.
+
+* ``diverged`` -- a non-finite loss (checked at every step by the training loop itself).
+* ``discriminator-wins`` -- D rejects every sample, mean ``D(G(z)) < d_fake_below``, while G's
+  gradient norm has fallen below ``grad_g_below``: the saturation that the minimax loss suffers
+  (Goodfellow et al. 2014, Sec. 3; Arjovsky & Bottou 2017, Thm. 2.4). Only for losses whose D
+  output is a probability.
+* ``mode-collapse`` -- the in-training coverage metric (modes of a 2-D mixture, classes of a
+  labelled image set) falls to ``coverage_at_most`` (Metz et al. 2017; Srivastava et al. 2017).
+
+The two collapse rules apply from ``after_step`` on, so a young generator is not judged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StopRules:
+    after_step: int
+    d_fake_below: float
+    grad_g_below: float
+    coverage_at_most: int
+    coverage_metric: str | None  # e.g. "modes1k", "classes1000"; None when the dataset has none
+    probabilistic: bool  # whether D(G(z)) is a probability (minimax, non-saturating)
+
+    def reason(self, row: dict[str, float]) -> str | None:
+        """Why to stop after this logged row (which carries the in-training metric), or None."""
+        if row["step"] < self.after_step:
+            return None
+        if self.probabilistic and row["d_fake"] < self.d_fake_below and row["grad_norm_g"] < self.grad_g_below:
+            return "discriminator-wins"
+        if self.coverage_metric is not None and row.get(self.coverage_metric, float("inf")) <= self.coverage_at_most:
+            return "mode-collapse"
+        return None

@@ -1,0 +1,246 @@
+"""The ``tune`` stage: a Ray Tune search of the fragile GAN hyperparameters, every trial in MLflow.
+
+``tune.space`` (``lr_g``, ``lr_d``, ``k_d_steps``, ``gp_lambda``, ``batch_size``, ``beta1``;
+``tune.variants`` adds the loss variant) is searched by random search, Optuna's
+TPE (Bergstra et al. 2011) or an exhaustive grid, under ASHA (Li et al. 2020,
+the default), Population Based Training (Jaderberg et al. 2017) or no early
+stopping. Each trial is :func:`pipeline.tune_trial.run_trial`: the training
+loop of ``ganlab train`` with the trial's settings.
+
+Tracking: one MLflow parent run per sweep (tag ``stage: tune``), one child run
+per trial. Resuming: the sweep's Ray Tune experiment lives in
+``.ganlab/tune/sweep-<dataset>``; when a driver was stopped (Ctrl-C, a killed
+job), running ``ganlab tune`` again with the same settings continues it with
+``Tuner.restore`` and the same parent run; other settings, or ``--restart``,
+start a new sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.config import Config, ConfigError, fingerprint
+from pipeline.files import atomic_path, write_json
+from pipeline.layout import reference_dir, tune_dir, tune_storage
+from pipeline.prepared import load_prepared
+from pipeline.ray_runtime import ray_session
+from pipeline.scoring import build_scorer, direction
+from pipeline.tracking import client_for, git_commit, resolve_tracking_uri, start_run
+from pipeline.tune_results import best_params, best_params_text, best_trial, trial_row
+from pipeline.tune_space import PBT_MUTABLE, grid_size, ray_space
+from pipeline.tune_trial import TRIAL_ID_TAG, SweepContext, run_trial
+
+log = logging.getLogger("ganlab.tune")
+
+
+class SweepInterrupted(RuntimeError):
+    """The driver was stopped before every trial ended; the sweep can be resumed."""
+
+
+class SweepFailed(RuntimeError):
+    """No trial measured the objective (all diverged or crashed): there is no winner to write."""
+
+
+def objective(config: Config) -> tuple[str, str]:
+    """(metric, mode) of the sweep, checked against what the dataset's in-training scorer measures."""
+    tune = config.tune
+    prepared = load_prepared(tune.dataset)
+    scorer = build_scorer(prepared, reference_dir(tune.dataset), config.for_dataset(tune.dataset).eval, tune.eval_samples)
+    names = scorer.metric_names()
+    if not names:
+        raise ConfigError(f"tune.dataset {tune.dataset} has no in-training metric (no labels, not 2-D points) "
+                          "to rank trials by; tune on a labelled or 2-D dataset")
+    metric = scorer.primary[0] if tune.metric == "auto" else tune.metric
+    if metric not in names:
+        raise ConfigError(f"tune.metric {metric!r} is not measured on {tune.dataset} with tune.eval_samples "
+                          f"{tune.eval_samples}; choose one of: {', '.join(names)}")
+    mode = direction(metric) if tune.mode == "auto" else tune.mode
+    return metric, mode
+
+
+def sweep_fingerprint(config: Config) -> str:
+    """Everything that shapes the sweep's trials: resuming with other settings would mix two sweeps."""
+    merged = config.for_dataset(config.tune.dataset).to_dict()
+    return fingerprint({key: merged[key] for key in ("model", "loss", "train", "eval", "tune")})
+
+
+def _scheduler(config: Config) -> Any:
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
+
+    tune = config.tune
+    if tune.scheduler == "asha":
+        return ASHAScheduler(time_attr="step", max_t=tune.steps, grace_period=tune.grace_period,
+                             reduction_factor=tune.reduction_factor)
+    if tune.scheduler == "pbt":
+        mutations = {d.name: d.ray_domain() for d in tune.space if d.name in PBT_MUTABLE}
+        return PopulationBasedTraining(time_attr="step", perturbation_interval=tune.perturbation_interval,
+                                       hyperparam_mutations=mutations, quantile_fraction=tune.quantile_fraction)
+    return FIFOScheduler()
+
+
+def _searcher(config: Config, metric: str, mode: str) -> Any:
+    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+
+    tune = config.tune
+    if tune.search != "optuna":
+        return BasicVariantGenerator(random_state=tune.seed, max_concurrent=tune.max_concurrent)
+    from ray.tune.search.optuna import OptunaSearch
+
+    searcher = OptunaSearch(metric=metric, mode=mode, seed=tune.seed)
+    return ConcurrencyLimiter(searcher, max_concurrent=tune.max_concurrent) if tune.max_concurrent else searcher
+
+
+def _new_tuner(config: Config, trainable: Any, metric: str, mode: str, path: Path) -> Any:
+    from ray import tune as ray_tune
+
+    tune = config.tune
+    return ray_tune.Tuner(
+        trainable,
+        param_space=ray_space(tune.space, tune.variants, tune.search, tune.grid_points),
+        tune_config=ray_tune.TuneConfig(metric=metric, mode=mode, num_samples=tune.num_samples,
+                                        scheduler=_scheduler(config), search_alg=_searcher(config, metric, mode),
+                                        time_budget_s=tune.time_budget_s, reuse_actors=False),
+        run_config=ray_tune.RunConfig(name=path.name, storage_path=str(path.parent),
+                                      checkpoint_config=ray_tune.CheckpointConfig(num_to_keep=2),
+                                      failure_config=ray_tune.FailureConfig(max_failures=tune.max_failures)),
+    )
+
+
+def _resumable(path: Path, record_file: Path, sweep_id: str, restart: bool) -> dict[str, Any] | None:
+    """The resume record of an unfinished sweep with the same settings, else None (stale state removed)."""
+    from ray import tune as ray_tune
+
+    record = json.loads(record_file.read_text()) if record_file.is_file() else None
+    if record is not None and not restart and record["fingerprint"] == sweep_id and ray_tune.Tuner.can_restore(str(path)):
+        return record
+    if record is not None or path.exists():
+        why = "--restart" if restart else "its settings differ" if record and record["fingerprint"] != sweep_id else "it cannot be restored"
+        log.info("not resuming the sweep at %s (%s): starting a new one", path, why)
+    shutil.rmtree(path, ignore_errors=True)
+    record_file.unlink(missing_ok=True)
+    return None
+
+
+def tune(config: Config, restart: bool = False) -> dict[str, Any]:
+    """Run (or resume) the sweep of ``config.tune``; returns ``tune/summary.json``'s content."""
+    from ray import tune as ray_tune
+
+    settings = config.tune
+    if not settings.space:
+        raise ConfigError("tune.space is empty: give at least one of lr_g, lr_d, k_d_steps, gp_lambda, batch_size, "
+                          "beta1 (see params.yaml)")
+    metric, mode = objective(config)
+    prepared = load_prepared(settings.dataset)
+    uri = resolve_tracking_uri(config)
+    client = client_for(uri)
+    storage = tune_storage().resolve()
+    path, record_file = storage / f"sweep-{settings.dataset}", storage / f"sweep-{settings.dataset}.json"
+    sweep_id = sweep_fingerprint(config)
+    record = _resumable(path, record_file, sweep_id, restart)
+    if record is None:
+        params = {"tune": config.to_dict()["tune"], "metric": metric, "mode": mode}
+        parent = start_run(client, config.mlflow.experiment, f"sweep-{settings.dataset}", params,
+                           {"stage": "tune", "dataset": settings.dataset, "variant": ",".join(settings.variants),
+                            "git_commit": git_commit(), "ganlab.fingerprint": sweep_id})
+        record = {"fingerprint": sweep_id, "parent_run_id": parent}
+        storage.mkdir(parents=True, exist_ok=True)
+        write_json(record_file, record)
+    else:
+        client.update_run(record["parent_run_id"], status="RUNNING")
+        log.info("resuming the stopped sweep at %s (MLflow run %s) with Tuner.restore", path, record["parent_run_id"])
+    parent_run_id = record["parent_run_id"]
+    trials = (grid_size(settings.space, settings.variants, settings.grid_points) * settings.num_samples
+              if settings.search == "grid" else settings.num_samples)
+    log.info("sweep of %s on %s: %d trial(s), %s search, %s scheduler, objective %s (%s); MLflow run %s in %s",
+             ", ".join(settings.variants), settings.dataset, trials, settings.search, settings.scheduler, metric, mode,
+             parent_run_id, uri)
+    sweep = SweepContext(config=config, project=str(Path.cwd().resolve()), data_shape=tuple(prepared.manifest["shape"]),
+                         metric=metric, mode=mode, parent_run_id=parent_run_id, tracking_uri=uri,
+                         git_commit=git_commit(), scratch=str(path.parent / f"{path.name}-scratch"))
+    trainable = ray_tune.with_resources(ray_tune.with_parameters(run_trial, sweep=sweep),
+                                        {"cpu": settings.cpus_per_trial})
+    try:
+        with ray_session(config.ray):
+            tuner = (ray_tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
+                                            resume_errored=True) if path.exists()
+                     else _new_tuner(config, trainable, metric, mode, path))
+            grid = tuner.fit()
+    except BaseException:
+        client.set_terminated(parent_run_id, "KILLED")
+        raise
+    unfinished = len(grid) - grid.num_terminated - grid.num_errors
+    if unfinished and settings.time_budget_s is None:
+        client.set_terminated(parent_run_id, "KILLED")
+        raise SweepInterrupted(f"the sweep was stopped with {unfinished} trial(s) unfinished; run `ganlab tune` "
+                               "again to resume it (Tuner.restore), or `ganlab tune --restart` to start over")
+    try:
+        return _write_outputs(config, client, grid, metric, mode, parent_run_id)
+    finally:  # every trial ended: nothing to resume
+        client.set_terminated(parent_run_id, "FINISHED")
+        for scratch in (path, Path(sweep.scratch)):
+            shutil.rmtree(scratch, ignore_errors=True)
+        record_file.unlink(missing_ok=True)
+
+
+def _write_outputs(config: Config, client: Any, grid: Any, metric: str, mode: str, parent_run_id: str) -> dict[str, Any]:
+    settings = config.tune
+    hyperparameters = [d.name for d in settings.space] + (["variant"] if len(settings.variants) > 1 else [])
+    table = pd.DataFrame([trial_row(result, hyperparameters, metric, mode, settings.steps) for result in grid])
+    children = {run.data.tags.get(TRIAL_ID_TAG): run for run in client.search_runs(
+        [client.get_run(parent_run_id).info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'")}
+    table["mlflow_run_id"] = [children[t].info.run_id if t in children else "" for t in table["trial_id"]]
+    for row in table.itertuples():
+        child = children.get(row.trial_id)
+        if child is not None and child.info.status == "RUNNING":  # stopped by the scheduler, not by itself
+            client.set_tag(child.info.run_id, "stop_reason", row.stop_reason)
+            client.set_terminated(child.info.run_id, "FINISHED")
+    table = table.sort_values(f"best_{metric}", ascending=mode == "min", na_position="last")
+    out = tune_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "trials.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    winner = best_trial(table, metric, mode)
+    summary: dict[str, Any] = {
+        "parent_run_id": parent_run_id, "dataset": settings.dataset, "metric": metric, "mode": mode,
+        "trials": len(table), "trial_steps": int(table["steps"].sum()),
+        "stop_reasons": {str(k): int(v) for k, v in table["stop_reason"].value_counts().items()},
+        "best": None,
+    }
+    if winner is not None:
+        params = best_params(config, winner, hyperparameters)
+        with atomic_path(out / "best_params.yaml") as tmp:
+            tmp.write_text(best_params_text(params, winner, metric, parent_run_id))
+        summary["best"] = {"trial_id": winner["trial_id"], "mlflow_run_id": winner["mlflow_run_id"],
+                           metric: float(winner[f"best_{metric}"]), "step": int(winner["best_step"]),
+                           **{name: _plain(winner[name]) for name in hyperparameters}}
+        client.set_tag(parent_run_id, "best_trial", winner["trial_id"])
+    write_json(out / "summary.json", summary)
+    from mlflow.entities import Metric
+
+    values = {"trials": len(table), "trial_steps": summary["trial_steps"],
+              **{f"trials/{reason}": n for reason, n in summary["stop_reasons"].items()}}
+    if summary["best"]:
+        values[f"best/{metric}"] = summary["best"][metric]
+    client.log_batch(parent_run_id, metrics=[Metric(k, float(v), 0, 0) for k, v in values.items()])
+    for name in ("trials.csv", "best_params.yaml", "summary.json"):
+        if (out / name).is_file():
+            client.log_artifact(parent_run_id, str(out / name))
+    log.info("sweep done: %d trials (%s); best %s = %s\n%s", len(table), summary["stop_reasons"], metric,
+             summary["best"][metric] if summary["best"] else "n/a",
+             table.drop(columns=["error", "mlflow_run_id"]).to_string(index=False, max_rows=30))
+    if winner is None:
+        (out / "best_params.yaml").unlink(missing_ok=True)
+        raise SweepFailed(f"no trial of the sweep measured {metric} ({summary['stop_reasons']}; see {out / 'trials.csv'}): "
+                          "shift or narrow tune.space (e.g. smaller learning rates) and run it again")
+    return summary
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars → Python numbers for JSON."""
+    return value.item() if hasattr(value, "item") else value

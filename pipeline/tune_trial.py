@@ -1,0 +1,151 @@
+"""One Ray Tune trial: the training loop of ``ganlab train`` (:class:`GANTraining`) with a sampled config.
+
+Every ``tune.eval_every`` steps the trial measures the objective with the
+in-training scorer and reports it to Tune together with a checkpoint (what
+ASHA compares, what PBT exploits, what a crashed trial restarts from). The
+trial stops itself on divergence, a discriminator that wins completely, or
+mode collapse (:mod:`pipeline.stop_rules`), recording the reason.
+
+Tracking: each trial is an MLflow child run of the sweep's parent run,
+found again by its Tune trial id, so a trial restarted after a crash, after a
+PBT exploit or by ``Tuner.restore`` keeps logging into the same run, and
+:class:`MetricLogger` skips the steps that run already holds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.losses import get_variant
+from pipeline.config import Config
+from pipeline.job import TrainingJob, resolve_job
+from pipeline.layout import prepared_dir, reference_dir
+from pipeline.logs import configure_logging
+from pipeline.stop_rules import StopRules
+from pipeline.tracking import MetricLogger, experiment_id, start_run
+from pipeline.train_loop import GANTraining, Hooks
+from pipeline.tune_space import trial_settings
+
+log = logging.getLogger("ganlab.tune")
+TRIAL_FILE = "trial.json"  # written into each reported checkpoint: which trial made it
+#: Tags and params every child run carries, found by the driver when the sweep ends.
+TRIAL_ID_TAG = "ganlab.trial_id"
+
+
+@dataclass(frozen=True)
+class SweepContext:
+    """What every trial of a sweep shares (sent once to Ray's object store by ``tune.with_parameters``)."""
+
+    config: Config
+    project: str  # absolute project root: trials run in Ray's own working directory
+    data_shape: tuple[int, ...]
+    metric: str
+    mode: str
+    parent_run_id: str
+    tracking_uri: str
+    git_commit: str
+    scratch: str  # fault-injection markers, one per trial
+
+    def job(self, sample: dict[str, Any]) -> TrainingJob:
+        config, variant = trial_settings(self.config, self.config.tune.dataset, sample)
+        root = Path(self.project)
+        dataset = self.config.tune.dataset
+        return resolve_job(config, dataset, variant, self.config.tune.seed, self.data_shape,
+                           root / prepared_dir(dataset), root / reference_dir(dataset))
+
+    def stop_rules(self, job: TrainingJob, coverage_metric: str | None) -> StopRules:
+        tune = self.config.tune
+        return StopRules(after_step=tune.stop_after_step, d_fake_below=tune.stop_d_fake_below,
+                         grad_g_below=tune.stop_grad_g_below, coverage_at_most=tune.stop_coverage_at_most,
+                         coverage_metric=coverage_metric, probabilistic=get_variant(job.variant).loss.probabilistic)
+
+
+def child_run(client: Any, sweep: SweepContext, trial_id: str, job: TrainingJob, sample: dict[str, Any]) -> str:
+    """This trial's MLflow run under the sweep's parent: the existing one, or a new one."""
+    experiment = experiment_id(client, sweep.config.mlflow.experiment, Path(sweep.project))
+    existing = client.search_runs([experiment], filter_string=(
+        f"tags.`mlflow.parentRunId` = '{sweep.parent_run_id}' and tags.`{TRIAL_ID_TAG}` = '{trial_id}'"))
+    if existing:
+        client.update_run(existing[0].info.run_id, status="RUNNING")
+        return existing[0].info.run_id
+    tags = {"mlflow.parentRunId": sweep.parent_run_id, TRIAL_ID_TAG: trial_id, "stage": "tune-trial",
+            "dataset": job.dataset, "variant": job.variant, "seed": str(job.seed), "git_commit": sweep.git_commit}
+    params = {"tune": dict(sample), **job.as_params()}
+    params.pop("data_dir"), params.pop("reference_dir")
+    return start_run(client, sweep.config.mlflow.experiment, f"{job.name}-{trial_id}", params, tags)
+
+
+def run_trial(sample: dict[str, Any], sweep: SweepContext) -> None:
+    """The Ray Tune function trainable (see module docstring)."""
+    import ray.tune
+    from mlflow.tracking import MlflowClient
+
+    configure_logging()
+    trial_id = ray.tune.get_context().get_trial_id()
+    job = sweep.job(sample)
+    torch.set_num_threads(max(1, math.floor(sweep.config.tune.cpus_per_trial)))
+    client = MlflowClient(tracking_uri=sweep.tracking_uri)
+    run_id = child_run(client, sweep, trial_id, job, sample)
+    training = GANTraining(job, fail_at_step=sweep.config.ray.fail_at_step,
+                           fault_marker=Path(sweep.scratch) / "faults" / trial_id, run_id=run_id)
+    donor = _restore(training, trial_id)
+    logger = MetricLogger(sweep.tracking_uri, run_id, resume_key="loss/d")
+    client.log_batch(run_id, metrics=_hyperparameter_metrics(sample, training.step))
+    if donor is not None:
+        client.set_tag(run_id, "pbt.last_exploit", f"trial {donor} at step {training.step}")
+    rules = sweep.stop_rules(job, training.scorer.coverage_metric if training.scorer else None)
+
+    def report(metrics: dict[str, float], directory: Path | None) -> None:
+        result = {**metrics, "stop_reason": training.stop_reason or ""}
+        result.setdefault(sweep.metric, math.nan)
+        checkpoint = None
+        if directory is not None:
+            (directory / TRIAL_FILE).write_text(json.dumps({"trial_id": trial_id, "step": training.step}))
+            checkpoint = ray.tune.Checkpoint.from_directory(str(directory))
+        ray.tune.report(result, checkpoint=checkpoint)
+
+    try:
+        training.run(Hooks(report=report, log_metrics=logger.log, stop_check=rules.reason))
+    except BaseException:
+        client.set_tag(run_id, "stop_reason", "error")
+        client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_tag(run_id, "stop_reason", training.stop_reason or "completed")
+    client.set_terminated(run_id, "FINISHED")
+
+
+def _restore(training: GANTraining, trial_id: str) -> str | None:
+    """Continue from Tune's checkpoint, if any: this trial's own (crash, ``Tuner.restore``) or, after a
+    PBT exploit, another trial's -- then returns that trial's id."""
+    import ray.tune
+
+    checkpoint = ray.tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as directory:
+        origin = json.loads((Path(directory) / TRIAL_FILE).read_text())["trial_id"]
+        if origin == trial_id:
+            training.restore(Path(directory))
+            log.info("trial %s resumed from its checkpoint at step %d", trial_id, training.step)
+            return None
+        training.adopt(Path(directory))
+    log.info("trial %s exploits trial %s: weights of step %d, own hyperparameters", trial_id, origin, training.step)
+    return origin
+
+
+def _hyperparameter_metrics(sample: dict[str, Any], step: int) -> list[Any]:
+    """The numeric hyperparameters as metrics ``hparam/<name>`` at ``step``: PBT changes them mid-run,
+    which params (immutable in MLflow) cannot show."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    return [Metric(f"hparam/{name}", float(value), now, step) for name, value in sample.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)]

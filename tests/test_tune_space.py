@@ -1,0 +1,144 @@
+"""The search space, the trial settings, the stop rules and the winner's params file (no Ray)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from pipeline.config import ConfigError, load, parse
+from pipeline.job import resolve_job
+from pipeline.stop_rules import StopRules
+from pipeline.tune_results import best_params, best_params_text, best_trial
+from pipeline.tune_space import Dimension, grid_size, trial_settings
+from tests.conftest import PROJECT, tiny_config
+
+SPACE = {"lr_g": ["loguniform", 1.0e-5, 1.0e-3], "k_d_steps": ["choice", [1, 5]], "beta1": ["uniform", 0.0, 0.9]}
+
+
+def test_the_project_space_parses_and_round_trips():
+    config = load(PROJECT / "params.yaml")
+    names = [d.name for d in config.tune.space]
+    assert names == ["lr_g", "lr_d", "k_d_steps", "gp_lambda", "batch_size", "beta1"]
+    assert parse(config.to_dict()) == config
+
+
+@pytest.mark.parametrize(
+    "space, message",
+    [
+        ({"lr_gen": ["loguniform", 1e-5, 1e-3]}, r"unknown key tune\.space\.lr_gen; tunable: lr_g, lr_d"),
+        ({"k_d_steps": ["choice", []]}, r"tune\.space\.k_d_steps has an empty choice list"),
+        ({"lr_g": ["loguniform", 1e-3, 1e-5]}, r"tune\.space\.lr_g has low 0\.001 >= high 1e-05"),
+        ({"lr_g": ["loguniform", 0.0, 1e-3]}, r"tune\.space\.lr_g low = 0\.0 is out of range; expected > 0"),
+        ({"beta1": ["uniform", 0.0, 1.0]}, r"tune\.space\.beta1 high = 1\.0 is out of range; expected >= 0\.0 and < 1\.0"),
+        ({"k_d_steps": ["choice", [1, 0]]}, r"tune\.space\.k_d_steps\[1\] = 0 is out of range; expected >= 1"),
+        ({"k_d_steps": ["uniform", 1, 5]}, r"tune\.space\.k_d_steps takes whole numbers"),
+        ({"batch_size": ["choice", [64, 64]]}, r"lists a value twice"),
+        ({"lr_g": ["normal", 0, 1]}, r"must be \[loguniform, low, high\]"),
+        ({"lr_g": ["choice", 1e-4]}, r"must be \[choice, \[v1, v2, \.\.\.\]\]"),
+        ({}, r"tune\.space must be a non-empty mapping"),
+    ],
+)
+def test_bad_spaces_fail_before_any_trial(space, message):
+    with pytest.raises(ConfigError, match=message):
+        parse({"tune": {"space": space}})
+
+
+@pytest.mark.parametrize(
+    "tune, message",
+    [
+        ({"scheduler": "pbt", "search": "optuna"}, r"pbt changes hyperparameters inside a trial"),
+        ({"scheduler": "pbt", "variants": ["hinge", "wgan-gp"]}, r"tune\.variants must name one variant"),
+        ({"scheduler": "pbt", "perturbation_interval": 300}, r"perturbation_interval \(300\) must be a multiple"),
+        ({"scheduler": "pbt", "space": {"beta1": ["uniform", 0.0, 0.5]}}, r"put at least one of them in tune\.space"),
+        ({"eval_every": 5000}, r"tune\.eval_every \(5000\) exceeds tune\.steps"),
+        ({"grace_period": 100}, r"tune\.grace_period \(100\) must lie between"),
+        ({"variants": ["vanilla"]}, r"tune\.variants\[0\] = 'vanilla' is not allowed"),
+    ],
+)
+def test_inconsistent_sweeps_fail_before_any_trial(tune, message):
+    with pytest.raises(ConfigError, match=message):
+        parse({"tune": {"space": SPACE, **tune}})
+
+
+def test_grid_values_and_size():
+    lr = Dimension("lr_g", "loguniform", 1e-5, 1e-3)
+    assert lr.grid(3) == pytest.approx([1e-5, 1e-4, 1e-3])
+    assert Dimension("beta1", "uniform", 0.0, 0.8).grid(3) == pytest.approx([0.0, 0.4, 0.8])
+    assert Dimension("k_d_steps", "choice", values=(1, 5)).grid(3) == [1, 5]
+    assert grid_size((lr, Dimension("k_d_steps", "choice", values=(1, 5))), ("hinge", "lsgan"), 3) == 12
+
+
+def test_a_sample_wins_over_dataset_overrides_and_keeps_the_variant_beta2():
+    config = parse({"tune": {"space": SPACE, "steps": 1000, "eval_every": 100, "grace_period": 100},
+                    "overrides": {"ring8": {"train": {"lr_g": 0.5, "batch_size": 256}}}})
+    trial, variant = trial_settings(config, "ring8", {"lr_g": 3e-4, "k_d_steps": 2, "beta1": 0.1})
+    assert variant == "wgan-gp"
+    job = resolve_job(trial, "ring8", variant, 0, (2,), PROJECT, PROJECT)
+    assert job.optimiser.lr_g == 3e-4 and job.optimiser.k_d_steps == 2
+    assert job.optimiser.betas == (0.1, 0.9), "WGAN-GP's β2 = 0.9 (Gulrajani et al. 2017) is kept"
+    assert job.train.batch_size == 256 and job.train.steps == 1000
+    assert job.train.eval_every == job.train.checkpoint_every == 100 and 100 % job.train.log_every == 0
+
+
+def test_stop_rules():
+    rules = StopRules(after_step=100, d_fake_below=1e-3, grad_g_below=1e-4, coverage_at_most=1,
+                      coverage_metric="modes1k", probabilistic=True)
+    healthy = {"step": 200, "d_fake": 0.4, "grad_norm_g": 0.5, "modes1k": 6}
+    assert rules.reason(healthy) is None
+    assert rules.reason({**healthy, "d_fake": 1e-5, "grad_norm_g": 1e-6}) == "discriminator-wins"
+    assert rules.reason({**healthy, "d_fake": 1e-5}) is None, "G still gets gradients: not lost"
+    assert rules.reason({**healthy, "modes1k": 1}) == "mode-collapse"
+    assert rules.reason({**healthy, "step": 50, "modes1k": 0}) is None, "too young to judge"
+    wgan = StopRules(100, 1e-3, 1e-4, 1, "modes1k", probabilistic=False)
+    assert wgan.reason({**healthy, "d_fake": -3.0, "grad_norm_g": 1e-6}) is None, "a critic value is no probability"
+
+
+def test_best_params_file_retrains_the_winner(tmp_path):
+    config = parse({"tune": {"space": SPACE, "variants": ["hinge", "lsgan"], "steps": 1000, "eval_every": 100,
+                             "grace_period": 100}, "benchmark": {"seeds": [0, 1]}})
+    table = pd.DataFrame([
+        {"trial_id": "a", "lr_g": 1e-4, "k_d_steps": 1, "beta1": 0.5, "variant": "hinge", "best_modes1k": 5.0, "best_step": 300},
+        {"trial_id": "b", "lr_g": 2e-4, "k_d_steps": 5, "beta1": 0.2, "variant": "lsgan", "best_modes1k": 8.0, "best_step": 900},
+        {"trial_id": "c", "lr_g": 1e3, "k_d_steps": 1, "beta1": 0.5, "variant": "hinge", "best_modes1k": math.nan, "best_step": None},
+    ])
+    winner = best_trial(table, "modes1k", "max")
+    assert winner["trial_id"] == "b"
+    names = ["lr_g", "k_d_steps", "beta1", "variant"]
+    path = tmp_path / "best_params.yaml"
+    path.write_text(best_params_text(best_params(config, winner, names), winner, "modes1k", "parent123"))
+    assert "trial b" in path.read_text() and "best modes1k = 8 at step 900" in path.read_text()
+    retrain = load(path)
+    assert retrain.benchmark.datasets == ("ring8",) and retrain.benchmark.variants == ("lsgan",)
+    assert retrain.benchmark.seeds == (0, 1)
+    job = resolve_job(retrain, "ring8", "lsgan", 0, (2,), PROJECT, PROJECT)
+    assert (job.optimiser.lr_g, job.optimiser.k_d_steps, job.optimiser.betas) == (2e-4, 5, (0.2, 0.999))
+    assert job.train.steps == 1000
+    assert best_trial(table.iloc[[2]], "modes1k", "max") is None
+
+
+def test_pbt_adopt_takes_weights_and_moments_but_keeps_own_hyperparameters(prepared, tmp_path):
+    from pipeline.checkpoint import CheckpointMismatchError, save_checkpoint
+    from pipeline.layout import prepared_dir, reference_dir
+    from pipeline.train_loop import GANTraining
+
+    def training(lr: float, width: int = 16) -> GANTraining:
+        config = tiny_config(train={"lr_g": lr, "lr_d": lr, "steps": 4, "eval_every": 4}, model={"width": width})
+        return GANTraining(resolve_job(config, "ring8", "non-saturating", 0, (2,), prepared_dir("ring8"),
+                                       reference_dir("ring8")))
+
+    donor, trial = training(1e-3), training(5e-4)
+    donor.run()
+    save_checkpoint(tmp_path, donor.state_dict())
+    assert trial.adopt(tmp_path) == 4 and trial.step == 4
+    for mine, theirs in zip(trial.generator.parameters(), donor.generator.parameters()):
+        assert torch.equal(mine, theirs)
+    for mine, theirs in zip(trial.discriminator.parameters(), donor.discriminator.parameters()):
+        assert torch.equal(mine, theirs)
+    moments = next(iter(trial.opt_d.state.values()))["exp_avg"], next(iter(donor.opt_d.state.values()))["exp_avg"]
+    assert torch.equal(*moments), "Adam's moments come with the weights"
+    assert [g["lr"] for g in trial.opt_g.param_groups + trial.opt_d.param_groups] == [5e-4, 5e-4]
+    with pytest.raises(CheckpointMismatchError, match="other networks"):
+        training(5e-4, width=8).adopt(tmp_path)
