@@ -166,7 +166,7 @@ class TuneConfig:
     seed: int = _field(0, low=0)
     scheduler: str = _field("asha", choices=("asha", "pbt", "fifo"))
     search: str = _field("random", choices=("random", "optuna", "grid"))
-    num_samples: int = _field(12, low=1, doc="trials (random, optuna); repetitions of the whole grid (grid)")
+    num_samples: int = _field(12, low=1, doc="trials of random and optuna search; grid tries every point once")
     grid_points: int = _field(3, low=2, doc="values per continuous dimension with search: grid")
     metric: str = _field("auto", doc="a metric of the in-training scorer, e.g. modes1k, hq1k, fid_clf1000")
     mode: str = _field("auto", choices=("auto", "min", "max"))

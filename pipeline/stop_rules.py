@@ -9,11 +9,16 @@
   labelled image set) falls to ``coverage_at_most`` (Metz et al. 2017; Srivastava et al. 2017).
 
 The two collapse rules apply from ``after_step`` on, so a young generator is not judged.
+Otherwise a trial is ``completed`` (its full budget), ``early-stopped`` (by the
+scheduler, e.g. ASHA) or ended in an ``error``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+#: How a trial ended when no rule stopped it.
+COMPLETED, EARLY_STOPPED, ERROR = "completed", "early-stopped", "error"
 
 
 @dataclass(frozen=True)

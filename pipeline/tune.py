@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,17 @@ def _searcher(config: Config, metric: str, mode: str) -> Any:
     return ConcurrencyLimiter(searcher, max_concurrent=tune.max_concurrent) if tune.max_concurrent else searcher
 
 
+def _samples(tune: Any) -> int:
+    """Ray's ``num_samples``: a grid is tried once (its trials share the seed, repeats would be copies)."""
+    return 1 if tune.search == "grid" else tune.num_samples
+
+
+def _checkpoints_kept(tune: Any) -> int | None:
+    """Checkpoints kept per trial: all with PBT, whose exploit may copy any trial's latest one while
+    that trial has moved on (they go when the sweep ends); else the last two."""
+    return None if tune.scheduler == "pbt" else 2
+
+
 def _new_tuner(config: Config, trainable: Any, metric: str, mode: str, path: Path) -> Any:
     from ray import tune as ray_tune
 
@@ -103,11 +115,11 @@ def _new_tuner(config: Config, trainable: Any, metric: str, mode: str, path: Pat
     return ray_tune.Tuner(
         trainable,
         param_space=ray_space(tune.space, tune.variants, tune.search, tune.grid_points),
-        tune_config=ray_tune.TuneConfig(metric=metric, mode=mode, num_samples=tune.num_samples,
+        tune_config=ray_tune.TuneConfig(metric=metric, mode=mode, num_samples=_samples(tune),
                                         scheduler=_scheduler(config), search_alg=_searcher(config, metric, mode),
                                         time_budget_s=tune.time_budget_s, reuse_actors=False),
         run_config=ray_tune.RunConfig(name=path.name, storage_path=str(path.parent),
-                                      checkpoint_config=ray_tune.CheckpointConfig(num_to_keep=2),
+                                      checkpoint_config=ray_tune.CheckpointConfig(num_to_keep=_checkpoints_kept(tune)),
                                       failure_config=ray_tune.FailureConfig(max_failures=tune.max_failures)),
     )
 
@@ -125,6 +137,18 @@ def _resumable(path: Path, record_file: Path, sweep_id: str, restart: bool) -> d
     shutil.rmtree(path, ignore_errors=True)
     record_file.unlink(missing_ok=True)
     return None
+
+
+def _unfinished_trials(path: Path) -> int:
+    """Trials neither terminated nor errored in the experiment state Tune saved on disk.
+
+    Tune saves that state before it stops the remaining trials, so after a Ctrl-C it still says which
+    trials were pending or running (the in-memory statuses no longer do).
+    """
+    from ray.tune import ExperimentAnalysis
+
+    trials = ExperimentAnalysis(str(path)).trials
+    return sum(trial.status not in ("TERMINATED", "ERROR") for trial in trials)
 
 
 def tune(config: Config, restart: bool = False) -> dict[str, Any]:
@@ -155,8 +179,7 @@ def tune(config: Config, restart: bool = False) -> dict[str, Any]:
         client.update_run(record["parent_run_id"], status="RUNNING")
         log.info("resuming the stopped sweep at %s (MLflow run %s) with Tuner.restore", path, record["parent_run_id"])
     parent_run_id = record["parent_run_id"]
-    trials = (grid_size(settings.space, settings.variants, settings.grid_points) * settings.num_samples
-              if settings.search == "grid" else settings.num_samples)
+    trials = grid_size(settings.space, settings.variants, settings.grid_points) if settings.search == "grid" else settings.num_samples
     log.info("sweep of %s on %s: %d trial(s), %s search, %s scheduler, objective %s (%s); MLflow run %s in %s",
              ", ".join(settings.variants), settings.dataset, trials, settings.search, settings.scheduler, metric, mode,
              parent_run_id, uri)
@@ -170,12 +193,14 @@ def tune(config: Config, restart: bool = False) -> dict[str, Any]:
             tuner = (ray_tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
                                             resume_errored=True) if path.exists()
                      else _new_tuner(config, trainable, metric, mode, path))
+            started = time.monotonic()
             grid = tuner.fit()
     except BaseException:
         client.set_terminated(parent_run_id, "KILLED")
         raise
-    unfinished = len(grid) - grid.num_terminated - grid.num_errors
-    if unfinished and settings.time_budget_s is None:
+    out_of_time = settings.time_budget_s is not None and time.monotonic() - started >= settings.time_budget_s
+    unfinished = _unfinished_trials(path)
+    if unfinished and not out_of_time:
         client.set_terminated(parent_run_id, "KILLED")
         raise SweepInterrupted(f"the sweep was stopped with {unfinished} trial(s) unfinished; run `ganlab tune` "
                                "again to resume it (Tuner.restore), or `ganlab tune --restart` to start over")

@@ -22,10 +22,8 @@ import yaml
 
 from models.losses import get_variant
 from pipeline.config import Config
+from pipeline.stop_rules import COMPLETED, EARLY_STOPPED, ERROR
 from pipeline.tune_space import TUNABLE
-
-#: Why a trial ended, when it did not say so itself.
-COMPLETED, EARLY_STOPPED, ERROR = "completed", "early-stopped", "error"
 
 
 def trial_row(result: Any, hyperparameters: list[str], metric: str, mode: str, steps: int) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from pipeline.config import Config
 from pipeline.job import TrainingJob, resolve_job
 from pipeline.layout import prepared_dir, reference_dir
 from pipeline.logs import configure_logging
-from pipeline.stop_rules import StopRules
+from pipeline.stop_rules import COMPLETED, EARLY_STOPPED, ERROR, StopRules
 from pipeline.tracking import MetricLogger, experiment_id, start_run
 from pipeline.train_loop import GANTraining, Hooks
 from pipeline.tune_space import trial_settings
@@ -112,14 +112,19 @@ def run_trial(sample: dict[str, Any], sweep: SweepContext) -> None:
             checkpoint = ray.tune.Checkpoint.from_directory(str(directory))
         ray.tune.report(result, checkpoint=checkpoint)
 
+    def finish(status: str, reason: str) -> None:
+        client.set_tag(run_id, "stop_reason", training.stop_reason or reason)
+        client.set_terminated(run_id, status)
+
     try:
         training.run(Hooks(report=report, log_metrics=logger.log, stop_check=rules.reason))
-    except BaseException:
-        client.set_tag(run_id, "stop_reason", "error")
-        client.set_terminated(run_id, "FAILED")
+    except SystemExit:  # how Ray Tune ends a trial that its scheduler stopped, inside report()
+        finish("FINISHED", COMPLETED if training.step >= job.train.steps else EARLY_STOPPED)
         raise
-    client.set_tag(run_id, "stop_reason", training.stop_reason or "completed")
-    client.set_terminated(run_id, "FINISHED")
+    except BaseException:
+        finish("FAILED", ERROR)
+        raise
+    finish("FINISHED", COMPLETED)
 
 
 def _restore(training: GANTraining, trial_id: str) -> str | None:

@@ -6,8 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
+
+from pipeline.config import load
 
 from tests.conftest import PROJECT
 from tests.integration.commands import run
@@ -23,6 +26,9 @@ TINY = {
     "eval": {"n_samples": 300, "batch_size": 100},
     "ray": {"cpus_per_worker": 1},
     "overrides": {"ring8": {"train": {"batch_size": 64}}},
+    "tune": {"dataset": "ring8", "variants": ["non-saturating"], "search": "grid", "scheduler": "asha", "steps": 20,
+             "eval_every": 10, "grace_period": 10, "eval_samples": 200, "stop_after_step": 1000,
+             "space": {"lr_g": ["choice", [1.0e-4, 2.0e-4]]}},
 }
 IGNORED = shutil.ignore_patterns(".venv", ".git", "data", "runs", "metrics", "reports", "mlflow.db", "mlartifacts",
                                  ".ganlab", "__pycache__", ".pytest_cache", "cache", "tmp", "*.egg-info", "dvc_plots")
@@ -68,8 +74,8 @@ def test_every_stage_left_its_outputs(project):
 def test_second_repro_is_a_no_op_and_status_is_clean(project):
     result = run(["dvc", "repro"], project)
     assert "Running stage" not in result.stdout
-    status = run(["dvc", "status", "--json"], project)
-    assert json.loads(status.stdout) == {}
+    status = run(["dvc", "status", "dvc.yaml", "--json"], project)
+    assert json.loads(status.stdout) == {}, "the default pipeline is up to date (the sweep is run on request)"
 
 
 def test_dvc_metrics_and_plots_work(project):
@@ -87,3 +93,16 @@ def test_changing_a_param_reruns_only_what_depends_on_it(project):
     result = run(["dvc", "repro"], project)
     assert "Running stage 'evaluate@ring8-non-saturating-0'" in result.stdout
     assert "Running stage 'prepare@" not in result.stdout
+
+
+def test_the_sweep_stage_runs_on_request_after_the_pipeline(project):
+    result = run(["dvc", "repro", "tune/dvc.yaml"], project)
+    assert "Running stage 'tune/dvc.yaml:tune'" in result.stdout
+    assert "Running stage 'prepare@" not in result.stdout, "the sweep reuses the prepared data"
+    trials = pd.read_csv(project / "tune" / "trials.csv")
+    assert sorted(trials["lr_g"]) == [1.0e-4, 2.0e-4] and (trials["steps"] == 20).all()
+    best = load(project / "tune" / "best_params.yaml")
+    assert best.benchmark.variants == ("non-saturating",)
+    assert json.loads(run(["dvc", "status", "--json"], project).stdout) == {}
+    shown = json.dumps(json.loads(run(["dvc", "metrics", "show", "--json"], project).stdout))
+    assert "tune/summary.json" in shown and "trial_steps" in shown

@@ -1,0 +1,167 @@
+"""Real sweeps: a local Ray running Ray Tune, a sqlite MLflow store, the real `ganlab tune` command."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline.config import load
+from tests.conftest import tiny_config
+from tests.integration.commands import run
+
+pytestmark = pytest.mark.slow
+
+HEALTHY, ABSURD = 2.0e-4, 1.0e6
+
+
+def sweep_config(**tune):
+    settings = {"dataset": "ring8", "variants": ["non-saturating"], "steps": 40, "eval_every": 10, "grace_period": 10,
+                "eval_samples": 100, "stop_after_step": 10**6, "max_failures": 1, **tune}
+    return tiny_config(tune=settings)
+
+
+def runs_of(config):
+    """(parent run, child runs) of the one sweep in the store."""
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.tracking import resolve_tracking_uri
+
+    client = MlflowClient(resolve_tracking_uri(config))
+    experiment = client.get_experiment_by_name(config.mlflow.experiment).experiment_id
+    runs = client.search_runs([experiment])
+    parents = [r for r in runs if r.data.tags.get("stage") == "tune"]
+    children = [r for r in runs if r.data.tags.get("stage") == "tune-trial"]
+    assert len(parents) == 1 and len(runs) == 1 + len(children), "one parent per sweep, no stray runs"
+    return client, parents[0], children
+
+
+def steps_logged(client, run, key="loss/d"):
+    return sorted(m.step for m in client.get_metric_history(run.info.run_id, key))
+
+
+def test_asha_sweep_with_a_diverging_trial_and_crashing_trials(prepared):
+    """4 trials (grid of lr_d × k); the absurd learning rate diverges and is stopped, every healthy
+    trial crashes once at step 20 and is retried from its checkpoint without losing or repeating a step."""
+    from pipeline.tune import tune
+
+    config = sweep_config(search="grid", scheduler="asha", reduction_factor=2,
+                          space={"lr_d": ["choice", [HEALTHY, ABSURD]], "k_d_steps": ["choice", [1, 2]]})
+    config = dataclasses.replace(config, ray=dataclasses.replace(config.ray, fail_at_step=20))
+    summary = tune(config)
+
+    trials = pd.read_csv("tune/trials.csv")
+    assert len(trials) == summary["trials"] == 4
+    diverged = trials[trials["lr_d"] == ABSURD]
+    assert (diverged["stop_reason"] == "diverged").all() and (diverged["steps"] < 40).all()
+    healthy = trials[trials["lr_d"] == HEALTHY]
+    assert set(healthy["stop_reason"]) <= {"completed", "early-stopped"}
+    assert (healthy.loc[healthy["stop_reason"] == "completed", "steps"] == 40).all()
+    assert (healthy["stop_reason"] == "completed").any()
+
+    client, parent, children = runs_of(config)
+    assert parent.info.status == "FINISHED" and parent.data.tags["dataset"] == "ring8"
+    assert parent.data.params["metric"] == "modes100" and parent.data.metrics["trials"] == 4
+    assert len(children) == 4, "a retried trial keeps its run"
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    by_id = {c.info.run_id: c for c in children}
+    for row in trials.itertuples():
+        child = by_id[row.mlflow_run_id]
+        assert float(child.data.params["tune.lr_d"]) == row.lr_d and int(child.data.params["tune.k_d_steps"]) == row.k_d_steps
+        assert child.data.tags["stop_reason"] == row.stop_reason and child.info.status == "FINISHED"
+        if row.stop_reason == "completed":
+            assert steps_logged(client, child) == list(range(2, 41, 2)), "no step lost or logged twice"
+            assert steps_logged(client, child, "eval/modes100") == [10, 20, 30, 40]
+
+    best = load("tune/best_params.yaml")
+    assert best.benchmark.datasets == ("ring8",) and best.benchmark.variants == ("non-saturating",)
+    tuned = dict(dict(best.overrides)["ring8"])["train"]
+    assert dict(tuned)["lr_d"] == HEALTHY and summary["best"]["lr_d"] == HEALTHY
+    assert json.loads(Path("tune/summary.json").read_text())["best"]["trial_id"] == parent.data.tags["best_trial"]
+    assert not Path(".ganlab/tune/sweep-ring8").exists(), "a finished sweep leaves nothing to resume"
+
+
+def test_pbt_exploits_the_better_trial(prepared):
+    from pipeline.tune import tune
+
+    config = sweep_config(scheduler="pbt", search="random", num_samples=2, steps=2000, eval_every=200,
+                          grace_period=200, perturbation_interval=200, quantile_fraction=0.5, metric="hq100",
+                          space={"lr_g": ["loguniform", 1.0e-5, 1.0e-3], "lr_d": ["loguniform", 1.0e-5, 1.0e-3]})
+    tune(config)
+    client, _, children = runs_of(config)
+    exploited = [c for c in children if "pbt.last_exploit" in c.data.tags]
+    assert exploited, "with 2 trials and quantile 0.5 the worse one copies the better one"
+    for child in exploited:
+        lrs = [m.value for m in client.get_metric_history(child.info.run_id, "hparam/lr_g")]
+        assert len(lrs) >= 2, "explore logged the trial's new learning rate"
+        assert len(steps_logged(client, child)) == len(set(steps_logged(client, child)))
+
+
+def test_eight_concurrent_trials_lose_no_run_and_no_metric(prepared):
+    """8 trials at 0.25 CPU each log into one sqlite store at the same time."""
+    from pipeline.tune import tune
+
+    config = sweep_config(search="grid", scheduler="fifo", cpus_per_trial=0.25, steps=200, eval_every=50,
+                          grace_period=50, space={"lr_g": ["choice", [1e-4 * (i + 1) for i in range(8)]]})
+    tune(config)
+    client, _, children = runs_of(config)
+    assert len(children) == 8
+    for child in children:
+        assert steps_logged(client, child) == list(range(2, 201, 2))
+        assert steps_logged(client, child, "eval/modes100") == [50, 100, 150, 200]
+    spans = [(c.info.start_time, c.info.end_time) for c in children]
+    overlap = max(sum(start <= t < end for start, end in spans) for t, _ in spans)
+    assert overlap >= 2, f"trials ran one at a time ({overlap})"
+
+
+def test_optuna_search_runs_a_sweep(prepared):
+    from pipeline.tune import tune
+
+    config = sweep_config(search="optuna", scheduler="asha", num_samples=3, steps=20,
+                          space={"lr_g": ["loguniform", 1.0e-4, 1.0e-3], "batch_size": ["choice", [16, 32]]})
+    summary = tune(config)
+    trials = pd.read_csv("tune/trials.csv")
+    assert len(trials) == 3 and trials["batch_size"].isin([16, 32]).all()
+    assert trials["lr_g"].between(1.0e-4, 1.0e-3).all()
+    assert summary["best"] is not None
+
+
+def test_a_stopped_sweep_resumes_with_tuner_restore(prepared, in_tmp):
+    """Ctrl-C stops `ganlab tune`; running it again continues the same sweep and the same MLflow run."""
+    params = sweep_config(search="grid", scheduler="fifo", steps=3000, eval_every=100, grace_period=100,
+                          space={"lr_g": ["choice", [1e-4, 2e-4, 3e-4, 4e-4]]}).to_dict()
+    (in_tmp / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "GANLAB_LOG_LEVEL": "INFO"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("RAY_ADDRESS", None)
+    driver = subprocess.Popen(["ganlab", "tune"], cwd=in_tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not list((in_tmp / ".ganlab/tune/sweep-ring8").glob("*/checkpoint_*")):
+        assert driver.poll() is None and time.monotonic() < deadline, driver.stdout.read() if driver.poll() is not None else "timeout"
+        time.sleep(0.5)
+    driver.send_signal(signal.SIGINT)
+    output, _ = driver.communicate(timeout=300)
+    assert driver.returncode == 2 and "run `ganlab tune` again to resume it" in output, output[-3000:]
+    client, parent, children = runs_of(load(in_tmp / "params.yaml"))
+    assert parent.info.status == "KILLED"
+
+    resumed = run(["ganlab", "tune"], in_tmp)
+    assert "resuming the stopped sweep" in resumed.stdout + resumed.stderr
+    client, again, children = runs_of(load(in_tmp / "params.yaml"))
+    assert again.info.run_id == parent.info.run_id and again.info.status == "FINISHED"
+    trials = pd.read_csv(in_tmp / "tune/trials.csv")
+    assert len(trials) == 4 and (trials["steps"] == 3000).all() and (trials["stop_reason"] == "completed").all()
+    assert len(children) == 4
+    for child in children:
+        assert steps_logged(client, child) == list(range(2, 3001, 2)), "resumed trials neither lose nor repeat steps"
