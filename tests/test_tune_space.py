@@ -142,3 +142,13 @@ def test_pbt_adopt_takes_weights_and_moments_but_keeps_own_hyperparameters(prepa
     assert [g["lr"] for g in trial.opt_g.param_groups + trial.opt_d.param_groups] == [5e-4, 5e-4]
     with pytest.raises(CheckpointMismatchError, match="other networks"):
         training(5e-4, width=8).adopt(tmp_path)
+
+
+def test_the_objective_is_one_the_trials_measure(prepared):
+    from pipeline.tune import objective
+
+    assert objective(tiny_config(tune={"space": SPACE})) == ("modes1k", "max")
+    assert objective(tiny_config(tune={"space": SPACE, "dataset": "digits", "eval_samples": 500})) == ("fid_clf500", "min")
+    assert objective(tiny_config(tune={"space": SPACE, "metric": "mode_kl1k"})) == ("mode_kl1k", "min")
+    with pytest.raises(ConfigError, match=r"tune\.metric 'fid5k' is not measured on ring8 .*choose one of: modes1k, hq1k"):
+        objective(tiny_config(tune={"space": SPACE, "metric": "fid5k"}))
