@@ -11,7 +11,8 @@ Target: within 10 % of the best objective the grid finds (>= 0.9 × best when hi
 <= 1.1 × best when lower is). Compute is counted in trial-steps (generator steps summed over trials)
 from the trials' MLflow histories: for random and ASHA, the trial-steps spent by the moment the first
 measurement meets the target (every trial's last logged step at that timestamp, summed); for the grid,
-all of its trial-steps, since only the finished grid knows its best. The objective is the dataset's
+all of its trial-steps, since only the finished grid knows its best. All three stop collapsed or
+diverged trials (``tune.stop_*``) from half the budget on, as a sweep with default settings would. The objective is the dataset's
 in-training metric (``modes1k`` on ring8: covered modes; ``fid_clf1000`` on digits).
 
     python benchmarks/tune_efficiency.py --datasets ring8 digits
@@ -52,7 +53,8 @@ def sweep_config(base: Config, dataset: str, method: str, args: argparse.Namespa
     raw["tune"].update(
         dataset=dataset, variants=[args.variant], seed=args.seed, num_samples=args.samples, grid_points=args.grid_points,
         metric="auto", mode="auto", steps=args.steps, eval_every=args.eval_every, grace_period=args.eval_every,
-        reduction_factor=3, cpus_per_trial=1, max_concurrent=0, time_budget_s=None, stop_after_step=args.eval_every * 2,
+        reduction_factor=3, cpus_per_trial=1, workers_per_trial=1, max_concurrent=0, time_budget_s=None,
+        stop_after_step=args.steps // 2,
         space={"lr_g": ["loguniform", args.lr_low, args.lr_high], "lr_d": ["loguniform", args.lr_low, args.lr_high],
                "k_d_steps": ["choice", [1, 2]]},
         **METHODS[method])

@@ -175,6 +175,8 @@ class TuneConfig:
     eval_samples: int = _field(1000, low=100)
     time_budget_s: float | None = _field(None, low=0.0, open_low=True, doc="stop the whole sweep after this long")
     cpus_per_trial: float = _field(1.0, low=0.0, open_low=True, doc="fractions let several small trials share a CPU")
+    workers_per_trial: int = _field(1, low=1, doc=">1: each trial is a Ray Train run of that many DDP workers "
+                                    "sharing cpus_per_trial")
     max_concurrent: int = _field(0, low=0, doc="0: as many as the CPUs allow")
     max_failures: int = _field(1, low=-1, doc="retries of a crashed trial from its last checkpoint; -1: forever")
     grace_period: int = _field(500, low=1, doc="ASHA: steps before a trial can be stopped")
@@ -419,8 +421,14 @@ def _check_tune(tune: TuneConfig, source: str) -> None:
     if tune.scheduler == "asha" and not tune.eval_every <= tune.grace_period <= tune.steps:
         raise ConfigError(f"{source}: tune.grace_period ({tune.grace_period}) must lie between tune.eval_every "
                           f"({tune.eval_every}) and tune.steps ({tune.steps})")
+    if tune.workers_per_trial > 1 and (tune.cpus_per_trial % tune.workers_per_trial or tune.cpus_per_trial < tune.workers_per_trial):
+        raise ConfigError(f"{source}: tune.cpus_per_trial ({tune.cpus_per_trial:g}) must be a whole multiple of "
+                          f"tune.workers_per_trial ({tune.workers_per_trial}): each Ray Train worker takes whole CPUs")
     if tune.scheduler != "pbt":
         return
+    if tune.workers_per_trial > 1:
+        raise ConfigError(f"{source}: tune.scheduler pbt exploits Tune checkpoints, which trials that are Ray Train "
+                          "runs (tune.workers_per_trial > 1) do not report; use asha or fifo with them")
     if tune.search == "optuna":
         raise ConfigError(f"{source}: tune.scheduler pbt changes hyperparameters inside a trial, which Optuna "
                           "cannot model; use tune.search random or grid with pbt")

@@ -45,9 +45,9 @@ def ray_storage() -> Path:
     return SCRATCH / "ray"
 
 
-def resume_dir(job_name: str) -> Path:
-    """Where an interrupted run's latest checkpoint is copied before Ray's run folder is cleared."""
-    return ray_storage() / "resume" / job_name
+def resume_dir(storage: Path, job_name: str) -> Path:
+    """Where an interrupted run's latest checkpoint is copied before Ray's run folder (``storage/<job>``) is cleared."""
+    return storage / "resume" / job_name
 
 
 def tune_dir() -> Path:

@@ -18,7 +18,7 @@ import logging
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 import torch
@@ -34,6 +34,7 @@ from pipeline.layout import model_dir, prepared_dir, ray_storage, reference_dir,
 from pipeline.prepared import load_prepared
 from pipeline.ray_runtime import ray_session
 from pipeline.scoring import generate
+from pipeline.stop_rules import StopRules
 from pipeline.tracking import MetricLogger, client_for, git_commit, resolve_tracking_uri, start_run
 from pipeline.train_loop import GANTraining, Hooks, best_or_final, steady_rate
 
@@ -86,13 +87,16 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     def report(metrics: dict[str, float], directory: Path | None) -> None:
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(directory)) if directory else None)
 
-    training.run(Hooks(report=report, log_metrics=metric_logger.log if metric_logger else Hooks.log_metrics))
+    hooks = Hooks(report=report, log_metrics=metric_logger.log if metric_logger else Hooks.log_metrics)
+    if config["stop_rules"] is not None:
+        hooks.stop_check = config["stop_rules"].reason
+    training.run(hooks)
 
 
-def find_resumable(job: TrainingJob) -> tuple[Path, dict[str, Any]] | None:
-    """The latest checkpoint of this very job (same fingerprint) that an interrupted run left behind."""
+def find_resumable(job: TrainingJob, storage: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The latest checkpoint of this very job (same fingerprint) that an interrupted run left in ``storage``."""
     found = None
-    for directory in (ray_storage().resolve() / job.name).glob("checkpoint_*/"):
+    for directory in (storage.resolve() / job.name).glob("checkpoint_*/"):
         try:
             state = load_checkpoint(directory, job.fingerprint())
         except (FileNotFoundError, CheckpointMismatchError) as err:
@@ -103,26 +107,29 @@ def find_resumable(job: TrainingJob) -> tuple[Path, dict[str, Any]] | None:
     return found
 
 
-def _run_trainer(job: TrainingJob, config: Config, run_id: str, tracking_uri: str,
-                 resume_from: Path | None) -> Path:
-    """Fit on Ray; returns a local directory holding the final checkpoint."""
+def run_trainer(job: TrainingJob, config: Config, run_id: str, tracking_uri: str, resume_from: Path | None,
+                storage: Path, stop_rules: StopRules | None = None, callbacks: Sequence[Any] = ()) -> Path:
+    """Fit on Ray Train (run folder ``storage/<job name>``); returns a directory holding the final checkpoint.
+
+    ``stop_rules`` and ``callbacks`` serve tuning trials that are themselves Ray Train runs.
+    """
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     ray_cfg = config.ray
-    storage = ray_storage().resolve()
+    storage = storage.resolve()
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"job": job, "run_id": run_id, "tracking_uri": tracking_uri,
                            "threads": ray_cfg.cpus_per_worker, "sync_batchnorm": ray_cfg.sync_batchnorm,
                            "fail_at_step": ray_cfg.fail_at_step,
                            "fault_marker": str(storage / job.name / "fault-injected"),
-                           "resume_from": str(resume_from) if resume_from else None},
+                           "resume_from": str(resume_from) if resume_from else None, "stop_rules": stop_rules},
         torch_config=TorchConfig(backend="nccl" if ray_cfg.use_gpu else "gloo"),
         scaling_config=ScalingConfig(num_workers=ray_cfg.num_workers, use_gpu=ray_cfg.use_gpu,
                                      resources_per_worker={"CPU": ray_cfg.cpus_per_worker},
                                      placement_strategy=ray_cfg.placement_strategy),
-        run_config=RunConfig(name=job.name, storage_path=str(storage),
+        run_config=RunConfig(name=job.name, storage_path=str(storage), callbacks=list(callbacks),
                              checkpoint_config=CheckpointConfig(num_to_keep=job.train.keep_checkpoints),
                              failure_config=FailureConfig(max_failures=ray_cfg.max_failures)),
     )
@@ -175,24 +182,30 @@ def sample_figure(job: TrainingJob, generator_state: dict[str, torch.Tensor], pa
     return sample_grid_png(generate(generator, 64, job.network.z_dim, SAMPLE_SEED), path, title)
 
 
-def _resume_point(job: TrainingJob, client: Any) -> tuple[Path | None, str | None]:
-    """Where an interrupted run of this job left off: a copy of its latest checkpoint and its MLflow run.
-
-    The checkpoint is copied aside because Ray's run folder is cleared for the new run.
-    """
-    trial = ray_storage() / job.name
-    found = find_resumable(job)
-    resume_from, run_id = None, None
+def checkpoint_to_resume(job: TrainingJob, storage: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The latest checkpoint an interrupted run of this job left in ``storage``, copied to
+    ``storage/resume/<job name>`` (with its state), because Ray's run folder is cleared for the new run."""
+    found = find_resumable(job, storage)
     if found is not None:
         directory, state = found
-        resume_from = resume_dir(job.name).resolve()
+        resume_from = resume_dir(storage, job.name).resolve()
         shutil.rmtree(resume_from, ignore_errors=True)
         shutil.copytree(directory, resume_from)
-        run_id = _existing_run(client, state.get("run_id"))
-        log.info("%s: resuming the interrupted run from step %d (MLflow run %s)", job.name, state["step"], run_id or "new")
-        if run_id is not None:
-            client.update_run(run_id, status="RUNNING")
-    shutil.rmtree(trial, ignore_errors=True)
+        found = (resume_from, state)
+    shutil.rmtree(storage / job.name, ignore_errors=True)
+    return found
+
+
+def _resume_point(job: TrainingJob, client: Any) -> tuple[Path | None, str | None]:
+    """Where an interrupted run of this job left off: a copy of its latest checkpoint and its MLflow run."""
+    found = checkpoint_to_resume(job, ray_storage())
+    if found is None:
+        return None, None
+    resume_from, state = found
+    run_id = _existing_run(client, state.get("run_id"))
+    log.info("%s: resuming the interrupted run from step %d (MLflow run %s)", job.name, state["step"], run_id or "new")
+    if run_id is not None:
+        client.update_run(run_id, status="RUNNING")
     return resume_from, run_id
 
 
@@ -226,7 +239,7 @@ def train(config: Config, dataset: str, variant: str, seed: int) -> dict[str, An
     started = time.time()
     try:
         with ray_session(config.ray):
-            checkpoint_dir = _run_trainer(job, config, run_id, uri, resume_from)
+            checkpoint_dir = run_trainer(job, config, run_id, uri, resume_from, ray_storage())
         state = load_checkpoint(checkpoint_dir, job.fingerprint())
         history = state["history"]
         summary = {
@@ -245,7 +258,7 @@ def train(config: Config, dataset: str, variant: str, seed: int) -> dict[str, An
         client.set_terminated(run_id, "FAILED")
         raise
     client.set_terminated(run_id, "FINISHED")
-    for scratch in (ray_storage() / job.name, resume_dir(job.name)):  # finished: nothing to resume
+    for scratch in (ray_storage() / job.name, resume_dir(ray_storage(), job.name)):  # finished: nothing to resume
         shutil.rmtree(scratch, ignore_errors=True)
     log.info("%s: done in %.0fs (%d steps)%s", job.name, summary["wall_time_s"], summary["steps"],
              f", diverged at step {summary['diverged_at']}" if summary["diverged_at"] else "")

@@ -329,7 +329,8 @@ class GANTraining:
                  row["steps_per_s"], elapsed, remaining, row["loss_d"], row["loss_g"], row["d_real"], row["d_fake"], extras)
 
     def _report(self, hooks: Hooks, row: dict[str, float]) -> None:
-        metrics = {"step": self.step, **{k: v for k, v in row.items() if isinstance(v, (int, float))}}
+        metrics = {"step": self.step, **{k: v for k, v in row.items() if isinstance(v, (int, float))},
+                   "stop_reason": self.stop_reason or ""}
         state = self.state_dict()  # a collective: every worker contributes its RNG state
         if self.rank != 0:
             hooks.report(metrics, None)

@@ -31,7 +31,7 @@ from pipeline.files import atomic_path, write_json
 from pipeline.layout import reference_dir, tune_dir, tune_storage
 from pipeline.prepared import load_prepared
 from pipeline.ray_runtime import ray_session
-from pipeline.scoring import build_scorer, direction
+from pipeline.scoring import Scorer, build_scorer, direction
 from pipeline.tracking import client_for, git_commit, resolve_tracking_uri, start_run
 from pipeline.tune_results import best_params, best_params_text, best_trial, trial_row
 from pipeline.tune_space import PBT_MUTABLE, grid_size, ray_space
@@ -48,11 +48,17 @@ class SweepFailed(RuntimeError):
     """No trial measured the objective (all diverged or crashed): there is no winner to write."""
 
 
-def objective(config: Config) -> tuple[str, str]:
+def trial_scorer(config: Config) -> Scorer:
+    """The in-training scorer the trials measure the objective with."""
+    tune = config.tune
+    return build_scorer(load_prepared(tune.dataset), reference_dir(tune.dataset), config.for_dataset(tune.dataset).eval,
+                        tune.eval_samples)
+
+
+def objective(config: Config, scorer: Scorer | None = None) -> tuple[str, str]:
     """(metric, mode) of the sweep, checked against what the dataset's in-training scorer measures."""
     tune = config.tune
-    prepared = load_prepared(tune.dataset)
-    scorer = build_scorer(prepared, reference_dir(tune.dataset), config.for_dataset(tune.dataset).eval, tune.eval_samples)
+    scorer = scorer or trial_scorer(config)
     names = scorer.metric_names()
     if not names:
         raise ConfigError(f"tune.dataset {tune.dataset} has no in-training metric (no labels, not 2-D points) "
@@ -86,20 +92,31 @@ def _scheduler(config: Config) -> Any:
 
 
 def _searcher(config: Config, metric: str, mode: str) -> Any:
-    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+    from ray.tune.search import BasicVariantGenerator
 
     tune = config.tune
     if tune.search != "optuna":
-        return BasicVariantGenerator(random_state=tune.seed, max_concurrent=tune.max_concurrent)
+        return BasicVariantGenerator(random_state=tune.seed)
     from ray.tune.search.optuna import OptunaSearch
 
-    searcher = OptunaSearch(metric=metric, mode=mode, seed=tune.seed)
-    return ConcurrencyLimiter(searcher, max_concurrent=tune.max_concurrent) if tune.max_concurrent else searcher
+    return OptunaSearch(metric=metric, mode=mode, seed=tune.seed)
 
 
 def _samples(tune: Any) -> int:
     """Ray's ``num_samples``: a grid is tried once (its trials share the seed, repeats would be copies)."""
     return 1 if tune.search == "grid" else tune.num_samples
+
+
+def _concurrent_trials(tune: Any) -> int | None:
+    """``tune.max_concurrent``; for multi-worker trials (whose drivers take no CPU) at most as many as the
+    cluster's CPUs can run at once, so that no trial starts a Ray Train run that waits for workers."""
+    import ray
+
+    if tune.max_concurrent:
+        return tune.max_concurrent
+    if tune.workers_per_trial > 1:
+        return max(1, int(ray.cluster_resources().get("CPU", 1) // tune.cpus_per_trial))
+    return None
 
 
 def _checkpoints_kept(tune: Any) -> int | None:
@@ -117,7 +134,8 @@ def _new_tuner(config: Config, trainable: Any, metric: str, mode: str, path: Pat
         param_space=ray_space(tune.space, tune.variants, tune.search, tune.grid_points),
         tune_config=ray_tune.TuneConfig(metric=metric, mode=mode, num_samples=_samples(tune),
                                         scheduler=_scheduler(config), search_alg=_searcher(config, metric, mode),
-                                        time_budget_s=tune.time_budget_s, reuse_actors=False),
+                                        time_budget_s=tune.time_budget_s, reuse_actors=False,
+                                        max_concurrent_trials=_concurrent_trials(tune)),
         run_config=ray_tune.RunConfig(name=path.name, storage_path=str(path.parent),
                                       checkpoint_config=ray_tune.CheckpointConfig(num_to_keep=_checkpoints_kept(tune)),
                                       failure_config=ray_tune.FailureConfig(max_failures=tune.max_failures)),
@@ -159,7 +177,8 @@ def tune(config: Config, restart: bool = False) -> dict[str, Any]:
     if not settings.space:
         raise ConfigError("tune.space is empty: give at least one of lr_g, lr_d, k_d_steps, gp_lambda, batch_size, "
                           "beta1 (see params.yaml)")
-    metric, mode = objective(config)
+    scorer = trial_scorer(config)
+    metric, mode = objective(config, scorer)
     prepared = load_prepared(settings.dataset)
     uri = resolve_tracking_uri(config)
     client = client_for(uri)
@@ -185,9 +204,13 @@ def tune(config: Config, restart: bool = False) -> dict[str, Any]:
              parent_run_id, uri)
     sweep = SweepContext(config=config, project=str(Path.cwd().resolve()), data_shape=tuple(prepared.manifest["shape"]),
                          metric=metric, mode=mode, parent_run_id=parent_run_id, tracking_uri=uri,
-                         git_commit=git_commit(), scratch=str(path.parent / f"{path.name}-scratch"))
-    trainable = ray_tune.with_resources(ray_tune.with_parameters(run_trial, sweep=sweep),
-                                        {"cpu": settings.cpus_per_trial})
+                         git_commit=git_commit(), scratch=str(path.parent / f"{path.name}-scratch"),
+                         coverage_metric=scorer.coverage_metric)
+    # A multi-worker trial only drives its Ray Train run, whose workers hold the trial's CPUs; Ray wants
+    # some resource in every request, so its driver asks for a little memory instead of a CPU.
+    resources = ({"cpu": settings.cpus_per_trial} if settings.workers_per_trial == 1
+                 else {"cpu": 0, "memory": 64 * 1024**2})
+    trainable = ray_tune.with_resources(ray_tune.with_parameters(run_trial, sweep=sweep), resources)
     try:
         with ray_session(config.ray):
             tuner = (ray_tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,

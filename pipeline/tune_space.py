@@ -143,8 +143,9 @@ def trial_settings(config: Any, dataset: str, sample: Mapping[str, Any]) -> tupl
 
     The trial trains ``tune.steps`` steps and measures the objective every
     ``tune.eval_every`` steps on ``tune.eval_samples`` samples, with a checkpoint
-    at each measurement (what ASHA compares and PBT exploits). ``beta1`` keeps
-    the second Adam β of the config or of the variant.
+    at each measurement (what ASHA compares and PBT exploits), on
+    ``tune.workers_per_trial`` workers that share ``tune.cpus_per_trial``. ``beta1``
+    keeps the second Adam β of the config or of the variant.
     """
     tune_cfg = config.tune
     variant = sample.get("variant", tune_cfg.variants[0])
@@ -163,5 +164,7 @@ def trial_settings(config: Any, dataset: str, sample: Mapping[str, Any]) -> tupl
         checkpoint_every=tune_cfg.eval_every, eval_samples=tune_cfg.eval_samples,
         log_every=math.gcd(merged.train.log_every, tune_cfg.eval_every), keep_checkpoints=2)
     loss = dataclasses.replace(merged.loss, **sections["loss"])
-    ray_cfg = dataclasses.replace(merged.ray, num_workers=1)
+    workers = tune_cfg.workers_per_trial
+    ray_cfg = dataclasses.replace(merged.ray, num_workers=workers,
+                                  cpus_per_worker=max(1, math.floor(tune_cfg.cpus_per_trial / workers)))
     return dataclasses.replace(merged, train=train, loss=loss, ray=ray_cfg, overrides=()), variant

@@ -6,6 +6,10 @@ ASHA compares, what PBT exploits, what a crashed trial restarts from). The
 trial stops itself on divergence, a discriminator that wins completely, or
 mode collapse (:mod:`pipeline.stop_rules`), recording the reason.
 
+With ``tune.workers_per_trial: 1`` (default) the loop runs in the trial's own
+process; with more, the trial is ``ganlab train``'s Ray Train run (DDP over
+that many workers) and only drives it.
+
 Tracking: each trial is an MLflow child run of the sweep's parent run,
 found again by its Tune trial id, so a trial restarted after a crash, after a
 PBT exploit or by ``Tuner.restore`` keeps logging into the same run, and
@@ -18,13 +22,15 @@ import json
 import logging
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import torch
 
 from models.losses import get_variant
+from pipeline.checkpoint import load_checkpoint
 from pipeline.config import Config
 from pipeline.job import TrainingJob, resolve_job
 from pipeline.layout import prepared_dir, reference_dir
@@ -52,20 +58,23 @@ class SweepContext:
     parent_run_id: str
     tracking_uri: str
     git_commit: str
-    scratch: str  # fault-injection markers, one per trial
+    scratch: str  # fault-injection markers and the Ray Train runs of multi-worker trials
 
-    def job(self, sample: dict[str, Any]) -> TrainingJob:
+    coverage_metric: str | None  # what the mode-collapse rule watches (modes<N>, classes<N>)
+
+    def settings(self, sample: dict[str, Any]) -> tuple[Config, TrainingJob]:
         config, variant = trial_settings(self.config, self.config.tune.dataset, sample)
         root = Path(self.project)
         dataset = self.config.tune.dataset
-        return resolve_job(config, dataset, variant, self.config.tune.seed, self.data_shape,
-                           root / prepared_dir(dataset), root / reference_dir(dataset))
+        return config, resolve_job(config, dataset, variant, self.config.tune.seed, self.data_shape,
+                                   root / prepared_dir(dataset), root / reference_dir(dataset))
 
-    def stop_rules(self, job: TrainingJob, coverage_metric: str | None) -> StopRules:
+    def stop_rules(self, job: TrainingJob) -> StopRules:
         tune = self.config.tune
         return StopRules(after_step=tune.stop_after_step, d_fake_below=tune.stop_d_fake_below,
                          grad_g_below=tune.stop_grad_g_below, coverage_at_most=tune.stop_coverage_at_most,
-                         coverage_metric=coverage_metric, probabilistic=get_variant(job.variant).loss.probabilistic)
+                         coverage_metric=self.coverage_metric,
+                         probabilistic=get_variant(job.variant).loss.probabilistic)
 
 
 def child_run(client: Any, sweep: SweepContext, trial_id: str, job: TrainingJob, sample: dict[str, Any]) -> str:
@@ -90,36 +99,67 @@ def run_trial(sample: dict[str, Any], sweep: SweepContext) -> None:
 
     configure_logging()
     trial_id = ray.tune.get_context().get_trial_id()
-    job = sweep.job(sample)
-    torch.set_num_threads(max(1, math.floor(sweep.config.tune.cpus_per_trial)))
+    config, job = sweep.settings(sample)
     client = MlflowClient(tracking_uri=sweep.tracking_uri)
     run_id = child_run(client, sweep, trial_id, job, sample)
-    training = GANTraining(job, fail_at_step=sweep.config.ray.fail_at_step,
+    rules = sweep.stop_rules(job)
+    if job.world_size > 1:
+        _run_ray_train_trial(config, job, sweep, trial_id, run_id, sample, rules, client)
+        return
+    torch.set_num_threads(max(1, math.floor(sweep.config.tune.cpus_per_trial)))
+    training = GANTraining(job, fail_at_step=config.ray.fail_at_step,
                            fault_marker=Path(sweep.scratch) / "faults" / trial_id, run_id=run_id)
     donor = _restore(training, trial_id)
     logger = MetricLogger(sweep.tracking_uri, run_id, resume_key="loss/d")
     client.log_batch(run_id, metrics=_hyperparameter_metrics(sample, training.step))
     if donor is not None:
         client.set_tag(run_id, "pbt.last_exploit", f"trial {donor} at step {training.step}")
-    rules = sweep.stop_rules(job, training.scorer.coverage_metric if training.scorer else None)
 
     def report(metrics: dict[str, float], directory: Path | None) -> None:
-        result = {**metrics, "stop_reason": training.stop_reason or ""}
-        result.setdefault(sweep.metric, math.nan)
+        result = {sweep.metric: math.nan, **metrics}
         checkpoint = None
         if directory is not None:
             (directory / TRIAL_FILE).write_text(json.dumps({"trial_id": trial_id, "step": training.step}))
             checkpoint = ray.tune.Checkpoint.from_directory(str(directory))
         ray.tune.report(result, checkpoint=checkpoint)
 
-    def finish(status: str, reason: str) -> None:
-        client.set_tag(run_id, "stop_reason", training.stop_reason or reason)
+    with _ended(client, run_id, lambda: (training.stop_reason, training.step >= job.train.steps)):
+        training.run(Hooks(report=report, log_metrics=logger.log, stop_check=rules.reason))
+
+
+def _run_ray_train_trial(config: Config, job: TrainingJob, sweep: SweepContext, trial_id: str, run_id: str,
+                         sample: dict[str, Any], rules: StopRules, client: Any) -> None:
+    """A trial that is itself a Ray Train run (``tune.workers_per_trial > 1``): ``ganlab train``'s
+    TorchTrainer, whose rank-0 reports reach Tune through ``TuneReportCallback``. Its checkpoints stay
+    in Ray Train's run folder; a retried trial resumes from the latest one."""
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from pipeline.train import checkpoint_to_resume, run_trainer
+
+    storage = Path(sweep.scratch) / "train" / trial_id
+    found = checkpoint_to_resume(job, storage)
+    client.log_batch(run_id, metrics=_hyperparameter_metrics(sample, found[1]["step"] if found else 0))
+    final: dict[str, Any] = {}
+    with _ended(client, run_id, lambda: (final.get("stop_reason"), final.get("step", 0) >= job.train.steps)):
+        directory = run_trainer(job, config, run_id, sweep.tracking_uri, found[0] if found else None, storage,
+                                stop_rules=rules, callbacks=[TuneReportCallback()])
+        final.update(load_checkpoint(directory, job.fingerprint()))
+
+
+@contextmanager
+def _ended(client: Any, run_id: str, outcome: Callable[[], tuple[str | None, bool]]) -> Iterator[None]:
+    """Tag the child run with why the trial ended and close it. ``outcome()`` gives (the rule that
+    stopped the training or None, whether it trained its full budget)."""
+
+    def finish(status: str, otherwise: str) -> None:
+        reason, full = outcome()
+        client.set_tag(run_id, "stop_reason", reason or (COMPLETED if full else otherwise))
         client.set_terminated(run_id, status)
 
     try:
-        training.run(Hooks(report=report, log_metrics=logger.log, stop_check=rules.reason))
+        yield
     except SystemExit:  # how Ray Tune ends a trial that its scheduler stopped, inside report()
-        finish("FINISHED", COMPLETED if training.step >= job.train.steps else EARLY_STOPPED)
+        finish("FINISHED", EARLY_STOPPED)
         raise
     except BaseException:
         finish("FAILED", ERROR)

@@ -56,6 +56,8 @@ def test_bad_spaces_fail_before_any_trial(space, message):
         ({"eval_every": 5000}, r"tune\.eval_every \(5000\) exceeds tune\.steps"),
         ({"grace_period": 100}, r"tune\.grace_period \(100\) must lie between"),
         ({"variants": ["vanilla"]}, r"tune\.variants\[0\] = 'vanilla' is not allowed"),
+        ({"workers_per_trial": 2, "cpus_per_trial": 1}, r"tune\.cpus_per_trial \(1\) must be a whole multiple"),
+        ({"workers_per_trial": 2, "cpus_per_trial": 2, "scheduler": "pbt"}, r"use asha or fifo with them"),
     ],
 )
 def test_inconsistent_sweeps_fail_before_any_trial(tune, message):

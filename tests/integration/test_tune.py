@@ -123,6 +123,21 @@ def test_eight_concurrent_trials_lose_no_run_and_no_metric(prepared):
     assert overlap >= 2, f"trials ran one at a time ({overlap})"
 
 
+def test_a_trial_can_be_a_two_worker_ray_train_run(prepared):
+    from pipeline.tune import tune
+
+    config = sweep_config(search="grid", scheduler="asha", workers_per_trial=2, cpus_per_trial=2,
+                          space={"lr_g": ["choice", [2.0e-4]]})
+    tune(config)
+    trials = pd.read_csv("tune/trials.csv")
+    assert trials.loc[0, "stop_reason"] == "completed" and trials.loc[0, "steps"] == 40
+    assert trials.loc[0, "best_modes100"] >= 0
+    client, _, (child,) = runs_of(config)
+    assert child.data.params["world_size"] == "2" and child.data.params["tune.lr_g"] == "0.0002"
+    assert child.data.tags["stop_reason"] == "completed" and child.info.status == "FINISHED"
+    assert steps_logged(client, child) == list(range(2, 41, 2))
+
+
 def test_optuna_search_runs_a_sweep(prepared):
     from pipeline.tune import tune
 
