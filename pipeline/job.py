@@ -70,7 +70,11 @@ class TrainingJob:
         return fingerprint(payload)
 
     def as_params(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """What MLflow records: every setting, not the machine-specific data paths."""
+        params = dataclasses.asdict(self)
+        params.pop("data_dir")
+        params.pop("reference_dir")
+        return params
 
 
 def resolve_job(config: Config, dataset: str, variant: str, seed: int, data_shape: tuple[int, ...],

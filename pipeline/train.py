@@ -232,7 +232,6 @@ def train(config: Config, dataset: str, variant: str, seed: int) -> dict[str, An
         tags = {"dataset": dataset, "variant": variant, "seed": str(seed), "stage": "train",
                 "git_commit": git_commit(), "ganlab.fingerprint": job.fingerprint()}
         params = {**job.as_params(), "global_batch_size": job.global_batch_size, "ray": dataclasses.asdict(config.ray)}
-        params.pop("data_dir"), params.pop("reference_dir")
         run_id = start_run(client, config.mlflow.experiment, job.name, params, tags)
     log.info("%s: MLflow run %s in %s; %d worker(s), global batch %d", job.name, run_id, uri,
              job.world_size, job.global_batch_size)

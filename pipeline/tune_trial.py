@@ -88,7 +88,6 @@ def child_run(client: Any, sweep: SweepContext, trial_id: str, job: TrainingJob,
     tags = {"mlflow.parentRunId": sweep.parent_run_id, TRIAL_ID_TAG: trial_id, "stage": "tune-trial",
             "dataset": job.dataset, "variant": job.variant, "seed": str(job.seed), "git_commit": sweep.git_commit}
     params = {"tune": dict(sample), **job.as_params()}
-    params.pop("data_dir"), params.pop("reference_dir")
     return start_run(client, sweep.config.mlflow.experiment, f"{job.name}-{trial_id}", params, tags)
 
 
