@@ -156,8 +156,8 @@ class RayConfig:
 class TuneConfig:
     """``ganlab tune``: a Ray Tune search of one dataset's training hyperparameters (``pipeline.tune``).
 
-    ``space`` is parsed by :func:`pipeline.tune_space.parse_space`; ``metric: auto`` is the
-    in-training metric that ranks checkpoints (``modes<N>`` for 2-D mixtures, ``fid_clf<N>`` for
+    ``space`` is parsed by :func:`pipeline.tune_space.parse_space`; ``metric: auto`` is
+    :attr:`pipeline.scoring.Scorer.tune_metric` (``modes_hq<N>`` for 2-D mixtures, ``fid_clf<N>`` for
     labelled images, ``N = eval_samples``).
     """
 
@@ -168,7 +168,7 @@ class TuneConfig:
     search: str = _field("random", choices=("random", "optuna", "grid"))
     num_samples: int = _field(12, low=1, doc="trials of random and optuna search; grid tries every point once")
     grid_points: int = _field(3, low=2, doc="values per continuous dimension with search: grid")
-    metric: str = _field("auto", doc="a metric of the in-training scorer, e.g. modes1k, hq1k, fid_clf1000")
+    metric: str = _field("auto", doc="a metric of the in-training scorer, e.g. modes_hq1k, hq1k, fid_clf1000")
     mode: str = _field("auto", choices=("auto", "min", "max"))
     steps: int = _field(2000, low=1, doc="generator steps of a trial that is never stopped early")
     eval_every: int = _field(250, low=1, doc="R: objective measured and checkpoint reported every R steps")
@@ -186,7 +186,7 @@ class TuneConfig:
     stop_after_step: int = _field(500, low=0, doc="collapse rules apply from this step on (NaN/inf always)")
     stop_d_fake_below: float = _field(1.0e-3, low=0.0, doc="D wins: mean D(G(z)) below this ...")
     stop_grad_g_below: float = _field(1.0e-4, low=0.0, doc="... while G's gradient norm is below this")
-    stop_coverage_at_most: int = _field(1, low=0, doc="mode collapse: modes (classes) covered at most this many")
+    stop_coverage_at_most: int = _field(1, low=0, doc="mode collapse: coverage falls to this many modes (classes)")
     space: tuple[Any, ...] = _field((), doc="{name: [loguniform|uniform, low, high] | [choice, [values]]}")
 
 

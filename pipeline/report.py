@@ -18,7 +18,7 @@ from analysis.report import DatasetSection, Figure, MetricTable, Report, render
 from pipeline.config import Config, fingerprint
 from pipeline.files import read_json
 from pipeline.layout import REPORTS, metrics_file, run_dir
-from pipeline.scoring import direction, metric_base, metric_order
+from pipeline.scoring import direction, in_tables, metric_order
 from pipeline.tracking import git_commit
 from pipeline.train_loop import METRIC_NAMES
 
@@ -61,7 +61,7 @@ def _section(config: Config, dataset: str, figures_dir: Path) -> DatasetSection:
                 protocols[protocol["id"]] = {"family": family, **protocol}
             for which in tables:
                 for name, value in result[which].items():
-                    if name not in result["metric_protocol"] or metric_base(name).endswith("_std"):
+                    if name not in result["metric_protocol"] or not in_tables(name):
                         continue
                     name = column(result, name)
                     if name not in metric_names:

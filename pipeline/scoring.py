@@ -31,7 +31,7 @@ from pipeline.reference import ClassifierReference, load_classifier_reference
 
 
 #: Metric base name → whether lower ("min") or higher ("max") is better.
-DIRECTIONS = {"modes": "max", "hq": "max", "mode_kl": "min", "fid_clf": "min", "classes": "max", "class_kl": "min",
+DIRECTIONS = {"modes": "max", "hq": "max", "mode_kl": "min", "modes_hq": "max", "fid_clf": "min", "classes": "max", "class_kl": "min",
               "is_clf": "max", "fid": "min", "kid": "min", "precision": "max", "recall": "max", "density": "max",
               "coverage": "max", "is": "max"}
 #: Seed of the shuffle before the Inception Score's splits (torch-fidelity's default).
@@ -46,6 +46,13 @@ def metric_base(metric: str) -> str:
 def direction(metric: str) -> str:
     """"min" or "max" for a metric name with its sample-count suffix (``fid_clf2500`` → "min")."""
     return DIRECTIONS.get(metric_base(metric), "")
+
+
+def in_tables(metric: str) -> bool:
+    """Whether a result table shows the metric: not the spread of another (``*_std``), not ``modes_hq``
+    (a ranking number derived from two shown columns)."""
+    base = metric_base(metric)
+    return not base.endswith("_std") and base != "modes_hq"
 
 
 def metric_order(metric: str) -> int:
@@ -99,13 +106,19 @@ class Scorer:
         return None
 
     @property
+    def tune_metric(self) -> str | None:
+        """The one number a sweep ranks trials by: ``modes_hq`` (covered modes + high-quality share, which
+        orders generators as :meth:`rank_key` does) for 2-D mixtures, ``fid_clf`` for labelled images."""
+        return {"modes": f"modes_hq{self.suffix}", "classifier": f"fid_clf{self.suffix}"}.get(self.kind)
+
+    @property
     def coverage_metric(self) -> str | None:
         """The metric that counts covered modes (2-D) or classes (labelled images)."""
         return {"modes": f"modes{self.suffix}", "classifier": f"classes{self.suffix}"}.get(self.kind)
 
     def metric_names(self) -> list[str]:
         """What :meth:`score` returns, in order (for tables, and for diverged generators' nulls)."""
-        bases = {"modes": ("modes", "hq", "mode_kl"),
+        bases = {"modes": ("modes", "hq", "mode_kl", "modes_hq"),
                  "classifier": ("fid_clf", "classes", "class_kl", "is_clf", "is_clf_std")}.get(self.kind, ())
         return [base + self.suffix for base in bases]
 
@@ -125,7 +138,7 @@ class Scorer:
             scores = mode_scores(samples, self.centres, self.std, self.eval_config.mode_sigmas,
                                  self.eval_config.mode_min_samples)
             return {f"modes{s}": scores.modes_covered, f"hq{s}": scores.high_quality,
-                    f"mode_kl{s}": scores.kl_to_uniform}
+                    f"mode_kl{s}": scores.kl_to_uniform, f"modes_hq{s}": scores.modes_covered + scores.high_quality}
         if self.kind == "classifier":
             model = self.reference.model
             features = stream_features(model.features, samples, len(samples), self.eval_config.batch_size).features

@@ -6,7 +6,8 @@
   (Goodfellow et al. 2014, Sec. 3; Arjovsky & Bottou 2017, Thm. 2.4). Only for losses whose D
   output is a probability.
 * ``mode-collapse`` -- the in-training coverage metric (modes of a 2-D mixture, classes of a
-  labelled image set) falls to ``coverage_at_most`` (Metz et al. 2017; Srivastava et al. 2017).
+  labelled image set) falls to ``coverage_at_most`` from a higher value earlier in the run (Metz et
+  al. 2017; Srivastava et al. 2017); a generator that has not spread out yet is not collapsed.
 
 The two collapse rules apply from ``after_step`` on, so a young generator is not judged.
 Otherwise a trial is ``completed`` (its full budget), ``early-stopped`` (by the
@@ -30,12 +31,14 @@ class StopRules:
     coverage_metric: str | None  # e.g. "modes1k", "classes1000"; None when the dataset has none
     probabilistic: bool  # whether D(G(z)) is a probability (minimax, non-saturating)
 
-    def reason(self, row: dict[str, float]) -> str | None:
-        """Why to stop after this logged row (which carries the in-training metric), or None."""
+    def reason(self, row: dict[str, float], history: list[dict[str, float]]) -> str | None:
+        """Why to stop after this logged row (which carries the in-training metric), or None;
+        ``history`` holds the run's earlier rows."""
         if row["step"] < self.after_step:
             return None
         if self.probabilistic and row["d_fake"] < self.d_fake_below and row["grad_norm_g"] < self.grad_g_below:
             return "discriminator-wins"
-        if self.coverage_metric is not None and row.get(self.coverage_metric, float("inf")) <= self.coverage_at_most:
+        coverage = [r[self.coverage_metric] for r in history if self.coverage_metric in r]
+        if self.coverage_metric in row and row[self.coverage_metric] <= self.coverage_at_most < max(coverage, default=0):
             return "mode-collapse"
         return None

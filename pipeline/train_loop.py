@@ -95,8 +95,9 @@ class Hooks:
 
     report: Callable[[dict[str, float], Path | None], None] = lambda metrics, checkpoint: None
     log_metrics: Callable[[int, dict[str, float]], None] = lambda step, metrics: None
-    #: Called on rank 0 with each row that carries the in-training metric; a returned reason stops the run.
-    stop_check: Callable[[dict[str, float]], str | None] = lambda row: None
+    #: Called on rank 0 with each row that carries the in-training metric and the earlier rows;
+    #: a returned reason stops the run.
+    stop_check: Callable[[dict[str, float], list[dict[str, float]]], str | None] = lambda row, history: None
 
 
 @dataclass
@@ -282,7 +283,7 @@ class GANTraining:
                 elapsed = now - started - side_work
                 if finite and (self.step % train.eval_every == 0 or last):
                     row.update(self._monitor())
-                    self.stop_reason = all_gather(hooks.stop_check(row) if self.rank == 0 else None, self.world)[0]
+                    self.stop_reason = all_gather(hooks.stop_check(row, self.history) if self.rank == 0 else None, self.world)[0]
                     if self.stop_reason is not None:
                         log.warning("%s: stopped at step %d: %s", self.job.name, self.step, self.stop_reason)
                         last = True

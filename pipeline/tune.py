@@ -63,7 +63,7 @@ def objective(config: Config, scorer: Scorer | None = None) -> tuple[str, str]:
     if not names:
         raise ConfigError(f"tune.dataset {tune.dataset} has no in-training metric (no labels, not 2-D points) "
                           "to rank trials by; tune on a labelled or 2-D dataset")
-    metric = scorer.primary[0] if tune.metric == "auto" else tune.metric
+    metric = scorer.tune_metric if tune.metric == "auto" else tune.metric
     if metric not in names:
         raise ConfigError(f"tune.metric {metric!r} is not measured on {tune.dataset} with tune.eval_samples "
                           f"{tune.eval_samples}; choose one of: {', '.join(names)}")

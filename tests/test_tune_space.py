@@ -89,13 +89,15 @@ def test_stop_rules():
     rules = StopRules(after_step=100, d_fake_below=1e-3, grad_g_below=1e-4, coverage_at_most=1,
                       coverage_metric="modes1k", probabilistic=True)
     healthy = {"step": 200, "d_fake": 0.4, "grad_norm_g": 0.5, "modes1k": 6}
-    assert rules.reason(healthy) is None
-    assert rules.reason({**healthy, "d_fake": 1e-5, "grad_norm_g": 1e-6}) == "discriminator-wins"
-    assert rules.reason({**healthy, "d_fake": 1e-5}) is None, "G still gets gradients: not lost"
-    assert rules.reason({**healthy, "modes1k": 1}) == "mode-collapse"
-    assert rules.reason({**healthy, "step": 50, "modes1k": 0}) is None, "too young to judge"
+    spread = [{"step": 100, "modes1k": 4}, {"step": 150, "loss_d": 1.0}]
+    assert rules.reason(healthy, spread) is None
+    assert rules.reason({**healthy, "d_fake": 1e-5, "grad_norm_g": 1e-6}, spread) == "discriminator-wins"
+    assert rules.reason({**healthy, "d_fake": 1e-5}, spread) is None, "G still gets gradients: not lost"
+    assert rules.reason({**healthy, "modes1k": 1}, spread) == "mode-collapse"
+    assert rules.reason({**healthy, "modes1k": 1}, [{"step": 100, "modes1k": 0}]) is None, "never spread out: not collapsed"
+    assert rules.reason({**healthy, "step": 50, "modes1k": 0}, spread) is None, "too young to judge"
     wgan = StopRules(100, 1e-3, 1e-4, 1, "modes1k", probabilistic=False)
-    assert wgan.reason({**healthy, "d_fake": -3.0, "grad_norm_g": 1e-6}) is None, "a critic value is no probability"
+    assert wgan.reason({**healthy, "d_fake": -3.0, "grad_norm_g": 1e-6}, spread) is None, "a critic value is no probability"
 
 
 def test_best_params_file_retrains_the_winner(tmp_path):
@@ -149,8 +151,8 @@ def test_pbt_adopt_takes_weights_and_moments_but_keeps_own_hyperparameters(prepa
 def test_the_objective_is_one_the_trials_measure(prepared):
     from pipeline.tune import objective
 
-    assert objective(tiny_config(tune={"space": SPACE})) == ("modes1k", "max")
+    assert objective(tiny_config(tune={"space": SPACE})) == ("modes_hq1k", "max")
     assert objective(tiny_config(tune={"space": SPACE, "dataset": "digits", "eval_samples": 500})) == ("fid_clf500", "min")
     assert objective(tiny_config(tune={"space": SPACE, "metric": "mode_kl1k"})) == ("mode_kl1k", "min")
-    with pytest.raises(ConfigError, match=r"tune\.metric 'fid5k' is not measured on ring8 .*choose one of: modes1k, hq1k"):
+    with pytest.raises(ConfigError, match=r"tune\.metric 'fid5k' is not measured on ring8 .*choose one of: modes1k, hq1k, mode_kl1k, modes_hq1k"):
         objective(tiny_config(tune={"space": SPACE, "metric": "fid5k"}))

@@ -48,10 +48,11 @@ def test_train_then_evaluate_tracks_one_mlflow_run(prepared):
     result = evaluate(config, "ring8", "hinge", 0)
     saved = json.loads(metrics_file("ring8", "hinge", 0).read_text())
     assert saved["final"]["step"] == 8 and saved["best"]["step"] == summary["best_step"]
-    assert set(saved["final"]) == {"step", "status", "modes200", "hq200", "mode_kl200"}
+    assert set(saved["final"]) == {"step", "status", "modes200", "hq200", "mode_kl200", "modes_hq200"}
+    assert saved["final"]["modes_hq200"] == saved["final"]["modes200"] + saved["final"]["hq200"]
     protocol = saved["protocols"]["modes"]
     assert protocol["n_generated"] == 200 and protocol["kind"] == "modes" and len(protocol["id"]) == 8
-    assert saved["metric_protocol"] == dict.fromkeys(["modes200", "hq200", "mode_kl200"], "modes")
+    assert saved["metric_protocol"] == dict.fromkeys(["modes200", "hq200", "mode_kl200", "modes_hq200"], "modes")
     assert result["run_id"] == summary["run_id"]
     logged = client.get_run(summary["run_id"]).data.metrics
     assert logged["final/modes200"] == saved["final"]["modes200"]

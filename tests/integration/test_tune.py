@@ -70,7 +70,7 @@ def test_asha_sweep_with_a_diverging_trial_and_crashing_trials(prepared):
 
     client, parent, children = runs_of(config)
     assert parent.info.status == "FINISHED" and parent.data.tags["dataset"] == "ring8"
-    assert parent.data.params["metric"] == "modes100" and parent.data.metrics["trials"] == 4
+    assert parent.data.params["metric"] == "modes_hq100" and parent.data.metrics["trials"] == 4
     assert len(children) == 4, "a retried trial keeps its run"
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
     by_id = {c.info.run_id: c for c in children}
@@ -131,7 +131,7 @@ def test_a_trial_can_be_a_two_worker_ray_train_run(prepared):
     tune(config)
     trials = pd.read_csv("tune/trials.csv")
     assert trials.loc[0, "stop_reason"] == "completed" and trials.loc[0, "steps"] == 40
-    assert trials.loc[0, "best_modes100"] >= 0
+    assert trials.loc[0, "best_modes_hq100"] >= 0
     client, _, (child,) = runs_of(config)
     assert child.data.params["world_size"] == "2" and child.data.params["tune.lr_g"] == "0.0002"
     assert child.data.tags["stop_reason"] == "completed" and child.info.status == "FINISHED"
