@@ -32,6 +32,7 @@ from pipeline.layout import reference_dir, tune_dir, tune_storage
 from pipeline.prepared import load_prepared
 from pipeline.ray_runtime import ray_session
 from pipeline.scoring import Scorer, build_scorer, direction
+from pipeline.stop_rules import ERROR
 from pipeline.tracking import client_for, git_commit, resolve_tracking_uri, start_run
 from pipeline.tune_results import best_params, best_params_text, best_trial, trial_row
 from pipeline.tune_space import PBT_MUTABLE, grid_size, ray_space
@@ -243,11 +244,12 @@ def _write_outputs(config: Config, client: Any, grid: Any, metric: str, mode: st
     children = {run.data.tags.get(TRIAL_ID_TAG): run for run in client.search_runs(
         [client.get_run(parent_run_id).info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'")}
     table["mlflow_run_id"] = [children[t].info.run_id if t in children else "" for t in table["trial_id"]]
-    for row in table.itertuples():
+    for row in table.itertuples():  # Tune's view wins: a trial killed by its scheduler cannot always tag itself
         child = children.get(row.trial_id)
-        if child is not None and child.info.status == "RUNNING":  # stopped by the scheduler, not by itself
+        status = "FAILED" if row.stop_reason == ERROR else "FINISHED"
+        if child is not None and (child.data.tags.get("stop_reason"), child.info.status) != (row.stop_reason, status):
             client.set_tag(child.info.run_id, "stop_reason", row.stop_reason)
-            client.set_terminated(child.info.run_id, "FINISHED")
+            client.set_terminated(child.info.run_id, status)
     table = table.sort_values(f"best_{metric}", ascending=mode == "min", na_position="last")
     out = tune_dir()
     out.mkdir(parents=True, exist_ok=True)
