@@ -187,11 +187,12 @@ def tune(config: Config, restart: bool = False) -> dict[str, Any]:
     path, record_file = storage / f"sweep-{settings.dataset}", storage / f"sweep-{settings.dataset}.json"
     sweep_id = sweep_fingerprint(config)
     record = _resumable(path, record_file, sweep_id, restart)
+    commit = git_commit()
     if record is None:
         params = {"tune": config.to_dict()["tune"], "metric": metric, "mode": mode}
         parent = start_run(client, config.mlflow.experiment, f"sweep-{settings.dataset}", params,
                            {"stage": "tune", "dataset": settings.dataset, "variant": ",".join(settings.variants),
-                            "git_commit": git_commit(), "ganlab.fingerprint": sweep_id})
+                            "git_commit": commit, "ganlab.fingerprint": sweep_id})
         record = {"fingerprint": sweep_id, "parent_run_id": parent}
         storage.mkdir(parents=True, exist_ok=True)
         write_json(record_file, record)
@@ -205,7 +206,7 @@ def tune(config: Config, restart: bool = False) -> dict[str, Any]:
              parent_run_id, uri)
     sweep = SweepContext(config=config, project=str(Path.cwd().resolve()), data_shape=tuple(prepared.manifest["shape"]),
                          metric=metric, mode=mode, parent_run_id=parent_run_id, tracking_uri=uri,
-                         git_commit=git_commit(), scratch=str(path.parent / f"{path.name}-scratch"),
+                         git_commit=commit, scratch=str(path.parent / f"{path.name}-scratch"),
                          coverage_metric=scorer.coverage_metric)
     # A multi-worker trial only drives its Ray Train run, whose workers hold the trial's CPUs; Ray wants
     # some resource in every request, so its driver asks for a little memory instead of a CPU.
