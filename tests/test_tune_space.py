@@ -21,7 +21,7 @@ SPACE = {"lr_g": ["loguniform", 1.0e-5, 1.0e-3], "k_d_steps": ["choice", [1, 5]]
 def test_the_project_space_parses_and_round_trips():
     config = load(PROJECT / "params.yaml")
     names = [d.name for d in config.tune.space]
-    assert names == ["lr_g", "lr_d", "k_d_steps", "gp_lambda", "batch_size", "beta1"]
+    assert names == ["lr_g", "lr_d", "k_d_steps", "batch_size", "beta1"]
     assert parse(config.to_dict()) == config
 
 
