@@ -11,8 +11,7 @@ Target: within 10 % of the best objective the grid finds (>= 0.9 × best when hi
 <= 1.1 × best when lower is). Compute is counted in trial-steps (generator steps summed over trials)
 from the trials' MLflow histories: for random and ASHA, the trial-steps spent by the moment the first
 measurement meets the target (every trial's last logged step at that timestamp, summed); for the grid,
-all of its trial-steps, since only the finished grid knows its best. All three stop collapsed or
-diverged trials (``tune.stop_*``) from half the budget on, as a sweep with default settings would. The objective is the dataset's
+all of its trial-steps, since only the finished grid knows its best. The objective is the dataset's
 in-training metric, except on 2-D mixtures, where covered modes (``modes1k``, a count from 0 to 8 that
 short trials leave at 0 or 1 for every configuration) cannot rank trials and the share of high-quality
 samples (``hq1k``) is used; ``fid_clf1000`` on digits. The stop rules are off (``stop_after_step`` beyond

@@ -29,7 +29,7 @@ import pandas as pd
 from pipeline.config import Config, ConfigError, fingerprint
 from pipeline.files import atomic_path, write_json
 from pipeline.layout import reference_dir, tune_dir, tune_storage
-from pipeline.prepared import load_prepared
+from pipeline.prepared import PreparedData, load_prepared
 from pipeline.ray_runtime import ray_session
 from pipeline.scoring import Scorer, build_scorer, direction
 from pipeline.stop_rules import ERROR
@@ -49,17 +49,16 @@ class SweepFailed(RuntimeError):
     """No trial measured the objective (all diverged or crashed): there is no winner to write."""
 
 
-def trial_scorer(config: Config) -> Scorer:
+def trial_scorer(config: Config, prepared: PreparedData) -> Scorer:
     """The in-training scorer the trials measure the objective with."""
     tune = config.tune
-    return build_scorer(load_prepared(tune.dataset), reference_dir(tune.dataset), config.for_dataset(tune.dataset).eval,
-                        tune.eval_samples)
+    return build_scorer(prepared, reference_dir(tune.dataset), config.for_dataset(tune.dataset).eval, tune.eval_samples)
 
 
 def objective(config: Config, scorer: Scorer | None = None) -> tuple[str, str]:
     """(metric, mode) of the sweep, checked against what the dataset's in-training scorer measures."""
     tune = config.tune
-    scorer = scorer or trial_scorer(config)
+    scorer = scorer or trial_scorer(config, load_prepared(tune.dataset))
     names = scorer.metric_names()
     if not names:
         raise ConfigError(f"tune.dataset {tune.dataset} has no in-training metric (no labels, not 2-D points) "
@@ -178,9 +177,9 @@ def tune(config: Config, restart: bool = False) -> dict[str, Any]:
     if not settings.space:
         raise ConfigError("tune.space is empty: give at least one of lr_g, lr_d, k_d_steps, gp_lambda, batch_size, "
                           "beta1 (see params.yaml)")
-    scorer = trial_scorer(config)
-    metric, mode = objective(config, scorer)
     prepared = load_prepared(settings.dataset)
+    scorer = trial_scorer(config, prepared)
+    metric, mode = objective(config, scorer)
     uri = resolve_tracking_uri(config)
     client = client_for(uri)
     storage = tune_storage().resolve()

@@ -20,10 +20,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from models.losses import get_variant
 from pipeline.config import Config
 from pipeline.stop_rules import COMPLETED, EARLY_STOPPED, ERROR
-from pipeline.tune_space import TUNABLE
+from pipeline.tune_space import sample_values
 
 
 def trial_row(result: Any, hyperparameters: list[str], metric: str, mode: str, steps: int) -> dict[str, Any]:
@@ -63,20 +62,14 @@ def best_params(config: Config, winner: pd.Series, hyperparameters: list[str]) -
     """A complete params mapping that retrains ``winner`` (see module docstring)."""
     tune = config.tune
     params = config.to_dict()
-    variant = winner.get("variant") or tune.variants[0]
+    variant, sections = sample_values(config, tune.dataset, {name: winner[name] for name in hyperparameters})
     params["benchmark"] = {"datasets": [tune.dataset], "variants": [variant], "seeds": list(config.benchmark.seeds)}
     overrides = params["overrides"].setdefault(tune.dataset, {})
-    train = overrides.setdefault("train", {})
-    train.update(steps=tune.steps)
-    for name in hyperparameters:
-        if name == "variant":
-            continue
-        section, key, kind = TUNABLE[name]
-        value = kind(winner[name])
-        if name == "beta1":
-            variant_betas = config.for_dataset(tune.dataset).train.betas
-            value = [value, (variant_betas or get_variant(variant).optimiser.betas)[1]]
-        overrides.setdefault(section, {})[key] = value
+    overrides.setdefault("train", {})["steps"] = tune.steps
+    for section, values in sections.items():
+        if values:
+            overrides.setdefault(section, {}).update(
+                {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()})
     return params
 
 

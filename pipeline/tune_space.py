@@ -138,27 +138,33 @@ def grid_size(space: tuple[Dimension, ...], variants: tuple[str, ...], grid_poin
     return math.prod(len(d.grid(grid_points)) for d in space) * len(variants)
 
 
+def sample_values(config: Any, dataset: str, sample: Mapping[str, Any]) -> tuple[str, dict[str, dict[str, Any]]]:
+    """(variant, ``{section: {key: value}}``): the params a sample sets. ``beta1`` becomes ``train.betas``
+    with the second Adam β of the dataset's config or, when that is null, of the variant."""
+    variant = sample.get("variant", config.tune.variants[0])
+    sections: dict[str, dict[str, Any]] = {"train": {}, "loss": {}}
+    for name, value in sample.items():
+        if name == "variant":
+            continue
+        section, key, kind = TUNABLE[name]
+        value = kind(value)
+        if name == "beta1":
+            value = (value, (config.for_dataset(dataset).train.betas or get_variant(variant).optimiser.betas)[1])
+        sections[section][key] = value
+    return variant, sections
+
+
 def trial_settings(config: Any, dataset: str, sample: Mapping[str, Any]) -> tuple[Any, str]:
     """(the config one trial trains with, its variant): ``sample`` applied over the dataset's settings.
 
     The trial trains ``tune.steps`` steps and measures the objective every
     ``tune.eval_every`` steps on ``tune.eval_samples`` samples, with a checkpoint
     at each measurement (what ASHA compares and PBT exploits), on
-    ``tune.workers_per_trial`` workers that share ``tune.cpus_per_trial``. ``beta1``
-    keeps the second Adam β of the config or of the variant.
+    ``tune.workers_per_trial`` workers that share ``tune.cpus_per_trial``.
     """
     tune_cfg = config.tune
-    variant = sample.get("variant", tune_cfg.variants[0])
     merged = config.for_dataset(dataset)
-    sections = {"train": {}, "loss": {}}
-    for name, value in sample.items():
-        if name == "variant":
-            continue
-        section, key, _ = TUNABLE[name]
-        if name == "beta1":
-            beta2 = (merged.train.betas or get_variant(variant).optimiser.betas)[1]
-            value = (float(value), beta2)
-        sections[section][key] = value
+    variant, sections = sample_values(config, dataset, sample)
     train = dataclasses.replace(
         merged.train, **sections["train"], steps=tune_cfg.steps, eval_every=tune_cfg.eval_every,
         checkpoint_every=tune_cfg.eval_every, eval_samples=tune_cfg.eval_samples,
