@@ -13,6 +13,9 @@ REPORTS = Path("reports")
 TUNE = Path("tune")
 SCRATCH = Path(".ganlab")
 
+#: Tracked files and folders that stages rewrite (not source: they never make a commit "dirty").
+PIPELINE_OUTPUTS = ("dvc.lock", str(METRICS), str(REPORTS), str(TUNE), str(RUNS), "data")
+
 
 def prepared_dir(dataset: str) -> Path:
     return PREPARED / dataset

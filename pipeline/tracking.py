@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from pipeline.config import Config, flatten
+from pipeline.layout import PIPELINE_OUTPUTS
 
 #: MLflow caps a param value at 6,000 characters (longer ones are truncated).
 _MAX_PARAM_CHARS = 6000
@@ -51,27 +52,44 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
 
 
 def git_commit(project: Path | None = None) -> str:
-    """The checked-out commit (with ``-dirty`` for uncommitted changes), or ``unknown``."""
+    """The checked-out commit, with ``-dirty`` when source files differ from it, or ``unknown``.
+
+    Files the pipeline itself writes (``dvc.lock``, metrics, reports, sweep
+    outputs: :data:`pipeline.layout.PIPELINE_OUTPUTS`) do not count: a
+    ``dvc repro`` rewrites them before the report stage asks.
+    """
     cwd = str(project or Path.cwd())
+    excluded = [f":(exclude){path}" for path in PIPELINE_OUTPUTS]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *excluded], cwd=cwd,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("-dirty" if dirty else "")
 
 
+#: Experiment tag that MLflow 3's UI reads to choose between its GenAI and model-training views.
+EXPERIMENT_KIND = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+
+
 def experiment_id(client: Any, name: str, project: Path | None = None) -> str:
-    """The experiment's id, creating it (artifacts under ``<project>/mlartifacts`` for local stores)."""
+    """The experiment's id, creating it (artifacts under ``<project>/mlartifacts`` for local stores).
+
+    The experiment is tagged as model training (``mlflow.experimentKind``), so
+    that MLflow 3's UI opens it on its runs table rather than on the GenAI views.
+    """
     existing = client.get_experiment_by_name(name)
     if existing is not None:
+        if EXPERIMENT_KIND not in existing.tags:
+            client.set_experiment_tag(existing.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
         return existing.experiment_id
     location = None
     if not client.tracking_uri.startswith(("http://", "https://", "databricks")):
         location = ((project or Path.cwd()).resolve() / "mlartifacts").as_uri()
     try:
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND: MODEL_TRAINING})
     except Exception:  # created concurrently by another stage: MlflowException(RESOURCE_ALREADY_EXISTS)
         existing = client.get_experiment_by_name(name)
         if existing is None:

@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 
 from pipeline.config import Config
-from pipeline.tracking import TrackingError, resolve_tracking_uri
+from pipeline.tracking import TrackingError, client_for, experiment_id, resolve_tracking_uri
 
 log = logging.getLogger("ganlab.ui")
 START_TIMEOUT_S = 120.0
@@ -57,11 +57,23 @@ def stop_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
             continue
 
 
+def runs_page(base_url: str, experiment: str) -> str:
+    """The experiment's runs table in MLflow 3's UI (its model-training view, not the GenAI one)."""
+    return f"{base_url}/#/experiments/{experiment}/runs?workflowType=machine_learning"
+
+
+def compare_page(base_url: str, experiment: str, run_ids: list[str]) -> str:
+    """MLflow's side-by-side comparison of ``run_ids`` (params, metrics and tags in rows)."""
+    runs = ",".join(f'"{run_id}"' for run_id in run_ids)
+    return f"{base_url}/#/compare-runs?runs=[{runs}]&experiments=[\"{experiment}\"]"
+
+
 def serve(config: Config, host: str = "127.0.0.1", port: int | None = None) -> int:
     """Serve the UI until interrupted; returns the exit status of ``mlflow ui`` (0 after Ctrl-C)."""
     uri = resolve_tracking_uri(config)
+    experiment = experiment_id(client_for(uri), config.mlflow.experiment)
     if uri.startswith(("http://", "https://")):
-        print(f"the tracking store is already a server: open {uri}")
+        print(f"the tracking store is already a server: open {runs_page(uri.rstrip('/'), experiment)}")
         return 0
     port = port or free_port(host)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
@@ -71,7 +83,8 @@ def serve(config: Config, host: str = "127.0.0.1", port: int | None = None) -> i
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"
     try:
         _wait_until_up(url, process)
-        print(f"MLflow UI for {uri}: {url}  (Ctrl-C stops it)", flush=True)
+        print(f"MLflow UI for {uri}: {url}  (Ctrl-C stops it)\n"
+              f"ganlab runs ({config.mlflow.experiment}): {runs_page(url, experiment)}", flush=True)
         return process.wait()
     except KeyboardInterrupt:
         return 0
