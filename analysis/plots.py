@@ -63,14 +63,18 @@ def scatter_png(generated: np.ndarray, real: np.ndarray, modes: np.ndarray, path
 
 def curves_png(histories: Mapping[str, pd.DataFrame], columns: Sequence[str], path: Path, title: str,
                ylabel: str = "", logy: bool = False) -> Path:
-    """One line per (variant, column); x is the training step."""
+    """One line per (variant, column); x is the training step.
+
+    A variant keeps its colour (its position in ``histories``) in every figure,
+    also where earlier variants have no such column.
+    """
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    for label, frame in histories.items():
-        for column in columns:
+    for index, (label, frame) in enumerate(histories.items()):
+        for column, style in zip(columns, ("-", "--", ":", "-.")):
             if column in frame and frame[column].notna().any():
                 data = frame[["step", column]].dropna()
                 name = label if len(columns) == 1 else f"{label}: {column}"
-                ax.plot(data["step"], data[column], label=name, linewidth=1)
+                ax.plot(data["step"], data[column], style, color=f"C{index % 10}", label=name, linewidth=1)
     ax.set_xlabel("generator step")
     ax.set_ylabel(ylabel)
     if logy:
@@ -78,4 +82,82 @@ def curves_png(histories: Mapping[str, pd.DataFrame], columns: Sequence[str], pa
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)
+
+
+def _log_scale_if_wide(ax: plt.Axes, values: pd.Series) -> None:
+    """A log y axis for positive values spanning more than two decades (the FID of failed trials)."""
+    values = values.dropna()
+    if len(values) and values.min() > 0 and values.max() > 100 * values.min():
+        ax.set_yscale("log")
+
+
+#: Marker colour per reason a sweep trial ended (pipeline.stop_rules names them).
+STOP_REASON_COLOURS = {"completed": "tab:green", "early-stopped": "tab:blue", "diverged": "tab:red",
+                       "mode-collapse": "tab:purple", "discriminator-wins": "tab:orange", "error": "black"}
+
+
+def sweep_scatter_png(trials: pd.DataFrame, dimensions: Mapping[str, str], objective: str, best_trial: str,
+                      path: Path, title: str) -> Path:
+    """The sweep's objective against each searched hyperparameter, one panel each.
+
+    ``trials`` has a ``trial_id``, a ``stop_reason``, the ``objective`` column and
+    one column per key of ``dimensions`` (name → ``loguniform`` | ``uniform`` |
+    ``choice``); log-uniform axes are logarithmic, choices are categories.
+    Points are coloured by why the trial ended; the winner is a star.
+    """
+    columns = min(3, len(dimensions))
+    rows = -(-len(dimensions) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.9 * rows), squeeze=False, sharey=True)
+    for ax, (name, kind) in zip(axes.flat, dimensions.items()):
+        if kind == "choice":
+            categories = sorted(trials[name].dropna().unique(), key=lambda v: (isinstance(v, str), v))
+            positions = {value: i for i, value in enumerate(categories)}
+            x = trials[name].map(positions).astype(float)
+            ax.set_xticks(range(len(categories)), [str(c) for c in categories])
+        else:
+            x = trials[name].astype(float)
+            if kind == "loguniform":
+                ax.set_xscale("log")
+        for reason, group in trials.groupby("stop_reason"):
+            ax.scatter(x[group.index], group[objective], s=22, alpha=0.8, label=reason,
+                       color=STOP_REASON_COLOURS.get(str(reason), "tab:gray"))
+        winner = trials["trial_id"] == best_trial
+        ax.scatter(x[winner], trials.loc[winner, objective], marker="*", s=220, facecolor="gold", edgecolor="black",
+                   zorder=3, label="best trial")
+        ax.set_xlabel(name)
+        ax.grid(alpha=0.3)
+    _log_scale_if_wide(axes[0, 0], trials[objective])  # the panels share y
+    for ax in axes[:, 0]:
+        ax.set_ylabel(objective)
+    for ax in list(axes.flat)[len(dimensions):]:
+        ax.set_axis_off()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, bbox_to_anchor=(0.5, 1.0))
+    fig.suptitle(title, fontsize=10, y=1.06)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def trial_curves_png(curves: pd.DataFrame, objective: str, best_trials: Sequence[str], path: Path, title: str) -> Path:
+    """The objective of every sweep trial against its training step (``curves``: trial_id, step, objective).
+
+    Trials that an early-stopping scheduler cut short end early; ``best_trials``
+    are drawn in colour and labelled, the others in grey.
+    """
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for trial_id, curve in curves.groupby("trial_id", sort=False):
+        if trial_id in best_trials:
+            continue
+        ax.plot(curve["step"], curve[objective], color="tab:gray", alpha=0.45, linewidth=1, marker=".", markersize=3)
+    for index, trial_id in enumerate(best_trials):
+        curve = curves[curves["trial_id"] == trial_id]
+        ax.plot(curve["step"], curve[objective], color=f"C{index % 10}", linewidth=1.8, marker="o", markersize=3,
+                label=f"#{index + 1} {trial_id}")
+    _log_scale_if_wide(ax, curves[objective])
+    ax.set_xlabel("generator step")
+    ax.set_ylabel(objective)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
     return _save(fig, path)

@@ -11,7 +11,9 @@ import base64
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import jinja2
+import markupsafe
 import pandas as pd
 
 
@@ -51,22 +53,31 @@ class MetricTable:
             best[metric] = set(means.index[means == target])
         return best
 
-    def cells(self) -> list[list[tuple[str, bool]]]:
-        """Formatted ``mean ± std`` cells with a flag for the best in each column."""
+    def cells(self) -> list[list[tuple[str, str, bool]]]:
+        """(mean, ``± std`` or "", best in its column) per cell; "—" where no finite value exists."""
         frame, best = self.summary(), self.best_variants()
         rows = []
         for variant in frame.index:
             row = []
             for metric in self.metrics:
                 mean, std = frame.at[variant, (metric, "mean")], frame.at[variant, (metric, "std")]
-                text = "—" if math.isnan(mean) else f"{mean:.4g}" + ("" if math.isnan(std) else f" ± {std:.2g}")
-                row.append((text, variant in best[metric]))
+                text = "—" if math.isnan(mean) else f"{mean:.4g}"
+                row.append((text, "" if math.isnan(std) else f"± {std:.2g}", variant in best[metric]))
             rows.append(row)
         return rows
 
     def header(self) -> list[str]:
         arrows = {"min": "↓", "max": "↑"}
         return [f"{m} {arrows.get(self.directions.get(m, ''), '')}".strip() for m in self.metrics]
+
+
+@dataclass
+class Table:
+    """A plain table of preformatted text (run facts, stage times, best sweep trials)."""
+
+    title: str
+    header: list[str]
+    rows: list[list[str]]
 
 
 @dataclass
@@ -83,6 +94,17 @@ class DatasetSection:
     figures: list[Figure] = field(default_factory=list)
     samples: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    runs: Table | None = None
+
+
+@dataclass
+class SweepSection:
+    """Results of a hyperparameter sweep: what was searched, the best trials, objective figures."""
+
+    title: str
+    facts: list[tuple[str, str]]
+    best: Table
+    figures: list[Figure] = field(default_factory=list)
 
 
 @dataclass
@@ -90,11 +112,20 @@ class Report:
     title: str
     facts: list[tuple[str, str]]
     sections: list[DatasetSection]
+    stages: Table | None = None
+    sweep: SweepSection | None = None
+
+
+def _markdown_table(table: Table) -> list[str]:
+    lines = [f"### {table.title}", "", "| " + " | ".join(table.header) + " |", "|" + "---|" * len(table.header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in table.rows] + [""]
 
 
 def render_markdown(report: Report, relative_to: Path) -> str:
     lines = [f"# {report.title}", ""]
     lines += [f"- **{key}**: {value}" for key, value in report.facts] + [""]
+    if report.stages is not None:
+        lines += _markdown_table(report.stages)
     for section in report.sections:
         lines += [f"## {section.name}", ""]
         lines += [f"*Protocol*: {p}  " for p in section.protocol] + [""]
@@ -104,9 +135,18 @@ def render_markdown(report: Report, relative_to: Path) -> str:
             lines.append("| variant | " + " | ".join(table.header()) + " |")
             lines.append("|---|" + "---|" * len(table.metrics))
             for variant, row in zip(table.values, table.cells()):
-                lines.append(f"| {variant} | " + " | ".join(f"**{t}**" if b else t for t, b in row) + " |")
+                cells = (" ".join(filter(None, (mean, std))) for mean, std, _ in row)
+                lines.append(f"| {variant} | " + " | ".join(f"**{c}**" if b else c for c, (_, _, b) in zip(cells, row)) + " |")
             lines.append("")
+        if section.runs is not None:
+            lines += _markdown_table(section.runs)
         for figure in section.figures + section.samples:
+            lines += [f"![{figure.title}]({figure.path.relative_to(relative_to).as_posix()})", ""]
+    if report.sweep is not None:
+        sweep = report.sweep
+        lines += [f"## {sweep.title}", ""] + [f"- **{key}**: {value}" for key, value in sweep.facts] + [""]
+        lines += _markdown_table(sweep.best)
+        for figure in sweep.figures:
             lines += [f"![{figure.title}]({figure.path.relative_to(relative_to).as_posix()})", ""]
     return "\n".join(lines)
 
@@ -123,38 +163,57 @@ _HTML = jinja2.Template(
 <style>
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1100px;margin:1.5em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;font-size:.88em;margin:.5em 0 1.5em;width:100%;table-layout:auto}
-th,td{border:1px solid #ddd;padding:.3em .5em;text-align:right;white-space:nowrap}
+table{border-collapse:collapse;font-size:.86em;margin:.5em 0 1.5em;width:100%}
+th,td{border:1px solid #ddd;padding:.3em .45em;text-align:right;vertical-align:top}
+th{overflow-wrap:break-word}td{white-space:nowrap}td.wrap{white-space:normal;overflow-wrap:anywhere;text-align:left}
 th:first-child,td:first-child{text-align:left}
 thead th{background:#f3f3f3}td.best{font-weight:700;background:#e8f4e8}
-.facts{font-size:.9em;color:#444}.protocol{font-size:.85em;color:#555;background:#fafafa;border-left:3px solid #bbb;padding:.4em .8em}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:.8em}
-.samples{display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:.8em}
-figure{margin:0}figure img{width:100%;height:auto;border:1px solid #eee}figcaption{font-size:.8em;color:#555;text-align:center}
-.note{color:#8a4b00}
+.std{display:block;color:#666;font-weight:400;font-size:.85em}
+.facts{font-size:.9em;color:#444;overflow-wrap:anywhere}.protocol{font-size:.85em;color:#555;background:#fafafa;border-left:3px solid #bbb;padding:.4em .8em;overflow-wrap:anywhere}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,460px),1fr));gap:.8em}
+.samples{display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:.8em}
+figure{margin:0}figure img{display:block;max-width:100%;height:auto;margin:0 auto;border:1px solid #eee}figcaption{font-size:.8em;color:#555;text-align:center}
+.samples img{width:100%;max-width:300px}.wide img{max-width:100%}
+code{font-size:.95em}.note{color:#8a4b00}
 </style></head><body>
 <h1>{{ report.title | e }}</h1>
 <ul class="facts">{% for key, value in report.facts %}<li><b>{{ key | e }}</b>: {{ value | e }}</li>{% endfor %}</ul>
+{% macro plain_table(table) %}<h3>{{ table.title | e }}</h3>
+<table><thead><tr>{% for h in table.header %}<th>{{ h | e }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in table.rows %}<tr>{% for cell in row %}<td{% if cell | length > 24 %} class="wrap"{% endif %}>{{ cell | e }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>{% endmacro %}
+{% if report.stages %}{{ plain_table(report.stages) }}{% endif %}
 {% for section in report.sections %}
 <h2 id="{{ section.name | e }}">{{ section.name | e }}</h2>
 <div class="protocol">{% for p in section.protocol %}<div><b>Protocol</b>: {{ p | e }}</div>{% endfor %}</div>
 {% for note in section.notes %}<p class="note">{{ note | e }}</p>{% endfor %}
 {% for table in section.tables %}
 <h3>{{ table.title | e }}</h3>
-<table><thead><tr><th>variant</th>{% for h in table.header() %}<th>{{ h | e }}</th>{% endfor %}</tr></thead>
-<tbody>{% for variant, row in zip(table.values, table.cells()) %}<tr><td>{{ variant | e }}</td>{% for text, best in row %}<td{% if best %} class="best"{% endif %}>{{ text | e }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+<table class="metrics"><thead><tr><th>variant</th>{% for h in table.header() %}<th>{{ breakable(h) }}</th>{% endfor %}</tr></thead>
+<tbody>{% for variant, row in zip(table.values, table.cells()) %}<tr><td>{{ variant | e }}</td>{% for mean, std, best in row %}<td{% if best %} class="best"{% endif %}>{{ mean | e }}{% if std %}<span class="std">{{ std | e }}</span>{% endif %}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
 {% endfor %}
+{% if section.runs %}{{ plain_table(section.runs) }}{% endif %}
 <div class="grid">{% for f in section.figures %}<figure><img alt="{{ f.title | e }}" src="{{ uri(f.path) }}"><figcaption>{{ f.title | e }}</figcaption></figure>{% endfor %}</div>
 <h3>Samples</h3>
 <div class="samples">{% for f in section.samples %}<figure><img alt="{{ f.title | e }}" src="{{ uri(f.path) }}"><figcaption>{{ f.title | e }}</figcaption></figure>{% endfor %}</div>
 {% endfor %}
+{% if report.sweep %}{% set sweep = report.sweep %}
+<h2 id="sweep">{{ sweep.title | e }}</h2>
+<ul class="facts">{% for key, value in sweep.facts %}<li><b>{{ key | e }}</b>: {{ value | e }}</li>{% endfor %}</ul>
+{{ plain_table(sweep.best) }}
+{% for f in sweep.figures %}<figure class="wide"><img alt="{{ f.title | e }}" src="{{ uri(f.path) }}"><figcaption>{{ f.title | e }}</figcaption></figure>{% endfor %}
+{% endif %}
 </body></html>
 """
 )
 
 
+def _breakable(name: str) -> markupsafe.Markup:
+    """A metric name that may wrap after its underscores (``fid_clf2500`` → ``fid_`` / ``clf2500``)."""
+    return markupsafe.Markup(str(markupsafe.escape(name)).replace("_", "_<wbr>"))
+
+
 def render_html(report: Report) -> str:
-    return _HTML.render(report=report, uri=_data_uri, zip=zip)
+    return _HTML.render(report=report, uri=_data_uri, zip=zip, breakable=_breakable)
 
 
 def render(report: Report, markdown_path: Path, html_path: Path) -> None:

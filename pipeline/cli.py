@@ -44,16 +44,20 @@ def _selection(config: Config, args: argparse.Namespace, with_variants: bool) ->
 
 def _cmd_prepare(config: Config, args: argparse.Namespace) -> None:
     from pipeline.prepare import prepare
+    from pipeline.stage_timing import timed_stage
 
     for (dataset,) in _selection(config, args, with_variants=False):
-        prepare(config, dataset)
+        with timed_stage(dataset, "prepare"):
+            prepare(config, dataset)
 
 
 def _cmd_features(config: Config, args: argparse.Namespace) -> None:
     from pipeline.inception_reference import compute_real_features
+    from pipeline.stage_timing import timed_stage
 
     for (dataset,) in _selection(config, args, with_variants=False):
-        compute_real_features(config, dataset)
+        with timed_stage(dataset, "features"):
+            compute_real_features(config, dataset)
 
 
 def _cmd_train(config: Config, args: argparse.Namespace) -> None:

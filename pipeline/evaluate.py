@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ def _protocol(body: dict[str, Any]) -> dict[str, Any]:
 
 def evaluate(config: Config, dataset: str, variant: str, seed: int) -> dict[str, Any]:
     """Score ``final`` and ``best``; every metric is tied to a protocol (``metric_protocol`` → ``protocols``)."""
+    started = time.perf_counter()
     cfg = config.for_dataset(dataset)
     prepared = load_prepared(dataset)
     scorer = build_scorer(prepared, reference_dir(dataset), cfg.eval, cfg.eval.n_samples)
@@ -87,7 +89,7 @@ def evaluate(config: Config, dataset: str, variant: str, seed: int) -> dict[str,
                  ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
     payload = {"final": results["final"], "best": results["best"], "protocols": protocols,
                "metric_protocol": metric_protocol, "run_id": summary["run_id"], "dataset": dataset,
-               "variant": variant, "seed": seed}
+               "variant": variant, "seed": seed, "wall_time_s": round(time.perf_counter() - started, 2)}
     write_json(metrics_file(dataset, variant, seed), payload)
     _log_to_mlflow(config, summary["run_id"], results)
     return payload

@@ -43,6 +43,11 @@ def metrics_file(dataset: str, variant: str, seed: int) -> Path:
     return METRICS / dataset / variant / f"seed{seed}.json"
 
 
+def stage_time_file(dataset: str, stage: str) -> Path:
+    """DVC metric of the per-dataset stages (``prepare``, ``features``): their wall time, read by the report."""
+    return METRICS / dataset / f"{stage}.json"
+
+
 def ray_storage() -> Path:
     """Ray Train's own checkpoints and state (scratch, kept for resuming, not a DVC out)."""
     return SCRATCH / "ray"

@@ -1,11 +1,14 @@
-"""The ``report`` stage: gather metrics, histories and samples into ``reports/benchmark.{md,html}``.
+"""The ``report`` stage: gather metrics, histories, samples, run facts and the sweep into ``reports/benchmark.{md,html}``.
 
-Figures are written to ``reports/figures/<dataset>/``; the HTML embeds them.
+Figures are written to ``reports/figures/<dataset>/`` (and ``reports/figures/sweep/``);
+the HTML embeds them. Run facts: git commit, params hash, the machine, wall time
+per stage, and per training its MLflow run, Ray workers and global batch.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import shutil
 from pathlib import Path
@@ -13,11 +16,11 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from analysis.plots import curves_png
-from analysis.report import DatasetSection, Figure, MetricTable, Report, render
+from analysis.plots import curves_png, sweep_scatter_png, trial_curves_png
+from analysis.report import DatasetSection, Figure, MetricTable, Report, SweepSection, Table, render
 from pipeline.config import Config, fingerprint
 from pipeline.files import read_json
-from pipeline.layout import REPORTS, metrics_file, run_dir
+from pipeline.layout import REPORTS, metrics_file, run_dir, stage_time_file, tune_dir
 from pipeline.scoring import direction, in_tables, metric_order
 from pipeline.tracking import git_commit
 from pipeline.train_loop import METRIC_NAMES
@@ -52,6 +55,7 @@ def _section(config: Config, dataset: str, figures_dir: Path) -> DatasetSection:
     histories: dict[str, pd.DataFrame] = {}
     samples: list[Figure] = []
     notes: list[str] = []
+    runs: list[list[str]] = []
     for variant in bench.variants:
         for which in tables:
             tables[which][variant] = {}
@@ -70,6 +74,8 @@ def _section(config: Config, dataset: str, figures_dir: Path) -> DatasetSection:
                 if result[which]["status"] != "ok":
                     notes.append(f"{variant} seed {seed}: the {which} generator {result[which]['status']}.")
             tables["best"][variant].setdefault("best step", []).append(result["best"]["step"])
+            runs.append(_run_row(variant, seed, result, read_json(run_dir(dataset, variant, seed) / "train_summary.json",
+                                                                  "training summary", _fix(dataset, variant, seed))))
         first = run_dir(dataset, variant, bench.seeds[0])
         histories[variant] = pd.read_csv(first / "history.csv")
         target = figures_dir / f"samples-{variant}.png"
@@ -96,7 +102,53 @@ def _section(config: Config, dataset: str, figures_dir: Path) -> DatasetSection:
         f"{p['family']} metrics [protocol {pid}]: " + ", ".join(f"{k}: {v}" for k, v in p.items() if k not in ("family", "id"))
         for pid, p in protocols.items()
     ] + [f"mean ± std over seeds [{seeds}]; curves and samples show seed {bench.seeds[0]}"]
-    return DatasetSection(dataset, protocol_lines, metric_tables, figures, samples, notes)
+    runs_table = Table(f"Runs (MLflow experiment {config.mlflow.experiment}; open them with `ganlab ui`)", RUN_HEADER, runs)
+    return DatasetSection(dataset, protocol_lines, metric_tables, figures, samples, notes, runs_table)
+
+
+RUN_HEADER = ["variant", "seed", "MLflow run", "steps", "train time", "steps/s", "Ray workers (hosts)", "global batch",
+              "evaluate time"]
+
+
+def _run_row(variant: str, seed: int, result: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+    hosts = sorted({worker["host"] for worker in summary.get("workers", [])})
+    return [variant, str(seed), summary["run_id"], str(summary["steps"]), _duration(summary.get("wall_time_s")),
+            f"{summary['steps_per_s']:.1f}" if summary.get("steps_per_s") else "—",
+            f"{summary['num_workers']} ({', '.join(hosts)})", str(summary["global_batch_size"]),
+            _duration(result.get("wall_time_s"))]
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    minutes, rest = divmod(float(seconds), 60.0)
+    return f"{int(minutes)} min {rest:.0f} s" if minutes else f"{rest:.1f} s"
+
+
+def _stage_times(config: Config, sweep: dict[str, Any] | None) -> Table:
+    """Wall time per stage: the sum over the stage's matrix entries (they may run one after another)."""
+    bench = config.benchmark
+    times: dict[str, list[float]] = {"prepare": [], "features": [], "train": [], "evaluate": []}
+    for dataset in bench.datasets:
+        for stage in ("prepare", "features"):
+            path = stage_time_file(dataset, stage)
+            if path.is_file():
+                times[stage].append(read_json(path, f"{stage} time", f"run `dvc repro {stage}@{dataset}`")["wall_time_s"])
+        for variant in bench.variants:
+            for seed in bench.seeds:
+                summary = read_json(run_dir(dataset, variant, seed) / "train_summary.json", "training summary",
+                                    _fix(dataset, variant, seed))
+                times["train"].append(summary.get("wall_time_s"))
+                times["evaluate"].append(read_json(metrics_file(dataset, variant, seed), "evaluation result",
+                                                   _fix(dataset, variant, seed)).get("wall_time_s"))
+    if sweep is not None:
+        times["tune"] = [sweep.get("wall_time_s")]
+    rows = []
+    for stage, values in times.items():
+        known = [v for v in values if v is not None]
+        rows.append([stage, str(len(values)), _duration(sum(known)) if known else "—",
+                     _duration(max(known)) if known else "—"])
+    return Table("Wall time per stage", ["stage", "runs", "total", "longest run"], rows)
 
 
 def _columns(results) -> Callable[[dict[str, Any], str], str]:
@@ -122,6 +174,70 @@ def _columns(results) -> Callable[[dict[str, Any], str], str]:
 _STEP_COLUMNS = set(METRIC_NAMES) | {"step"}
 
 
+def _machine() -> str:
+    """CPU model, cores, memory and GPUs of the machine that renders the report (training hosts: runs tables)."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        cpu = models[0] if models else cpu
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3 if hasattr(os, "sysconf") else None
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    return (f"{platform.node()}: {cpu}, {os.cpu_count()} CPU(s)" + (f", {memory:.0f} GiB" if memory else "")
+            + f", GPUs: {', '.join(gpus) or 'none'}; Python {platform.python_version()}, torch {torch.__version__}")
+
+
+def _sweep_section(figures_dir: Path) -> tuple[SweepSection, dict[str, Any]] | None:
+    """The ``tune`` stage's results, when a sweep has run (``tune/summary.json``)."""
+    summary_file = tune_dir() / "summary.json"
+    if not summary_file.is_file():
+        return None
+    fix = "run `dvc repro tune` (or `ganlab tune`)"
+    summary = read_json(summary_file, "sweep summary", fix)
+    trials = pd.read_csv(tune_dir() / "trials.csv")
+    curves_file = tune_dir() / "trial_curves.csv"
+    curves = pd.read_csv(curves_file) if curves_file.is_file() else None
+    metric, mode = summary["metric"], summary["mode"]
+    objective = f"best_{metric}"
+    dimensions = dict(summary.get("space", {}))
+    if len(summary.get("variants", [])) > 1:
+        dimensions["variant"] = "choice"
+    ranked = trials.dropna(subset=[objective]).sort_values(objective, ascending=mode == "min")
+    top = ranked.head(5)
+    best_id = summary["best"]["trial_id"] if summary.get("best") else ""
+    header = ["rank", "trial", *dimensions, f"best {metric}", "at step", "ended", "MLflow run"]
+    rows = [[str(rank), row["trial_id"], *(_value(row[name]) for name in dimensions), f"{row[objective]:.4g}",
+             str(int(row["best_step"])), f"{row['stop_reason']} ({int(row['steps'])} steps)", str(row["mlflow_run_id"])]
+            for rank, (_, row) in enumerate(top.iterrows(), start=1)]
+    figures = []
+    if dimensions and len(ranked):
+        title = f"{summary['dataset']}: best {metric} of each trial ({'lower' if mode == 'min' else 'higher'} is better)"
+        figures.append(Figure("Objective against each searched hyperparameter",
+                              sweep_scatter_png(ranked, dimensions, objective, best_id, figures_dir / "objective-vs-hyperparameters.png", title)))
+    if curves is not None and len(curves):
+        figures.append(Figure("Objective over training, every trial (the best five in colour)",
+                              trial_curves_png(curves, metric, list(top["trial_id"]), figures_dir / "trial-curves.png",
+                                               f"{summary['dataset']}: {metric} per trial")))
+    reasons = ", ".join(f"{n} {reason}" for reason, n in summary["stop_reasons"].items())
+    budget = summary["trials"] * summary["steps"] if summary.get("steps") else None
+    facts = [
+        ("dataset and variants", f"{summary['dataset']}: {', '.join(summary.get('variants', []))}"),
+        ("search", f"{summary.get('search', '?')} search, {summary.get('scheduler', '?')} scheduler, objective {metric} ({mode})"),
+        ("trials", f"{summary['trials']} ({reasons})"),
+        ("compute", f"{summary['trial_steps']} trial-steps" + (f" of a {budget} budget" if budget else "")
+         + (f", {_duration(summary.get('wall_time_s'))}" if summary.get("wall_time_s") else "")),
+        ("MLflow sweep run", f"{summary['parent_run_id']} (trials are its child runs)"),
+        ("winner", "retrain with `ganlab train --params tune/best_params.yaml`"),
+    ]
+    return SweepSection("Hyperparameter sweep (Ray Tune)", facts, Table("Best trials", header, rows), figures), summary
+
+
+def _value(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 def report(config: Config) -> Path:
     figures_root = REPORTS / "figures"
     if figures_root.exists():
@@ -132,13 +248,18 @@ def report(config: Config) -> Path:
         directory.mkdir(parents=True)
         sections.append(_section(config.for_dataset(dataset), dataset, directory))
         log.info("report: %s done", dataset)
+    (figures_root / "sweep").mkdir(parents=True)
+    sweep = _sweep_section(figures_root / "sweep")
     facts = [
         ("git commit", git_commit()),
-        ("params hash", fingerprint(config.to_dict())[:16]),
-        ("hardware", f"{platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}"),
+        ("params hash", f"{fingerprint(config.to_dict())[:16]} (sha256 of the validated params.yaml)"),
+        ("machine", _machine()),
         ("variants", ", ".join(config.benchmark.variants)),
+        ("seeds", ", ".join(map(str, config.benchmark.seeds))),
     ]
-    report_data = Report("ganlab benchmark: GAN loss variants compared", facts, sections)
+    stages = _stage_times(config, sweep[1] if sweep else None)
+    report_data = Report("ganlab benchmark: GAN loss variants compared", facts, sections, stages,
+                         sweep[0] if sweep else None)
     render(report_data, REPORTS / "benchmark.md", REPORTS / "benchmark.html")
     log.info("wrote %s and %s", REPORTS / "benchmark.md", REPORTS / "benchmark.html")
     return REPORTS / "benchmark.html"

@@ -34,7 +34,7 @@ from pipeline.ray_runtime import ray_session
 from pipeline.scoring import Scorer, build_scorer, direction
 from pipeline.stop_rules import ERROR
 from pipeline.tracking import client_for, git_commit, resolve_tracking_uri, start_run
-from pipeline.tune_results import best_params, best_params_text, best_trial, trial_row
+from pipeline.tune_results import best_params, best_params_text, best_trial, trial_curve, trial_row
 from pipeline.tune_space import PBT_MUTABLE, grid_size, ray_space
 from pipeline.tune_trial import TRIAL_ID_TAG, SweepContext, run_trial
 
@@ -174,6 +174,7 @@ def tune(config: Config, restart: bool = False) -> dict[str, Any]:
     from ray import tune as ray_tune
 
     settings = config.tune
+    started = time.monotonic()
     if not settings.space:
         raise ConfigError("tune.space is empty: give at least one of lr_g, lr_d, k_d_steps, gp_lambda, batch_size, "
                           "beta1 (see params.yaml)")
@@ -217,19 +218,19 @@ def tune(config: Config, restart: bool = False) -> dict[str, Any]:
             tuner = (ray_tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
                                             resume_errored=True) if path.exists()
                      else _new_tuner(config, trainable, metric, mode, path))
-            started = time.monotonic()
+            fitting = time.monotonic()
             grid = tuner.fit()
     except BaseException:
         client.set_terminated(parent_run_id, "KILLED")
         raise
-    out_of_time = settings.time_budget_s is not None and time.monotonic() - started >= settings.time_budget_s
+    out_of_time = settings.time_budget_s is not None and time.monotonic() - fitting >= settings.time_budget_s
     unfinished = _unfinished_trials(path)
     if unfinished and not out_of_time:
         client.set_terminated(parent_run_id, "KILLED")
         raise SweepInterrupted(f"the sweep was stopped with {unfinished} trial(s) unfinished; run `ganlab tune` "
                                "again to resume it (Tuner.restore), or `ganlab tune --restart` to start over")
     try:
-        return _write_outputs(config, client, grid, metric, mode, parent_run_id)
+        return _write_outputs(config, client, grid, metric, mode, parent_run_id, started)
     finally:  # every trial ended: nothing to resume
         client.set_terminated(parent_run_id, "FINISHED")
         for scratch in (path, Path(sweep.scratch)):
@@ -237,7 +238,8 @@ def tune(config: Config, restart: bool = False) -> dict[str, Any]:
         record_file.unlink(missing_ok=True)
 
 
-def _write_outputs(config: Config, client: Any, grid: Any, metric: str, mode: str, parent_run_id: str) -> dict[str, Any]:
+def _write_outputs(config: Config, client: Any, grid: Any, metric: str, mode: str, parent_run_id: str,
+                   started: float) -> dict[str, Any]:
     settings = config.tune
     hyperparameters = [d.name for d in settings.space] + (["variant"] if len(settings.variants) > 1 else [])
     table = pd.DataFrame([trial_row(result, hyperparameters, metric, mode, settings.steps) for result in grid])
@@ -255,9 +257,13 @@ def _write_outputs(config: Config, client: Any, grid: Any, metric: str, mode: st
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "trials.csv") as tmp:
         table.to_csv(tmp, index=False)
+    with atomic_path(out / "trial_curves.csv") as tmp:
+        pd.concat([trial_curve(result, metric) for result in grid], ignore_index=True).to_csv(tmp, index=False)
     winner = best_trial(table, metric, mode)
     summary: dict[str, Any] = {
         "parent_run_id": parent_run_id, "dataset": settings.dataset, "metric": metric, "mode": mode,
+        "scheduler": settings.scheduler, "search": settings.search, "steps": settings.steps,
+        "space": [[d.name, d.kind] for d in settings.space], "variants": list(settings.variants),
         "trials": len(table), "trial_steps": int(table["steps"].sum()),
         "stop_reasons": {str(k): int(v) for k, v in table["stop_reason"].value_counts().items()},
         "best": None,
@@ -270,6 +276,7 @@ def _write_outputs(config: Config, client: Any, grid: Any, metric: str, mode: st
                            metric: float(winner[f"best_{metric}"]), "step": int(winner["best_step"]),
                            **{name: _plain(winner[name]) for name in hyperparameters}}
         client.set_tag(parent_run_id, "best_trial", winner["trial_id"])
+    summary["wall_time_s"] = round(time.monotonic() - started, 1)
     write_json(out / "summary.json", summary)
     from mlflow.entities import Metric
 
@@ -278,7 +285,7 @@ def _write_outputs(config: Config, client: Any, grid: Any, metric: str, mode: st
     if summary["best"]:
         values[f"best/{metric}"] = summary["best"][metric]
     client.log_batch(parent_run_id, metrics=[Metric(k, float(v), 0, 0) for k, v in values.items()])
-    for name in ("trials.csv", "best_params.yaml", "summary.json"):
+    for name in ("trials.csv", "trial_curves.csv", "best_params.yaml", "summary.json"):
         if (out / name).is_file():
             client.log_artifact(parent_run_id, str(out / name))
     log.info("sweep done: %d trials (%s); best %s = %s\n%s", len(table), summary["stop_reasons"], metric,

@@ -1,7 +1,9 @@
-"""What a finished sweep leaves behind: ``tune/trials.csv``, ``tune/best_params.yaml``, ``tune/summary.json``.
+"""What a finished sweep leaves behind: ``tune/trials.csv``, ``tune/trial_curves.csv``, ``tune/best_params.yaml``, ``tune/summary.json``.
 
 * ``trials.csv`` -- one row per trial: its hyperparameters, why it ended, steps trained, the
   objective at its last and at its best measurement, its MLflow run.
+* ``trial_curves.csv`` -- every measurement of the objective: trial id, step, value (what ASHA
+  and PBT saw when they stopped or exploited a trial).
 * ``best_params.yaml`` -- a complete params file that retrains the winner:
   ``ganlab train --params tune/best_params.yaml`` (the winner's settings sit in
   ``overrides.<dataset>``, which take precedence over the shared sections, and
@@ -48,6 +50,16 @@ def trial_row(result: Any, hyperparameters: list[str], metric: str, mode: str, s
         "time_s": round(float(last.get("time_total_s", 0.0)), 1),
         "error": str(result.error).splitlines()[0][:200] if result.error else "",
     }
+
+
+def trial_curve(result: Any, metric: str) -> pd.DataFrame:
+    """``trial_curves.csv`` rows of one trial: (trial_id, step, metric) at each measurement."""
+    history = result.metrics_dataframe
+    if history is None or metric not in history or "step" not in history:
+        return pd.DataFrame(columns=["trial_id", "step", metric])
+    measured = history[["step", metric]].dropna().drop_duplicates("step", keep="last")
+    trial_id = (result.metrics or {}).get("trial_id", "")
+    return measured.assign(trial_id=trial_id)[["trial_id", "step", metric]]
 
 
 def best_trial(table: pd.DataFrame, metric: str, mode: str) -> pd.Series | None:
