@@ -1,9 +1,17 @@
-"""The whole pipeline through the real `dvc` command, in a temporary copy of the project."""
+"""The whole pipeline through the real `dvc` command, in a temporary copy of the project.
+
+Then, as a person would use it: the report and the MLflow UI (`ganlab ui`) in
+headless Chromium, `dvc metrics/params diff`, and `dvc exp run -S` of another variant.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +19,9 @@ import pytest
 import yaml
 
 from pipeline.config import load
+from pipeline.ui import compare_page, free_port, runs_page
 
+from tests.browser import browser, horizontal_overflow, images, open_page, screenshot
 from tests.conftest import PROJECT
 from tests.integration.commands import run
 
@@ -51,7 +61,7 @@ def project(tmp_path_factory) -> Path:
 
 def test_repro_writes_the_report_comparing_the_variants(project):
     markdown = (project / "reports" / "benchmark.md").read_text()
-    html = (project / "reports" / "benchmark.html").read_text()
+    html = (project / "reports" / "benchmark.html").read_text().replace("<wbr>", "")
     for dataset in ("ring8", "digits"):
         assert f"## {dataset}" in markdown and f">{dataset}</h2>" in html, dataset
     for text in ("non-saturating", "wgan-gp", "modes300", "fid_clf300", "Best checkpoint"):
@@ -59,6 +69,72 @@ def test_repro_writes_the_report_comparing_the_variants(project):
         assert text in html, text
     assert "http://" not in html and "https://" not in html, "the HTML is self-contained"
     assert html.count("data:image/png;base64,") >= 10
+    for text in ("Wall time per stage", "Runs (MLflow experiment ganlab", "Hyperparameter sweep (Ray Tune)",
+                 "Best trials", "objective-vs-hyperparameters.png", "trial-curves.png"):
+        assert text in markdown, text
+    commit = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
+    assert f"**git commit**: {commit}\n" in markdown, "outputs rewritten by dvc repro do not make the commit dirty"
+
+
+def test_report_opens_in_chromium_with_every_table_and_figure(project, tmp_path):
+    with browser() as chromium:
+        page, log = open_page(chromium, (project / "reports" / "benchmark.html").as_uri())
+        pixels = screenshot(page, tmp_path / "benchmark.png")
+        widths = horizontal_overflow(page)
+        shown = images(page)
+        headings = page.locator("h2").all_inner_texts()
+        metric_rows = page.locator("table.metrics tbody tr").count()
+        text = page.inner_text("body")
+    assert log.failed == [] and log.http_errors == [] and log.console_errors == [], log
+    assert headings == ["ring8", "digits", "Hyperparameter sweep (Ray Tune)"]
+    assert metric_rows == 2 * 2 * 2, "final and best tables of 2 variants on 2 datasets"
+    summary = json.loads((project / "runs" / "ring8" / "wgan-gp" / "seed0" / "train_summary.json").read_text())
+    assert summary["run_id"] in text, "the runs table names the MLflow run"
+    assert widths["page"][0] <= widths["page"][1], widths
+    assert len(shown) >= 12 and all(i["complete"] and i["width"] > 0 for i in shown), shown
+    assert pixels[..., :3].std() > 0.05, "the screenshot is not blank"
+
+
+def test_mlflow_ui_shows_the_ganlab_runs_and_their_variant_tags(project):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("ganlab")
+    trainings = client.search_runs([experiment.experiment_id], "tags.stage = 'train' and tags.dataset = 'ring8'")
+    names = {run.data.tags["variant"]: run.info.run_name for run in trainings}
+    assert set(names) == {"non-saturating", "wgan-gp"}
+    port = free_port("127.0.0.1")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    server = subprocess.Popen(["ganlab", "ui", "--port", str(port)], cwd=project, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    try:
+        printed = ""
+        while "ganlab runs" not in printed and server.poll() is None:
+            printed += server.stdout.readline()
+        base = f"http://127.0.0.1:{port}"
+        assert runs_page(base, experiment.experiment_id) in printed, printed
+        with browser() as chromium:
+            page, log = open_page(chromium, runs_page(base, experiment.experiment_id))
+            for name in names.values():
+                page.get_by_text(name).first.wait_for(timeout=90_000)
+            assert page.get_by_text("sweep-ring8").count() >= 1, "the sweep's parent run is listed too"
+            filtered = f"{runs_page(base, experiment.experiment_id)}&searchFilter=tags.variant%20%3D%20%27wgan-gp%27"
+            page, _ = open_page(chromium, filtered)  # a fresh load: the UI reads the filter from the URL then
+            page.get_by_text(names["wgan-gp"]).first.wait_for(timeout=90_000)
+            assert page.get_by_text(names["non-saturating"]).count() == 0, "filtering on the variant tag"
+            page, _ = open_page(chromium, compare_page(base, experiment.experiment_id, [run.info.run_id for run in trainings]))
+            page.get_by_text("Run details").wait_for(timeout=90_000)
+            text = page.inner_text("body")
+        tags = text[text.index("\nTags\n"):]
+        rows = {line.split("\t")[0]: line.split("\t")[1:] for line in tags.splitlines() if "\t" in line}
+        assert sorted(rows["variant"]) == ["non-saturating", "wgan-gp"], rows
+        assert rows["stage"] == ["train", "train"] and rows["dataset"] == ["ring8", "ring8"]
+        assert "git_commit" in rows
+        assert log.failed == [], log
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
 
 
 def test_every_stage_left_its_outputs(project):
@@ -74,8 +150,7 @@ def test_every_stage_left_its_outputs(project):
 def test_second_repro_is_a_no_op_and_status_is_clean(project):
     result = run(["dvc", "repro"], project)
     assert "Running stage" not in result.stdout
-    status = run(["dvc", "status", "dvc.yaml", "--json"], project)
-    assert json.loads(status.stdout) == {}, "the default pipeline is up to date (the sweep is run on request)"
+    assert json.loads(run(["dvc", "status", "--json"], project).stdout) == {}
 
 
 def test_dvc_metrics_and_plots_work(project):
@@ -95,14 +170,31 @@ def test_changing_a_param_reruns_only_what_depends_on_it(project):
     assert "Running stage 'prepare@" not in result.stdout
 
 
-def test_the_sweep_stage_runs_on_request_after_the_pipeline(project):
-    result = run(["dvc", "repro", "tune/dvc.yaml"], project)
-    assert "Running stage 'tune/dvc.yaml:tune'" in result.stdout
-    assert "Running stage 'prepare@" not in result.stdout, "the sweep reuses the prepared data"
+def test_the_sweep_ran_in_the_pipeline_and_reruns_alone_on_request(project):
     trials = pd.read_csv(project / "tune" / "trials.csv")
     assert sorted(trials["lr_g"]) == [1.0e-4, 2.0e-4] and (trials["steps"] == 20).all()
+    curves = pd.read_csv(project / "tune" / "trial_curves.csv")
+    assert set(curves["trial_id"]) == set(trials["trial_id"]) and set(curves["step"]) == {10, 20}
     best = load(project / "tune" / "best_params.yaml")
     assert best.benchmark.variants == ("non-saturating",)
-    assert json.loads(run(["dvc", "status", "--json"], project).stdout) == {}
+    result = run(["dvc", "repro", "--force", "--single-item", "tune"], project)
+    assert "Running stage 'tune'" in result.stdout and "Running stage 'prepare@" not in result.stdout
+    assert "Running stage 'report'" in run(["dvc", "repro"], project).stdout, "the report shows the new sweep"
     shown = json.dumps(json.loads(run(["dvc", "metrics", "show", "--json"], project).stdout))
     assert "tune/summary.json" in shown and "trial_steps" in shown
+
+
+def test_params_and_metrics_diff_then_an_experiment_with_another_variant(project):
+    run(["git", "add", "-A"], project)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline"], project)
+    result = run(["dvc", "exp", "run", "-S", "benchmark.variants=[hinge]"], project)
+    assert "Running stage 'train@ring8-hinge-0'" in result.stdout and "Running stage 'tune'" not in result.stdout
+    assert "train@ring8-non-saturating-0" not in result.stdout
+    hinge = json.loads((project / "metrics" / "ring8" / "hinge" / "seed0.json").read_text())
+    assert hinge["final"]["step"] == 20 and "| hinge |" in (project / "reports" / "benchmark.md").read_text()
+    experiments = json.dumps(json.loads(run(["dvc", "exp", "show", "--json"], project).stdout))
+    assert "hinge" in experiments and "modes300" in experiments
+    diff = json.loads(run(["dvc", "params", "diff", "--json"], project).stdout)
+    assert "hinge" in str(diff["params.yaml"]["benchmark.variants"]["new"])
+    metrics = json.loads(run(["dvc", "metrics", "diff", "--all", "--json"], project).stdout)
+    assert any("hinge" in path for path in metrics), metrics
