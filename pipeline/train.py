@@ -14,6 +14,7 @@ the final checkpoint into ``runs/<dataset>/<variant>/seed<k>/``:
 from __future__ import annotations
 
 import dataclasses
+import contextlib
 import logging
 import shutil
 import time
@@ -24,6 +25,7 @@ import pandas as pd
 import torch
 
 from analysis.plots import sample_grid_png, scatter_png
+from analysis.progress import interactive
 from models.networks import NetworkSpec, build_generator
 from pipeline.checkpoint import STATE_FILE, CheckpointMismatchError, load_checkpoint
 from pipeline.config import Config
@@ -35,6 +37,7 @@ from pipeline.prepared import load_prepared
 from pipeline.ray_runtime import ray_session
 from pipeline.scoring import generate
 from pipeline.stop_rules import StopRules
+from pipeline.step_progress import StepFile, follow_steps
 from pipeline.tracking import MetricLogger, client_for, git_commit, resolve_tracking_uri, start_run
 from pipeline.train_loop import GANTraining, Hooks, best_or_final, steady_rate
 
@@ -90,6 +93,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     hooks = Hooks(report=report, log_metrics=metric_logger.log if metric_logger else Hooks.log_metrics)
     if config["stop_rules"] is not None:
         hooks.stop_check = config["stop_rules"].reason
+    if config["step_file"] and rank == 0:
+        hooks.progress = StepFile(Path(config["step_file"]), job.train.steps)
     training.run(hooks)
 
 
@@ -108,23 +113,27 @@ def find_resumable(job: TrainingJob, storage: Path) -> tuple[Path, dict[str, Any
 
 
 def run_trainer(job: TrainingJob, config: Config, run_id: str, tracking_uri: str, resume_from: Path | None,
-                storage: Path, stop_rules: StopRules | None = None, callbacks: Sequence[Any] = ()) -> Path:
+                storage: Path, stop_rules: StopRules | None = None, callbacks: Sequence[Any] = (),
+                progress_bar: bool = False) -> Path:
     """Fit on Ray Train (run folder ``storage/<job name>``); returns a directory holding the final checkpoint.
 
-    ``stop_rules`` and ``callbacks`` serve tuning trials that are themselves Ray Train runs.
+    ``stop_rules`` and ``callbacks`` serve tuning trials that are themselves Ray Train runs;
+    ``progress_bar`` draws rank 0's steps on the driver's terminal.
     """
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     ray_cfg = config.ray
     storage = storage.resolve()
+    step_file = storage / f"{job.name}.step"
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"job": job, "run_id": run_id, "tracking_uri": tracking_uri,
                            "threads": ray_cfg.cpus_per_worker, "sync_batchnorm": ray_cfg.sync_batchnorm,
                            "fail_at_step": ray_cfg.fail_at_step,
                            "fault_marker": str(storage / job.name / "fault-injected"),
-                           "resume_from": str(resume_from) if resume_from else None, "stop_rules": stop_rules},
+                           "resume_from": str(resume_from) if resume_from else None, "stop_rules": stop_rules,
+                           "step_file": str(step_file) if progress_bar else None},
         torch_config=TorchConfig(backend="nccl" if ray_cfg.use_gpu else "gloo"),
         scaling_config=ScalingConfig(num_workers=ray_cfg.num_workers, use_gpu=ray_cfg.use_gpu,
                                      resources_per_worker={"CPU": ray_cfg.cpus_per_worker},
@@ -133,8 +142,10 @@ def run_trainer(job: TrainingJob, config: Config, run_id: str, tracking_uri: str
                              checkpoint_config=CheckpointConfig(num_to_keep=job.train.keep_checkpoints),
                              failure_config=FailureConfig(max_failures=ray_cfg.max_failures)),
     )
+    following = follow_steps(step_file, job.train.steps, job.name) if progress_bar else contextlib.nullcontext()
     try:
-        result = trainer.fit()
+        with following:
+            result = trainer.fit()
     except Exception as err:  # ray.train.TrainingFailedError wraps the worker's exception
         raise TrainingFailed(f"{job.name}: training failed on the Ray workers: {err}") from err
     if result.checkpoint is None:
@@ -238,7 +249,8 @@ def train(config: Config, dataset: str, variant: str, seed: int) -> dict[str, An
     started = time.time()
     try:
         with ray_session(config.ray):
-            checkpoint_dir = run_trainer(job, config, run_id, uri, resume_from, ray_storage())
+            checkpoint_dir = run_trainer(job, config, run_id, uri, resume_from, ray_storage(),
+                                         progress_bar=interactive())
         state = load_checkpoint(checkpoint_dir, job.fingerprint())
         history = state["history"]
         summary = {

@@ -98,6 +98,8 @@ class Hooks:
     #: Called on rank 0 with each row that carries the in-training metric and the earlier rows;
     #: a returned reason stops the run.
     stop_check: Callable[[dict[str, float], list[dict[str, float]]], str | None] = lambda row, history: None
+    #: Called after every step with the step count (a progress bar).
+    progress: Callable[[int], None] = lambda step: None
 
 
 @dataclass
@@ -268,6 +270,7 @@ class GANTraining:
                                self.batches, self.sample_z, self.job.optimiser.k_d_steps, self.ema, self.rng,
                                self.precision)
             self.step += 1
+            hooks.progress(self.step)
             self._maybe_fail()
             self.window.append(stats)
             finite = all(map(math.isfinite, (stats.loss_d, stats.loss_g, stats.grad_norm_d, stats.grad_norm_g)))

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from ray.tune import Callback
 
+from analysis.progress import progress
 from pipeline.config import Config, ConfigError, fingerprint
 from pipeline.files import atomic_path, write_json
 from pipeline.layout import reference_dir, tune_dir, tune_storage
@@ -125,6 +128,45 @@ def _checkpoints_kept(tune: Any) -> int | None:
     return None if tune.scheduler == "pbt" else 2
 
 
+class SweepProgress(Callback):
+    """A bar over the sweep's trials (Ray Tune callback): trials ended, trial-steps trained, best objective.
+
+    On a terminal it redraws; in CI and DVC logs it prints a line every
+    ``GANLAB_PROGRESS_INTERVAL`` seconds (``analysis.progress``). Created in
+    :meth:`setup`, so a restored sweep gets a new bar.
+    """
+
+    def __init__(self, metric: str, mode: str) -> None:
+        self.metric, self.mode = metric, mode
+        self.bar: Any = None
+        self.steps: dict[str, int] = {}
+        self.best: float | None = None
+
+    def setup(self, total_num_samples: int | None = None, **info: Any) -> None:
+        self.bar = progress(total=total_num_samples or 0, description="sweep", unit="trial")
+
+    def on_trial_result(self, trial: Any, result: dict[str, Any], **info: Any) -> None:
+        self.steps[trial.trial_id] = int(result.get("step", 0))
+        value = result.get(self.metric)
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            better = self.best is None or (value < self.best if self.mode == "min" else value > self.best)
+            self.best = value if better else self.best
+        self._describe()
+
+    def on_trial_complete(self, trial: Any, **info: Any) -> None:
+        self.bar.update(1)
+        self._describe()
+
+    on_trial_error = on_trial_complete
+
+    def on_experiment_end(self, **info: Any) -> None:
+        self.bar.close()
+
+    def _describe(self) -> None:
+        best = "n/a" if self.best is None else f"{self.best:.4g}"
+        self.bar.set_postfix_str(f"{sum(self.steps.values())} trial-steps, best {self.metric} {best}", refresh=False)
+
+
 def _new_tuner(config: Config, trainable: Any, metric: str, mode: str, path: Path) -> Any:
     from ray import tune as ray_tune
 
@@ -137,6 +179,7 @@ def _new_tuner(config: Config, trainable: Any, metric: str, mode: str, path: Pat
                                         time_budget_s=tune.time_budget_s, reuse_actors=False,
                                         max_concurrent_trials=_concurrent_trials(tune)),
         run_config=ray_tune.RunConfig(name=path.name, storage_path=str(path.parent),
+                                      callbacks=[SweepProgress(metric, mode)],
                                       checkpoint_config=ray_tune.CheckpointConfig(num_to_keep=_checkpoints_kept(tune)),
                                       failure_config=ray_tune.FailureConfig(max_failures=tune.max_failures)),
     )
