@@ -121,6 +121,8 @@ def _run_row(variant: str, seed: int, result: dict[str, Any], summary: dict[str,
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
+    if seconds < 0.1:
+        return "< 0.1 s"
     minutes, rest = divmod(float(seconds), 60.0)
     return f"{int(minutes)} min {rest:.0f} s" if minutes else f"{rest:.1f} s"
 
@@ -148,7 +150,8 @@ def _stage_times(config: Config, sweep: dict[str, Any] | None) -> Table:
         known = [v for v in values if v is not None]
         rows.append([stage, str(len(values)), _duration(sum(known)) if known else "—",
                      _duration(max(known)) if known else "—"])
-    return Table("Wall time per stage", ["stage", "runs", "total", "longest run"], rows)
+    return Table("Wall time per stage (summed over its runs; measured inside each command: Python start-up "
+                 "not counted, Ray's start-up counted in train and tune)", ["stage", "runs", "total", "longest run"], rows)
 
 
 def _columns(results) -> Callable[[dict[str, Any], str], str]:
