@@ -13,7 +13,10 @@ Every rate is the steady-state rate of the training loop: the first
 settling) are left out, and for (b) and (c) so are the in-training metric and
 checkpoints; Ray's start-up shows separately as the stage's wall time. The
 setups run in turn ``--repeats`` times (a, b, c, a, b, c, …) so that drift of
-the machine hits all of them alike; the table shows the median.
+the machine hits all of them alike; the table shows the median. Because a small
+shared VM drifts by ±20 % within a minute, the ratio to (a) is also given paired:
+each repeat's rate divided by the bare loop's rate of the same repeat, whose
+median (and range) is the figure to compare with a target.
 
     python benchmarks/train_throughput.py --dataset digits --variant non-saturating --steps 2000
 
@@ -93,7 +96,8 @@ def main() -> None:
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--variant", default="non-saturating")
     parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--workers", default="1,2", help="Ray Train setups to run besides the bare loop, e.g. 1 for (b) only")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "train_throughput.json"))
     args = parser.parse_args()
     configure_logging("WARNING")
@@ -106,8 +110,10 @@ def main() -> None:
                                  overrides=tuple((d, tuple((s, v) for s, v in secs if s != "train"))
                                                  for d, secs in base.overrides))
     config = dataclasses.replace(config, mlflow=dataclasses.replace(config.mlflow, experiment="ganlab-benchmarks"))
-    rates: dict[str, list[float]] = {label: [] for label, _ in SETUPS}
-    walls: dict[str, list[float]] = {label: [] for label, _ in SETUPS}
+    chosen = {0, *map(int, args.workers.split(","))}
+    setups = [(label, workers) for label, workers in SETUPS if workers in chosen]
+    rates: dict[str, list[float]] = {label: [] for label, _ in setups}
+    walls: dict[str, list[float]] = {label: [] for label, _ in setups}
     with tempfile.TemporaryDirectory(prefix="ganlab-bench-") as tmp:
         os.chdir(tmp)
         prepare(config, args.dataset)
@@ -115,7 +121,7 @@ def main() -> None:
         job = resolve_job(config, args.dataset, args.variant, 0, shape, prepared_dir(args.dataset),
                           reference_dir(args.dataset))
         for repeat in range(args.repeats):
-            for label, workers in SETUPS:
+            for label, workers in setups:
                 if workers == 0:
                     rates[label].append(bare_loop(job, args.steps, log_every, threads))
                 else:
@@ -125,20 +131,25 @@ def main() -> None:
                 print(f"repeat {repeat + 1}/{args.repeats} {label}: {rates[label][-1]:.1f} steps/s", flush=True)
     images_per_step = job.optimiser.k_d_steps * job.train.batch_size
     rows = []
-    for label, workers in SETUPS:
+    for label, workers in setups:
         rate = statistics.median(rates[label])
         rows.append({"setup": label, "workers": max(workers, 1), "steps_per_s": rate,
                      "images_per_s": rate * images_per_step * max(workers, 1), "runs_steps_per_s": rates[label],
                      "wall_s": statistics.median(walls[label]) if walls[label] else None})
     reference = rows[0]["images_per_s"]
+    bare_images = [rate * images_per_step for rate in rates[SETUPS[0][0]]]
     print(f"\n{args.dataset} / {args.variant}: batch {job.train.batch_size} per worker, k={job.optimiser.k_d_steps}, "
           f"{args.steps} steps ({log_every} warm-up), {threads} CPU threads, median of {args.repeats}")
-    print(f"{'setup':28} {'workers':>7} {'steps/s':>9} {'images/s':>10} {'vs (a)':>7} {'wall s':>7}")
+    print(f"{'setup':28} {'workers':>7} {'steps/s':>9} {'images/s':>10} {'vs (a)':>7} {'paired vs (a): median [range]':>30} {'wall s':>7}")
     for row in rows:
         row["ratio_to_bare"] = row["images_per_s"] / reference
+        paired = [rate * images_per_step * row["workers"] / bare for rate, bare in zip(row["runs_steps_per_s"], bare_images)]
+        row["paired_ratios_to_bare"] = paired
+        row["paired_ratio_to_bare"] = statistics.median(paired)
+        spread = f"{row['paired_ratio_to_bare']:.3f} [{min(paired):.3f}, {max(paired):.3f}]"
         wall = f"{row['wall_s']:.1f}" if row["wall_s"] else "-"
         print(f"{row['setup']:28} {row['workers']:>7} {row['steps_per_s']:>9.1f} {row['images_per_s']:>10.0f} "
-              f"{row['ratio_to_bare']:>7.3f} {wall:>7}")
+              f"{row['ratio_to_bare']:>7.3f} {spread:>30} {wall:>7}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"dataset": args.dataset, "variant": args.variant, "steps": args.steps,

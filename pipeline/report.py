@@ -43,14 +43,20 @@ def _fix(dataset: str, variant: str, seed: int) -> str:
     return f"run `dvc repro evaluate@{dataset}-{variant}-{seed}`"
 
 
+def _evaluation(dataset: str, variant: str, seed: int) -> dict[str, Any]:
+    return read_json(metrics_file(dataset, variant, seed), "evaluation result", _fix(dataset, variant, seed))
+
+
+def _training(dataset: str, variant: str, seed: int) -> dict[str, Any]:
+    return read_json(run_dir(dataset, variant, seed) / "train_summary.json", "training summary", _fix(dataset, variant, seed))
+
+
 def _section(config: Config, dataset: str, figures_dir: Path) -> DatasetSection:
     bench = config.benchmark
     tables: dict[str, dict[str, dict[str, list]]] = {"final": {}, "best": {}}
     metric_names: list[str] = []
     protocols: dict[str, dict[str, Any]] = {}  # protocol id → protocol
-    results = {(variant, seed): read_json(metrics_file(dataset, variant, seed), "evaluation result",
-                                          _fix(dataset, variant, seed))
-               for variant in bench.variants for seed in bench.seeds}
+    results = {(variant, seed): _evaluation(dataset, variant, seed) for variant in bench.variants for seed in bench.seeds}
     column = _columns(results.values())
     histories: dict[str, pd.DataFrame] = {}
     samples: list[Figure] = []
@@ -74,8 +80,7 @@ def _section(config: Config, dataset: str, figures_dir: Path) -> DatasetSection:
                 if result[which]["status"] != "ok":
                     notes.append(f"{variant} seed {seed}: the {which} generator {result[which]['status']}.")
             tables["best"][variant].setdefault("best step", []).append(result["best"]["step"])
-            runs.append(_run_row(variant, seed, result, read_json(run_dir(dataset, variant, seed) / "train_summary.json",
-                                                                  "training summary", _fix(dataset, variant, seed))))
+            runs.append(_run_row(variant, seed, result, _training(dataset, variant, seed)))
         first = run_dir(dataset, variant, bench.seeds[0])
         histories[variant] = pd.read_csv(first / "history.csv")
         target = figures_dir / f"samples-{variant}.png"
@@ -111,16 +116,14 @@ RUN_HEADER = ["variant", "seed", "MLflow run", "steps", "train time", "steps/s",
 
 
 def _run_row(variant: str, seed: int, result: dict[str, Any], summary: dict[str, Any]) -> list[str]:
-    hosts = sorted({worker["host"] for worker in summary.get("workers", [])})
-    return [variant, str(seed), summary["run_id"], str(summary["steps"]), _duration(summary.get("wall_time_s")),
-            f"{summary['steps_per_s']:.1f}" if summary.get("steps_per_s") else "—",
+    hosts = sorted({worker["host"] for worker in summary["workers"]})
+    return [variant, str(seed), summary["run_id"], str(summary["steps"]), _duration(summary["wall_time_s"]),
+            f"{summary['steps_per_s']:.1f}" if summary["steps_per_s"] else "—",
             f"{summary['num_workers']} ({', '.join(hosts)})", str(summary["global_batch_size"]),
-            _duration(result.get("wall_time_s"))]
+            _duration(result["wall_time_s"])]
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
+def _duration(seconds: float) -> str:
     if seconds < 0.1:
         return "< 0.1 s"
     minutes, rest = divmod(float(seconds), 60.0)
@@ -128,7 +131,11 @@ def _duration(seconds: float | None) -> str:
 
 
 def _stage_times(config: Config, sweep: dict[str, Any] | None) -> Table:
-    """Wall time per stage: the sum over the stage's matrix entries (they may run one after another)."""
+    """Wall time per stage: the sum over the stage's matrix entries (they may run one after another).
+
+    ``prepare`` and ``features`` count the datasets whose time file exists (``ganlab report`` may run
+    on outputs that a stage wrote before it kept its time).
+    """
     bench = config.benchmark
     times: dict[str, list[float]] = {"prepare": [], "features": [], "train": [], "evaluate": []}
     for dataset in bench.datasets:
@@ -138,18 +145,12 @@ def _stage_times(config: Config, sweep: dict[str, Any] | None) -> Table:
                 times[stage].append(read_json(path, f"{stage} time", f"run `dvc repro {stage}@{dataset}`")["wall_time_s"])
         for variant in bench.variants:
             for seed in bench.seeds:
-                summary = read_json(run_dir(dataset, variant, seed) / "train_summary.json", "training summary",
-                                    _fix(dataset, variant, seed))
-                times["train"].append(summary.get("wall_time_s"))
-                times["evaluate"].append(read_json(metrics_file(dataset, variant, seed), "evaluation result",
-                                                   _fix(dataset, variant, seed)).get("wall_time_s"))
+                times["train"].append(_training(dataset, variant, seed)["wall_time_s"])
+                times["evaluate"].append(_evaluation(dataset, variant, seed)["wall_time_s"])
     if sweep is not None:
-        times["tune"] = [sweep.get("wall_time_s")]
-    rows = []
-    for stage, values in times.items():
-        known = [v for v in values if v is not None]
-        rows.append([stage, str(len(values)), _duration(sum(known)) if known else "—",
-                     _duration(max(known)) if known else "—"])
+        times["tune"] = [sweep["wall_time_s"]]
+    rows = [[stage, str(len(values)), _duration(sum(values)) if values else "—", _duration(max(values)) if values else "—"]
+            for stage, values in times.items()]
     return Table("Wall time per stage (summed over its runs; measured inside each command: Python start-up "
                  "not counted, Ray's start-up counted in train and tune)", ["stage", "runs", "total", "longest run"], rows)
 
@@ -199,13 +200,17 @@ def _sweep_section(figures_dir: Path) -> tuple[SweepSection, dict[str, Any]] | N
         return None
     fix = "run `dvc repro tune` (or `ganlab tune`)"
     summary = read_json(summary_file, "sweep summary", fix)
-    trials = pd.read_csv(tune_dir() / "trials.csv")
-    curves_file = tune_dir() / "trial_curves.csv"
-    curves = pd.read_csv(curves_file) if curves_file.is_file() else None
+    tables = {}
+    for name in ("trials", "trial_curves"):
+        path = tune_dir() / f"{name}.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"sweep output {path} is missing beside {summary_file}; {fix}")
+        tables[name] = pd.read_csv(path)
+    trials, curves = tables["trials"], tables["trial_curves"]
     metric, mode = summary["metric"], summary["mode"]
     objective = f"best_{metric}"
-    dimensions = dict(summary.get("space", {}))
-    if len(summary.get("variants", [])) > 1:
+    dimensions = dict(summary["space"])
+    if len(summary["variants"]) > 1:
         dimensions["variant"] = "choice"
     ranked = trials.dropna(subset=[objective]).sort_values(objective, ascending=mode == "min")
     top = ranked.head(5)
@@ -219,18 +224,17 @@ def _sweep_section(figures_dir: Path) -> tuple[SweepSection, dict[str, Any]] | N
         title = f"{summary['dataset']}: best {metric} of each trial ({'lower' if mode == 'min' else 'higher'} is better)"
         figures.append(Figure("Objective against each searched hyperparameter",
                               sweep_scatter_png(ranked, dimensions, objective, best_id, figures_dir / "objective-vs-hyperparameters.png", title)))
-    if curves is not None and len(curves):
+    if len(curves):
         figures.append(Figure("Objective over training, every trial (the best five in colour)",
                               trial_curves_png(curves, metric, list(top["trial_id"]), figures_dir / "trial-curves.png",
                                                f"{summary['dataset']}: {metric} per trial")))
     reasons = ", ".join(f"{n} {reason}" for reason, n in summary["stop_reasons"].items())
-    budget = summary["trials"] * summary["steps"] if summary.get("steps") else None
     facts = [
-        ("dataset and variants", f"{summary['dataset']}: {', '.join(summary.get('variants', []))}"),
-        ("search", f"{summary.get('search', '?')} search, {summary.get('scheduler', '?')} scheduler, objective {metric} ({mode})"),
+        ("dataset and variants", f"{summary['dataset']}: {', '.join(summary['variants'])}"),
+        ("search", f"{summary['search']} search, {summary['scheduler']} scheduler, objective {metric} ({mode})"),
         ("trials", f"{summary['trials']} ({reasons})"),
-        ("compute", f"{summary['trial_steps']} trial-steps" + (f" of a {budget} budget" if budget else "")
-         + (f", {_duration(summary.get('wall_time_s'))}" if summary.get("wall_time_s") else "")),
+        ("compute", f"{summary['trial_steps']} trial-steps of a {summary['trials'] * summary['steps']} budget, "
+                    f"{_duration(summary['wall_time_s'])}"),
         ("MLflow sweep run", f"{summary['parent_run_id']} (trials are its child runs)"),
         ("winner", "retrain with `ganlab train --params tune/best_params.yaml`"),
     ]

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -187,11 +188,15 @@ def test_the_sweep_ran_in_the_pipeline_and_reruns_alone_on_request(project):
 def test_params_and_metrics_diff_then_an_experiment_with_another_variant(project):
     run(["git", "add", "-A"], project)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline"], project)
-    result = run(["dvc", "exp", "run", "-S", "benchmark.variants=[hinge]"], project)
-    assert "Running stage 'train@ring8-hinge-0'" in result.stdout and "Running stage 'tune'" not in result.stdout
+    result = run(["dvc", "exp", "run", "-S", "benchmark.variants=[hinge]", "-S", "benchmark.seeds=[0,1]"], project)
+    assert "Running stage 'train@ring8-hinge-1'" in result.stdout and "Running stage 'tune'" not in result.stdout
     assert "train@ring8-non-saturating-0" not in result.stdout
-    hinge = json.loads((project / "metrics" / "ring8" / "hinge" / "seed0.json").read_text())
-    assert hinge["final"]["step"] == 20 and "| hinge |" in (project / "reports" / "benchmark.md").read_text()
+    seeds = [json.loads((project / "metrics" / "ring8" / "hinge" / f"seed{s}.json").read_text()) for s in (0, 1)]
+    assert [r["final"]["step"] for r in seeds] == [20, 20]
+    hq = [r["final"]["hq300"] for r in seeds]
+    row = next(line for line in (project / "reports" / "benchmark.md").read_text().splitlines() if line.startswith("| hinge |"))
+    mean, std = float(np.mean(hq)), float(np.std(hq, ddof=1))
+    assert f"{mean:.4g} ± {std:.2g}" in row, (row, hq)
     experiments = json.dumps(json.loads(run(["dvc", "exp", "show", "--json"], project).stdout))
     assert "hinge" in experiments and "modes300" in experiments
     diff = json.loads(run(["dvc", "params", "diff", "--json"], project).stdout)
