@@ -42,7 +42,7 @@ def _read_step(path: Path) -> int:
 
 @contextmanager
 def follow_steps(path: Path, total: int, description: str) -> Iterator[None]:
-    """Show a bar over ``total`` steps that follows ``path`` until the block ends."""
+    """Show a bar over ``total`` steps that follows ``path`` until the block ends (then ``path`` is removed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     stop = threading.Event()
@@ -63,3 +63,4 @@ def follow_steps(path: Path, total: int, description: str) -> Iterator[None]:
     finally:
         stop.set()
         thread.join()
+        path.unlink(missing_ok=True)
