@@ -13,8 +13,8 @@ the final checkpoint into ``runs/<dataset>/<variant>/seed<k>/``:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import contextlib
 import logging
 import shutil
 import time
