@@ -408,10 +408,6 @@ def _cross_check(config: Config, source: str, where: str) -> None:
     if config.ray.sync_batchnorm and not config.ray.use_gpu:
         raise ConfigError(f"{source}{where}: ray.sync_batchnorm needs ray.use_gpu: true (SyncBatchNorm runs on CUDA only)")
     if not where:
-        if config.tune.dataset not in config.benchmark.datasets:
-            raise ConfigError(f"{source}: tune.dataset {config.tune.dataset} is not in benchmark.datasets "
-                              f"({', '.join(config.benchmark.datasets)}): the pipeline prepares only those; "
-                              "add it there or tune one of them")
         _check_tune(config.tune, source)
 
 

@@ -218,6 +218,10 @@ def tune(config: Config, restart: bool = False) -> dict[str, Any]:
 
     settings = config.tune
     started = time.monotonic()
+    if settings.dataset not in config.benchmark.datasets:
+        raise ConfigError(f"tune.dataset {settings.dataset} is not in benchmark.datasets "
+                          f"({', '.join(config.benchmark.datasets)}): `dvc repro` prepares only those, and the "
+                          "report shows the sweep beside them; add it there or tune one of them")
     if not settings.space:
         raise ConfigError("tune.space is empty: give at least one of lr_g, lr_d, k_d_steps, gp_lambda, batch_size, "
                           "beta1 (see params.yaml)")

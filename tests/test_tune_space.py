@@ -58,12 +58,19 @@ def test_bad_spaces_fail_before_any_trial(space, message):
         ({"variants": ["vanilla"]}, r"tune\.variants\[0\] = 'vanilla' is not allowed"),
         ({"workers_per_trial": 2, "cpus_per_trial": 1}, r"tune\.cpus_per_trial \(1\) must be a whole multiple"),
         ({"workers_per_trial": 2, "cpus_per_trial": 2, "scheduler": "pbt"}, r"use asha or fifo with them"),
-        ({"dataset": "grid25"}, r"tune\.dataset grid25 is not in benchmark\.datasets \(ring8, digits\)"),
     ],
 )
 def test_inconsistent_sweeps_fail_before_any_trial(tune, message):
     with pytest.raises(ConfigError, match=message):
         parse({"tune": {"space": SPACE, **tune}})
+
+
+def test_a_sweep_on_a_dataset_the_pipeline_does_not_prepare_is_refused():
+    from pipeline.tune import tune
+
+    config = parse({"benchmark": {"datasets": ["ring8"]}, "tune": {"space": SPACE, "dataset": "digits"}})
+    with pytest.raises(ConfigError, match=r"tune\.dataset digits is not in benchmark\.datasets \(ring8\)"):
+        tune(config)
 
 
 def test_grid_values_and_size():
