@@ -43,20 +43,27 @@ def _fix(dataset: str, variant: str, seed: int) -> str:
     return f"run `dvc repro evaluate@{dataset}-{variant}-{seed}`"
 
 
-def _evaluation(dataset: str, variant: str, seed: int) -> dict[str, Any]:
-    return read_json(metrics_file(dataset, variant, seed), "evaluation result", _fix(dataset, variant, seed))
+#: Per (variant, seed) of one dataset: its evaluation result and its training summary.
+RunFiles = dict[tuple[str, int], tuple[dict[str, Any], dict[str, Any]]]
 
 
-def _training(dataset: str, variant: str, seed: int) -> dict[str, Any]:
-    return read_json(run_dir(dataset, variant, seed) / "train_summary.json", "training summary", _fix(dataset, variant, seed))
+def _run_files(config: Config, dataset: str) -> RunFiles:
+    """Read every run's ``metrics/…/seed<k>.json`` and ``train_summary.json`` once."""
+    files: RunFiles = {}
+    for variant in config.benchmark.variants:
+        for seed in config.benchmark.seeds:
+            fix = _fix(dataset, variant, seed)
+            files[variant, seed] = (read_json(metrics_file(dataset, variant, seed), "evaluation result", fix),
+                                    read_json(run_dir(dataset, variant, seed) / "train_summary.json", "training summary", fix))
+    return files
 
 
-def _section(config: Config, dataset: str, figures_dir: Path) -> DatasetSection:
+def _section(config: Config, dataset: str, figures_dir: Path, run_files: RunFiles) -> DatasetSection:
     bench = config.benchmark
     tables: dict[str, dict[str, dict[str, list]]] = {"final": {}, "best": {}}
     metric_names: list[str] = []
     protocols: dict[str, dict[str, Any]] = {}  # protocol id → protocol
-    results = {(variant, seed): _evaluation(dataset, variant, seed) for variant in bench.variants for seed in bench.seeds}
+    results = {key: result for key, (result, _) in run_files.items()}
     column = _columns(results.values())
     histories: dict[str, pd.DataFrame] = {}
     samples: list[Figure] = []
@@ -80,7 +87,7 @@ def _section(config: Config, dataset: str, figures_dir: Path) -> DatasetSection:
                 if result[which]["status"] != "ok":
                     notes.append(f"{variant} seed {seed}: the {which} generator {result[which]['status']}.")
             tables["best"][variant].setdefault("best step", []).append(result["best"]["step"])
-            runs.append(_run_row(variant, seed, result, _training(dataset, variant, seed)))
+            runs.append(_run_row(variant, seed, result, run_files[variant, seed][1]))
         first = run_dir(dataset, variant, bench.seeds[0])
         histories[variant] = pd.read_csv(first / "history.csv")
         target = figures_dir / f"samples-{variant}.png"
@@ -130,7 +137,7 @@ def _duration(seconds: float) -> str:
     return f"{int(minutes)} min {rest:.0f} s" if minutes else f"{rest:.1f} s"
 
 
-def _stage_times(config: Config, sweep: dict[str, Any] | None) -> Table:
+def _stage_times(config: Config, run_files: dict[str, RunFiles], sweep: dict[str, Any] | None) -> Table:
     """Wall time per stage: the sum over the stage's matrix entries (they may run one after another).
 
     ``prepare`` and ``features`` count the datasets whose time file exists (``ganlab report`` may run
@@ -143,10 +150,9 @@ def _stage_times(config: Config, sweep: dict[str, Any] | None) -> Table:
             path = stage_time_file(dataset, stage)
             if path.is_file():
                 times[stage].append(read_json(path, f"{stage} time", f"run `dvc repro {stage}@{dataset}`")["wall_time_s"])
-        for variant in bench.variants:
-            for seed in bench.seeds:
-                times["train"].append(_training(dataset, variant, seed)["wall_time_s"])
-                times["evaluate"].append(_evaluation(dataset, variant, seed)["wall_time_s"])
+        for result, summary in run_files[dataset].values():
+            times["train"].append(summary["wall_time_s"])
+            times["evaluate"].append(result["wall_time_s"])
     if sweep is not None:
         times["tune"] = [sweep["wall_time_s"]]
     rows = [[stage, str(len(values)), _duration(sum(values)) if values else "—", _duration(max(values)) if values else "—"]
@@ -250,10 +256,11 @@ def report(config: Config) -> Path:
     if figures_root.exists():
         shutil.rmtree(figures_root)
     sections = []
+    run_files = {dataset: _run_files(config, dataset) for dataset in config.benchmark.datasets}
     for dataset in config.benchmark.datasets:
         directory = figures_root / dataset
         directory.mkdir(parents=True)
-        sections.append(_section(config.for_dataset(dataset), dataset, directory))
+        sections.append(_section(config.for_dataset(dataset), dataset, directory, run_files[dataset]))
         log.info("report: %s done", dataset)
     (figures_root / "sweep").mkdir(parents=True)
     sweep = _sweep_section(figures_root / "sweep")
@@ -264,7 +271,7 @@ def report(config: Config) -> Path:
         ("variants", ", ".join(config.benchmark.variants)),
         ("seeds", ", ".join(map(str, config.benchmark.seeds))),
     ]
-    stages = _stage_times(config, sweep[1] if sweep else None)
+    stages = _stage_times(config, run_files, sweep[1] if sweep else None)
     report_data = Report("ganlab benchmark: GAN loss variants compared", facts, sections, stages,
                          sweep[0] if sweep else None)
     render(report_data, REPORTS / "benchmark.md", REPORTS / "benchmark.html")

@@ -7,11 +7,8 @@ headless Chromium, `dvc metrics/params diff`, and `dvc exp run -S` of another va
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +17,11 @@ import pytest
 import yaml
 
 from pipeline.config import load
-from pipeline.ui import compare_page, free_port, runs_page
+from pipeline.ui import compare_page, runs_page
 
 from tests.browser import browser, horizontal_overflow, images, open_page, screenshot
 from tests.conftest import PROJECT
-from tests.integration.commands import run
+from tests.integration.commands import run, start_ui
 
 pytestmark = pytest.mark.slow
 
@@ -104,15 +101,8 @@ def test_mlflow_ui_shows_the_ganlab_runs_and_their_variant_tags(project):
     trainings = client.search_runs([experiment.experiment_id], "tags.stage = 'train' and tags.dataset = 'ring8'")
     names = {run.data.tags["variant"]: run.info.run_name for run in trainings}
     assert set(names) == {"non-saturating", "wgan-gp"}
-    port = free_port("127.0.0.1")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    server = subprocess.Popen(["ganlab", "ui", "--port", str(port)], cwd=project, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True)
+    server, port, printed = start_ui(project)
     try:
-        printed = ""
-        while "ganlab runs" not in printed and server.poll() is None:
-            printed += server.stdout.readline()
         base = f"http://127.0.0.1:{port}"
         assert runs_page(base, experiment.experiment_id) in printed, printed
         with browser() as chromium:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -16,6 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import PROJECT
+from tests.integration.commands import start_ui
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +26,6 @@ def listening(port: int) -> bool:
 def test_ui_serves_the_project_store_on_loopback_and_stops_cleanly(tmp_path: Path):
     from mlflow.tracking import MlflowClient
 
-    from pipeline.ui import free_port
-
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(yaml.safe_load((PROJECT / "params.yaml").read_text())))
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = client.create_experiment("ganlab")
@@ -37,17 +33,10 @@ def test_ui_serves_the_project_store_on_loopback_and_stops_cleanly(tmp_path: Pat
     client.log_metric(run.info.run_id, "loss/d", 0.5, step=1)
     client.set_terminated(run.info.run_id)
 
-    port = free_port("127.0.0.1")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    process = subprocess.Popen(["ganlab", "ui", "--port", str(port)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process, port, printed = start_ui(tmp_path)
     try:
-        deadline, line = time.monotonic() + 120, ""
-        while "MLflow UI" not in line and time.monotonic() < deadline and process.poll() is None:
-            line = process.stdout.readline()
         url = f"http://127.0.0.1:{port}"
-        assert url in line, f"no URL printed; last line: {line!r}"
+        assert url in printed, f"no URL printed: {printed!r}"
         with urllib.request.urlopen(url, timeout=10) as page:
             assert page.status == 200 and "mlflow" in page.read().decode().lower()
         query = f"{url}/api/2.0/mlflow/runs/search"
