@@ -29,6 +29,8 @@ class Objective:
 
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+#: A dynamic loss scale at or below this means even unscaled gradients overflow fp16 (see Precision.collapsed).
+MIN_LOSS_SCALE = 1.0
 
 
 @dataclass
@@ -58,25 +60,37 @@ class Precision:
     def autocast(self) -> torch.autocast:
         return torch.autocast(self.device_type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
 
+    def collapsed(self) -> bool:
+        """A loss scaler has backed off to a scale <= 1: the gradients overflow fp16 even unscaled, which no
+        rescaling can fix (the run has diverged, not merely skipped a step)."""
+        return any(scaler is not None and scaler.get_scale() <= MIN_LOSS_SCALE
+                   for scaler in (self.scaler_d, self.scaler_g))
+
 
 FP32 = Precision()
 
 
 def _backward_and_step(loss: Tensor, optimiser: torch.optim.Optimizer, parameters: Iterable[nn.Parameter],
-                       scaler: torch.amp.GradScaler | None) -> Tensor:
-    """Backward, measure the (unscaled) gradient norm, step; returns the norm."""
+                       scaler: torch.amp.GradScaler | None) -> tuple[Tensor, float]:
+    """Backward, measure the (unscaled) gradient norm, step; returns (the norm, 1.0 if the step was skipped).
+
+    With fp16 loss scaling, ``GradScaler`` skips the update whose scaled gradients overflowed and halves
+    its scale (Micikevicius et al. 2018): such a step's loss and norm are artefacts of the scale, not of
+    training, and the caller leaves them out.
+    """
     optimiser.zero_grad(set_to_none=True)
     if scaler is None:
         loss.backward()
         norm = gradient_norm(parameters)
         optimiser.step()
-        return norm
+        return norm, 0.0
+    scale = scaler.get_scale()
     scaler.scale(loss).backward()
     scaler.unscale_(optimiser)
     norm = gradient_norm(parameters)
     scaler.step(optimiser)  # skipped when the unscaled gradients are not finite
     scaler.update()
-    return norm
+    return norm, float(scaler.get_scale() < scale)
 
 
 @dataclass(frozen=True)
@@ -87,16 +101,21 @@ class StepStats:
     probabilistic losses, raw critic values otherwise); ``penalty`` is the
     unscaled gradient penalty (0 without one); ``wasserstein`` is the critic's
     estimate ``E[D(x)] - E[D(G(z))]`` for Wasserstein losses, else None.
+    With fp16 loss scaling, ``skipped_d`` (of the k D updates) and ``skipped_g``
+    count the updates the scaler skipped, whose values are left out of the
+    means; a side whose every update was skipped reports None.
     """
 
-    loss_d: float
-    loss_g: float
-    d_real: float
-    d_fake: float
-    grad_norm_d: float
-    grad_norm_g: float
-    penalty: float
+    loss_d: float | None
+    loss_g: float | None
+    d_real: float | None
+    d_fake: float | None
+    grad_norm_d: float | None
+    grad_norm_g: float | None
+    penalty: float | None
     wasserstein: float | None
+    skipped_d: float | None = None
+    skipped_g: float | None = None
 
     def as_dict(self) -> dict[str, float]:
         return {key: value for key, value in asdict(self).items() if value is not None}
@@ -125,7 +144,7 @@ def discriminator_step(
     rng: torch.Generator | None = None,
     precision: Precision = FP32,
 ) -> Tensor:
-    """One D update; returns ``[loss, mean D(x), mean D(G(z)), ‖∇D‖, penalty, mean r - mean f]``.
+    """One D update; returns ``[loss, mean D(x), mean D(G(z)), ‖∇D‖, penalty, mean r - mean f, skipped]``.
 
     Losses are computed in fp32 from D's (possibly half-precision) outputs.
     """
@@ -140,7 +159,7 @@ def discriminator_step(
             scale = precision.scaler_d.get_scale() if precision.scaler_d is not None else 1.0
             penalty = gradient_penalty(discriminator, real, fake, rng, scale)
             loss = loss + objective.gp_lambda * penalty
-    grad_norm = _backward_and_step(loss, opt_d, discriminator.parameters(), precision.scaler_d)
+    grad_norm, skipped = _backward_and_step(loss, opt_d, discriminator.parameters(), precision.scaler_d)
     if objective.regulariser == "weight-clipping":
         clip_weights(discriminator, objective.clip)
     d_output = objective.loss.d_output
@@ -152,6 +171,7 @@ def discriminator_step(
             grad_norm.to(loss.device),
             penalty.detach(),
             (real_out.detach().mean() - fake_out.detach().mean()),
+            torch.tensor(skipped, device=loss.device),
         ]
     )
 
@@ -164,7 +184,7 @@ def generator_step(
     z: Tensor,
     precision: Precision = FP32,
 ) -> Tensor:
-    """One G update through a frozen D; returns ``[loss, ‖∇G‖]``.
+    """One G update through a frozen D; returns ``[loss, ‖∇G‖, skipped]``.
 
     D is called unwrapped (no DDP gradient reduction: its weights are not
     updated here) with ``requires_grad`` off, so no D gradients are computed.
@@ -174,10 +194,10 @@ def generator_step(
     try:
         with precision.autocast():
             loss = objective.loss.g_loss(bare_d(generator(z)).float())
-        grad_norm = _backward_and_step(loss, opt_g, generator.parameters(), precision.scaler_g)
+        grad_norm, skipped = _backward_and_step(loss, opt_g, generator.parameters(), precision.scaler_g)
     finally:
         bare_d.requires_grad_(True)
-    return torch.stack([loss.detach(), grad_norm.to(loss.device)])
+    return torch.stack([loss.detach(), grad_norm.to(loss.device), torch.tensor(skipped, device=loss.device)])
 
 
 def train_step(
@@ -209,8 +229,17 @@ def train_step(
     g_stats = generator_step(generator, discriminator, opt_g, objective, sample_z(real.shape[0]), precision)
     if ema is not None:
         ema.update(unwrap(generator))
-    loss_d, d_real, d_fake, grad_d, penalty, w_estimate = torch.stack(d_stats).mean(dim=0).tolist()
-    loss_g, grad_g = g_stats.tolist()
+    return _statistics(torch.stack(d_stats), g_stats, objective, scaled=precision.scaler_d is not None)
+
+
+def _statistics(d_stats: Tensor, g_stats: Tensor, objective: Objective, scaled: bool) -> StepStats:
+    """Means over the D updates that were not skipped (all of them without loss scaling); one host sync."""
+    kept = d_stats[:, -1] == 0
+    d_values = d_stats[kept, :-1].mean(dim=0).tolist() if bool(kept.any()) else [None] * (d_stats.shape[1] - 1)
+    loss_d, d_real, d_fake, grad_d, penalty, w_estimate = d_values
+    loss_g, grad_g, skipped_g = g_stats.tolist()
+    if skipped_g:
+        loss_g = grad_g = None
     return StepStats(
         loss_d=loss_d,
         loss_g=loss_g,
@@ -220,6 +249,8 @@ def train_step(
         grad_norm_g=grad_g,
         penalty=penalty,
         wasserstein=w_estimate if objective.loss.wasserstein else None,
+        skipped_d=float((~kept).sum()) if scaled else None,
+        skipped_g=skipped_g if scaled else None,
     )
 
 

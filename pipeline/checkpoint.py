@@ -8,8 +8,9 @@ configuration is refused.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -48,3 +49,19 @@ def load_checkpoint(directory: Path, expected_fingerprint: str | None = None) ->
             "optimiser settings differ. Restore the params it was trained with, or delete the checkpoint to start over."
         )
     return state
+
+
+def weights_digest(state_dicts: Mapping[str, Mapping[str, torch.Tensor]]) -> str:
+    """sha256 over every tensor of the named state dicts (names and keys in sorted order, raw bytes).
+
+    Equal digests mean bit-identical weights: how a checkpoint shows that every
+    data-parallel worker holds the same networks, and that a PBT exploit copied
+    its donor's weights.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(state_dicts):
+        for key in sorted(state_dicts[name]):
+            tensor = state_dicts[name][key].detach().cpu().contiguous()
+            digest.update(f"{name}.{key}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+            digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()

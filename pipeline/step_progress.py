@@ -10,6 +10,7 @@ person running ``ganlab train`` looks.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ class StepFile:
 
     def __init__(self, path: Path, total: int, interval_s: float = 1.0) -> None:
         self.path, self.total, self.interval_s = path, total, interval_s
-        self.written_at = 0.0
+        self.written_at = -math.inf
 
     def __call__(self, step: int) -> None:
         now = time.monotonic()

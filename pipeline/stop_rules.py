@@ -16,6 +16,7 @@ scheduler, e.g. ASHA) or ended in an ``error``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 #: How a trial ended when no rule stopped it.
@@ -36,7 +37,8 @@ class StopRules:
         ``history`` holds the run's earlier rows."""
         if row["step"] < self.after_step:
             return None
-        if self.probabilistic and row["d_fake"] < self.d_fake_below and row["grad_norm_g"] < self.grad_g_below:
+        d_fake, grad_g = row.get("d_fake", math.inf), row.get("grad_norm_g", math.inf)  # absent: skipped by fp16
+        if self.probabilistic and d_fake < self.d_fake_below and grad_g < self.grad_g_below:
             return "discriminator-wins"
         coverage = [r[self.coverage_metric] for r in history if self.coverage_metric in r]
         if self.coverage_metric in row and row[self.coverage_metric] <= self.coverage_at_most < max(coverage, default=0):

@@ -260,6 +260,7 @@ def train(config: Config, dataset: str, variant: str, seed: int) -> dict[str, An
             "wall_time_s": round(time.time() - started, 2),
             "steps_per_s": steady_rate(history),
             "num_workers": job.world_size, "global_batch_size": job.global_batch_size, "workers": state["workers"],
+            "replica_digests": state["replicas"], "resumed_from": state["resumed_from"],
             "fingerprint": job.fingerprint(), "variant": variant, "dataset": dataset, "seed": seed,
         }
         outputs = export_run(job, state, checkpoint_dir, summary)

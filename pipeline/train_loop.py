@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from models.networks import build_discriminator, build_generator
 from models.regularisers import ExponentialMovingAverage
 from models.step import Precision, StepStats, build_optimiser, train_step, unwrap
-from pipeline.checkpoint import CheckpointMismatchError, load_checkpoint, save_checkpoint
+from pipeline.checkpoint import CheckpointMismatchError, load_checkpoint, save_checkpoint, weights_digest
 from pipeline.job import TrainingJob
 from pipeline.prepared import load_prepared
 from pipeline.scoring import Scorer, build_scorer, generate
@@ -42,6 +42,7 @@ METRIC_NAMES = {
     "loss_d": "loss/d", "loss_g": "loss/g", "d_real": "d/real", "d_fake": "d/fake",
     "grad_norm_d": "grad_norm/d", "grad_norm_g": "grad_norm/g", "penalty": "penalty/gp",
     "wasserstein": "wasserstein/estimate", "steps_per_s": "perf/steps_per_s",
+    "skipped_d": "amp/skipped_d", "skipped_g": "amp/skipped_g",
 }
 #: Noise seed of the in-training monitor (fixed, so successive scores are comparable).
 MONITOR_SEED = 1234
@@ -161,6 +162,7 @@ class GANTraining:
         self.best: Best | None = None
         self.diverged_at: int | None = None
         self.stop_reason: str | None = None  # "diverged" or what Hooks.stop_check returned
+        self.resumed_from: list[int] = []  # the checkpoint step of every resume (after a crash or an interruption)
         # This worker's own noise stream (z and the penalty's ε), part of the checkpoint.
         self.rng = torch.Generator(device=self.device).manual_seed(job.seed * 1_000_003 + 7919 * (rank + 1))
 
@@ -182,6 +184,8 @@ class GANTraining:
             "rng": all_gather(self.rng.get_state(), self.world),
             "scalers": {name: scaler.state_dict() for name, scaler in self._scalers().items()},
             "workers": self.workers,
+            "replicas": all_gather(self.weights_digest(), self.world),
+            "resumed_from": self.resumed_from,
             "run_id": self.run_id,
             "batches": self.batches.state_dict(),
             "history": self.history,
@@ -207,15 +211,24 @@ class GANTraining:
         self.batches.load_state_dict(state["batches"])
         self.step = int(state["step"])
         self.history = list(state["history"])
-        self.window = [StepStats(**{"wasserstein": None, **stats}) for stats in state["window"]]
+        absent = dict.fromkeys(field.name for field in dataclasses.fields(StepStats))
+        self.window = [StepStats(**{**absent, **stats}) for stats in state["window"]]
         self.diverged_at = state["diverged_at"]
         self.stop_reason = state.get("stop_reason")
+        self.resumed_from = list(state.get("resumed_from", []))
         best = state["best"]
         self.best = None if best is None else Best(best["step"], tuple(best["key"]), best["metrics"], best["generator"])
 
     def restore(self, directory: Path) -> None:
-        """Resume from a checkpoint directory (refusing one of another configuration)."""
+        """Resume from a checkpoint directory (refusing one of another configuration); the step it resumed
+        from is recorded in ``resumed_from``."""
         self.load_state_dict(load_checkpoint(directory, self.job.fingerprint()))
+        self.resumed_from.append(self.step)
+
+    def weights_digest(self) -> str:
+        """:func:`pipeline.checkpoint.weights_digest` of this worker's G and D."""
+        return weights_digest({"generator": unwrap(self.generator).state_dict(),
+                               "discriminator": unwrap(self.discriminator).state_dict()})
 
     def adopt(self, directory: Path) -> int:
         """Population Based Training's *exploit* (Jaderberg et al. 2017): continue from another
@@ -273,12 +286,7 @@ class GANTraining:
             hooks.progress(self.step)
             self._maybe_fail()
             self.window.append(stats)
-            finite = all(map(math.isfinite, (stats.loss_d, stats.loss_g, stats.grad_norm_d, stats.grad_norm_g)))
-            if not finite:
-                self.diverged_at, self.stop_reason = self.step, "diverged"
-                log.warning("%s: non-finite loss or gradient at step %d (loss D %s, G %s; grad norm D %s, G %s): "
-                            "training stopped as diverged", self.job.name, self.step, stats.loss_d, stats.loss_g,
-                            stats.grad_norm_d, stats.grad_norm_g)
+            finite = self._check_finite(stats)
             last = self.step == train.steps or not finite
             if self.step % train.log_every == 0 or last:
                 now = time.perf_counter()
@@ -304,6 +312,21 @@ class GANTraining:
                 window_started += reporting
         return self.history
 
+    def _check_finite(self, stats: StepStats) -> bool:
+        """False (and the run stopped as diverged) on a non-finite loss or gradient norm of an update that was
+        applied, or a loss scaler that collapsed; updates the fp16 scaler skipped do not count."""
+        values = stats.as_dict()
+        bad = {key: values[key] for key in ("loss_d", "loss_g", "grad_norm_d", "grad_norm_g")
+               if key in values and not math.isfinite(values[key])}
+        collapsed = self.precision.collapsed()
+        if not bad and not collapsed:
+            return True
+        self.diverged_at, self.stop_reason = self.step, "diverged"
+        why = ("the fp16 loss scale collapsed (even unscaled gradients overflow)" if collapsed and not bad else
+               "non-finite " + ", ".join(f"{key} {value}" for key, value in bad.items()))
+        log.warning("%s: %s at step %d: training stopped as diverged", self.job.name, why, self.step)
+        return False
+
     def _maybe_fail(self) -> None:
         """Fault injection (``ray.fail_at_step``): rank 0 dies once at that step.
 
@@ -322,15 +345,18 @@ class GANTraining:
 
     def _summarise(self, window: list[StepStats], steps_per_s: float) -> dict[str, float]:
         rows = [s.as_dict() for s in window]
-        return {"step": self.step, **{k: float(np.mean([r[k] for r in rows])) for k in rows[0]},
+        keys = list(dict.fromkeys(key for row in rows for key in row))  # a side the fp16 scaler skipped is absent
+        return {"step": self.step, **{k: float(np.mean([r[k] for r in rows if k in r])) for k in keys},
                 "steps_per_s": steps_per_s}
 
     def _print_progress(self, row: dict[str, float], elapsed: float) -> None:
         remaining = (self.job.train.steps - self.step) / max(row["steps_per_s"], 1e-9)
         extras = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in METRIC_NAMES and k != "step")
-        log.info("%s step %d/%d (%.0f%%) %.1f it/s, %.0fs elapsed, ~%.0fs left | D %.4f G %.4f D(x) %.3f D(G(z)) %.3f %s",
+        stats = " ".join(f"{label} {row[key]:.4g}" for key, label in
+                         (("loss_d", "D"), ("loss_g", "G"), ("d_real", "D(x)"), ("d_fake", "D(G(z))")) if key in row)
+        log.info("%s step %d/%d (%.0f%%) %.1f it/s, %.0fs elapsed, ~%.0fs left | %s %s",
                  self.job.name, self.step, self.job.train.steps, 100 * self.step / self.job.train.steps,
-                 row["steps_per_s"], elapsed, remaining, row["loss_d"], row["loss_g"], row["d_real"], row["d_fake"], extras)
+                 row["steps_per_s"], elapsed, remaining, stats, extras)
 
     def _report(self, hooks: Hooks, row: dict[str, float]) -> None:
         metrics = {"step": self.step, **{k: v for k, v in row.items() if isinstance(v, (int, float))},

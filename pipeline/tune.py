@@ -200,16 +200,15 @@ def _resumable(path: Path, record_file: Path, sweep_id: str, restart: bool) -> d
     return None
 
 
-def _unfinished_trials(path: Path) -> int:
-    """Trials neither terminated nor errored in the experiment state Tune saved on disk.
+def _saved_trials(path: Path) -> list[Any]:
+    """The trials of the experiment state Tune saved on disk (statuses, failure counts).
 
     Tune saves that state before it stops the remaining trials, so after a Ctrl-C it still says which
     trials were pending or running (the in-memory statuses no longer do).
     """
     from ray.tune import ExperimentAnalysis
 
-    trials = ExperimentAnalysis(str(path)).trials
-    return sum(trial.status not in ("TERMINATED", "ERROR") for trial in trials)
+    return ExperimentAnalysis(str(path)).trials
 
 
 def tune(config: Config, restart: bool = False) -> dict[str, Any]:
@@ -271,13 +270,15 @@ def tune(config: Config, restart: bool = False) -> dict[str, Any]:
         client.set_terminated(parent_run_id, "KILLED")
         raise
     out_of_time = settings.time_budget_s is not None and time.monotonic() - fitting >= settings.time_budget_s
-    unfinished = _unfinished_trials(path)
+    saved = _saved_trials(path)
+    unfinished = sum(trial.status not in ("TERMINATED", "ERROR") for trial in saved)
     if unfinished and not out_of_time:
         client.set_terminated(parent_run_id, "KILLED")
         raise SweepInterrupted(f"the sweep was stopped with {unfinished} trial(s) unfinished; run `ganlab tune` "
                                "again to resume it (Tuner.restore), or `ganlab tune --restart` to start over")
     try:
-        return _write_outputs(config, client, grid, metric, mode, parent_run_id, started)
+        failures = {trial.trial_id: trial.num_failures for trial in saved}
+        return _write_outputs(config, client, grid, metric, mode, parent_run_id, started, failures)
     finally:  # every trial ended: nothing to resume
         client.set_terminated(parent_run_id, "FINISHED")
         for scratch in (path, Path(sweep.scratch)):
@@ -286,10 +287,11 @@ def tune(config: Config, restart: bool = False) -> dict[str, Any]:
 
 
 def _write_outputs(config: Config, client: Any, grid: Any, metric: str, mode: str, parent_run_id: str,
-                   started: float) -> dict[str, Any]:
+                   started: float, failures: dict[str, int]) -> dict[str, Any]:
     settings = config.tune
     hyperparameters = [d.name for d in settings.space] + (["variant"] if len(settings.variants) > 1 else [])
     table = pd.DataFrame([trial_row(result, hyperparameters, metric, mode, settings.steps) for result in grid])
+    table["failures"] = [failures.get(trial_id, 0) for trial_id in table["trial_id"]]  # Ray Tune's record of crashes
     children = {run.data.tags.get(TRIAL_ID_TAG): run for run in client.search_runs(
         [client.get_run(parent_run_id).info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'")}
     table["mlflow_run_id"] = [children[t].info.run_id if t in children else "" for t in table["trial_id"]]

@@ -44,6 +44,8 @@ log = logging.getLogger("ganlab.tune")
 TRIAL_FILE = "trial.json"  # written into each reported checkpoint: which trial made it
 #: Tags and params every child run carries, found by the driver when the sweep ends.
 TRIAL_ID_TAG = "ganlab.trial_id"
+#: Tag of a child run whose trial resumed from its own checkpoint: the steps it resumed from.
+RESUMED_TAG = "ganlab.resumed_from"
 
 
 @dataclass(frozen=True)
@@ -112,13 +114,18 @@ def run_trial(sample: dict[str, Any], sweep: SweepContext) -> None:
     logger = MetricLogger(sweep.tracking_uri, run_id, resume_key="loss/d")
     client.log_batch(run_id, metrics=_hyperparameter_metrics(sample, training.step))
     if donor is not None:
-        client.set_tag(run_id, "pbt.last_exploit", f"trial {donor} at step {training.step}")
+        client.set_tag(run_id, "pbt.last_exploit", f"trial {donor['trial_id']} at step {training.step}")
+        client.set_tag(run_id, "pbt.donor_weights_sha256", donor["weights_sha256"])
+        client.set_tag(run_id, "pbt.adopted_weights_sha256", training.weights_digest())
+    elif training.resumed_from:
+        client.set_tag(run_id, RESUMED_TAG, ",".join(map(str, training.resumed_from)))
 
     def report(metrics: dict[str, float], directory: Path | None) -> None:
         result = {sweep.metric: math.nan, **metrics}
         checkpoint = None
         if directory is not None:
-            (directory / TRIAL_FILE).write_text(json.dumps({"trial_id": trial_id, "step": training.step}))
+            (directory / TRIAL_FILE).write_text(json.dumps({"trial_id": trial_id, "step": training.step,
+                                                            "weights_sha256": training.weights_digest()}))
             checkpoint = ray.tune.Checkpoint.from_directory(str(directory))
         ray.tune.report(result, checkpoint=checkpoint)
 
@@ -166,22 +173,23 @@ def _ended(client: Any, run_id: str, outcome: Callable[[], tuple[str | None, boo
     finish("FINISHED", COMPLETED)
 
 
-def _restore(training: GANTraining, trial_id: str) -> str | None:
+def _restore(training: GANTraining, trial_id: str) -> dict[str, Any] | None:
     """Continue from Tune's checkpoint, if any: this trial's own (crash, ``Tuner.restore``) or, after a
-    PBT exploit, another trial's -- then returns that trial's id."""
+    PBT exploit, another trial's -- then returns that trial's record (its id, step and weights digest)."""
     import ray.tune
 
     checkpoint = ray.tune.get_checkpoint()
     if checkpoint is None:
         return None
     with checkpoint.as_directory() as directory:
-        origin = json.loads((Path(directory) / TRIAL_FILE).read_text())["trial_id"]
-        if origin == trial_id:
+        origin = json.loads((Path(directory) / TRIAL_FILE).read_text())
+        if origin["trial_id"] == trial_id:
             training.restore(Path(directory))
             log.info("trial %s resumed from its checkpoint at step %d", trial_id, training.step)
             return None
         training.adopt(Path(directory))
-    log.info("trial %s exploits trial %s: weights of step %d, own hyperparameters", trial_id, origin, training.step)
+    log.info("trial %s exploits trial %s: weights of step %d, own hyperparameters", trial_id, origin["trial_id"],
+             training.step)
     return origin
 
 

@@ -62,9 +62,13 @@ def test_missing_and_malformed_files(tmp_path):
 
 
 def test_config_is_frozen():
+    import dataclasses
+
     config = parse({})
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         config.train.steps = 3  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.train = None  # type: ignore[misc]
 
 
 def test_overrides_merge_over_shared_sections():

@@ -92,6 +92,21 @@ def test_cifar10_from_python_batches(tmp_path):
     assert data.info["classes"][0] == "class0"
 
 
+def test_cifar10_keeps_channel_order_and_pixel_values(tmp_path):
+    """A row of CIFAR-10's python batches is 1,024 red, then 1,024 green, then 1,024 blue bytes, each a 32×32
+    image in row-major order; at 32×32 (no resize) every pixel reaches [-1, 1] as 2·v/255 - 1."""
+    write_cifar(tmp_path / "cifar10")
+    first = tmp_path / "cifar10" / "cifar-10-batches-py" / "data_batch_1"
+    entry = pickle.loads(first.read_bytes())
+    blue = (np.arange(1024) % 251).astype(np.uint8)  # varies along the row and down the columns
+    entry["data"][0] = np.concatenate([np.full(1024, 255, np.uint8), np.zeros(1024, np.uint8), blue])
+    first.write_bytes(pickle.dumps(entry))
+    image = load_dataset("cifar10", tiny_config(data={"root": str(tmp_path), "image_size": 32})).train_x[0]
+    np.testing.assert_array_equal(image[0], np.ones((32, 32), np.float32))
+    np.testing.assert_array_equal(image[1], -np.ones((32, 32), np.float32))
+    np.testing.assert_allclose(image[2], blue.reshape(32, 32) / 255.0 * 2 - 1, atol=1e-6)
+
+
 def test_cifar10_missing_batches_are_named(tmp_path):
     write_cifar(tmp_path / "cifar10")
     (tmp_path / "cifar10" / "cifar-10-batches-py" / "data_batch_3").unlink()
@@ -112,6 +127,31 @@ def test_image_folder_with_class_subfolders(tmp_path):
     assert data.train_x.shape[1:] == (3, 8, 8)
     assert len(data.train_x) + len(data.test_x) == 10
     assert data.info["classes"] == ["cats", "dogs"]
+
+
+def test_image_folder_keeps_rgb_order_and_pixel_values(tmp_path):
+    """Images already at image_size are not resampled: each PNG's RGB pixels come back as 2·v/255 - 1 (C, H, W),
+    with the label of its sub-folder."""
+    from PIL import Image
+
+    written = {}
+    for label, name in enumerate(("cats", "dogs")):
+        (tmp_path / "image-folder" / name).mkdir(parents=True)
+        for i in range(5):
+            pixels = np.zeros((8, 8, 3), dtype=np.uint8)
+            pixels[..., 0] = 20 * i + 100 * label  # red: which image
+            pixels[..., 1] = np.arange(8)[None, :] * 30  # green grows along each row
+            pixels[..., 2] = np.arange(8)[:, None] * 30  # blue grows down each column
+            Image.fromarray(pixels).save(tmp_path / "image-folder" / name / f"{i}.png")
+            written[int(pixels[0, 0, 0])] = (label, pixels)
+    data = load_dataset("image-folder", tiny_config(data={"root": str(tmp_path), "image_size": 8}))
+    images = np.concatenate([data.train_x, data.test_x])
+    labels = np.concatenate([data.train_y, data.test_y])
+    assert len(images) == len(written) == 10
+    for image, label in zip(images, labels):
+        expected_label, pixels = written[int(round((image[0, 0, 0] + 1) / 2 * 255))]
+        assert label == expected_label
+        np.testing.assert_allclose(image, pixels.transpose(2, 0, 1) / 255.0 * 2 - 1, atol=1e-6)
 
 
 def test_image_folder_missing(tmp_path):

