@@ -44,11 +44,14 @@ def test_two_workers_on_two_nodes_match_two_workers_on_one_node(prepared):
     nodes = {worker["node_id"] for worker in spread["workers"]}
     assert len(spread["workers"]) == 2 and len(nodes) == 2, spread["workers"]
     assert spread["global_batch_size"] == 32
+    assert len(spread["replica_digests"]) == 2 and len(set(spread["replica_digests"])) == 1, \
+        "both workers hold bit-identical G and D (DDP shared the gradients)"
     spread_weights = _final_weights("ring8", "wgan-gp")
 
     packed_config = tiny_config(train={"steps": 6, "batch_size": 16}, ray={"num_workers": 2, "cpus_per_worker": 1})
     packed = train(packed_config, "ring8", "wgan-gp", 0)
     assert len({worker["node_id"] for worker in packed["workers"]}) == 1
+    assert len(set(packed["replica_digests"])) == 1 and packed["replica_digests"] == spread["replica_digests"]
     for key, value in _final_weights("ring8", "wgan-gp").items():
         torch.testing.assert_close(value, spread_weights[key], rtol=1e-5, atol=1e-6, msg=key)
     assert packed["steps"] == spread["steps"] == 6
@@ -62,11 +65,12 @@ def test_a_killed_worker_is_restarted_from_its_checkpoint(prepared):
     faulty = tiny_config(**common, ray={"cpus_per_worker": 1, "max_failures": 1, "fail_at_step": 5})
     summary = train(faulty, "ring8", "non-saturating", 0)
     assert summary["steps"] == 10
+    assert summary["resumed_from"] == [4], "the worker died once and the group restarted from the step-4 checkpoint"
     assert _metric_steps(summary) == list(range(1, 11))
     restarted = _final_weights("ring8", "non-saturating")
 
     clean = train(tiny_config(**common, ray={"cpus_per_worker": 1}), "ring8", "non-saturating", 0)
-    assert clean["run_id"] != summary["run_id"]
+    assert clean["run_id"] != summary["run_id"] and clean["resumed_from"] == []
     for key, value in _final_weights("ring8", "non-saturating").items():
         assert torch.equal(value, restarted[key]), key
 
@@ -89,7 +93,7 @@ def test_an_interrupted_stage_resumes_instead_of_starting_over(prepared, caplog)
     assert "resuming the interrupted run from step 4" in caplog.text
     assert summary["run_id"] == failed.info.run_id
     assert client.get_run(summary["run_id"]).info.status == "FINISHED"
-    assert summary["steps"] == 10
+    assert summary["steps"] == 10 and summary["resumed_from"] == [4], "continued from step 4, not from 0"
     assert _metric_steps(summary) == list(range(1, 11))
     assert not (ray_storage() / "ring8-hinge-seed0").exists(), "a finished run leaves nothing to resume"
 

@@ -1,4 +1,4 @@
-"""`ray job submit` of a training to a real `ray start --head` on 127.0.0.1."""
+"""`ray job submit` of a training to a real `ray start --head` on 127.0.0.1, and `ganlab train --address` to it."""
 
 from __future__ import annotations
 
@@ -55,6 +55,17 @@ def test_ray_job_submit_trains_on_the_running_cluster(prepared):
         assert "joining the Ray cluster" in output, "the job's driver joined the running cluster"
         summary = json.loads((project / "runs/ring8/hinge/seed0/train_summary.json").read_text())
         assert summary["steps"] == 6
+
+        # `ganlab train --address` joins the same cluster directly, without a Ray job.
+        direct = subprocess.run(["ganlab", "train", "--address", f"127.0.0.1:{gcs}", "--dataset", "ring8",
+                                 "--variant", "wgan", "--seed", "0"], cwd=project, env=env, capture_output=True,
+                                text=True, timeout=600)
+        assert direct.returncode == 0, (direct.stdout + direct.stderr)[-5000:]
+        assert f"joining the Ray cluster at 127.0.0.1:{gcs}" in direct.stdout + direct.stderr
+        joined = json.loads((project / "runs/ring8/wgan/seed0/train_summary.json").read_text())
+        assert joined["steps"] == 6
+        assert [w["node_id"] for w in joined["workers"]] == [w["node_id"] for w in summary["workers"]], \
+            "the worker ran on the cluster's node, not on a local Ray of its own"
     finally:
         subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)
         shutil.rmtree(ray_tmp, ignore_errors=True)

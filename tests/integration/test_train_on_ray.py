@@ -30,7 +30,11 @@ def test_train_then_evaluate_tracks_one_mlflow_run(prepared):
     assert {p.name for p in model_dir("ring8", "hinge", 0).iterdir()} == {"state.pt", "generators.pt"}
     history = pd.read_csv(out / "history.csv")
     assert history["step"].tolist() == [2, 4, 6, 8]
-    assert summary["steps"] == 8 and summary["best_step"] in (4, 8)
+    measured = history.dropna(subset=["modes100"])
+    assert measured["step"].tolist() == [4, 8]
+    ranked = sorted(measured.itertuples(), key=lambda row: (row.modes100, row.hq100, -row.step))  # ties: the earlier
+    assert summary["steps"] == 8 and summary["best_step"] == ranked[-1].step, "best = most modes, then most hq"
+    assert summary["best_metrics"]["hq100"] == ranked[-1].hq100
 
     client = MlflowClient(resolve_tracking_uri(config))
     run = client.get_run(summary["run_id"])
@@ -38,6 +42,7 @@ def test_train_then_evaluate_tracks_one_mlflow_run(prepared):
     assert {k: run.data.tags[k] for k in ("variant", "dataset", "seed", "stage")} == {
         "variant": "hinge", "dataset": "ring8", "seed": "0", "stage": "train"}
     assert "git_commit" in run.data.tags
+    assert client.get_experiment(run.info.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
     assert run.data.params["optimiser.lr_g"] == "0.0002" and run.data.params["train.steps"] == "8"
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "loss/d")]
     assert sorted(steps) == [2, 4, 6, 8], "every logged step exactly once"

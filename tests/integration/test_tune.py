@@ -17,7 +17,7 @@ import yaml
 
 from pipeline.config import load
 from tests.conftest import tiny_config
-from tests.integration.commands import run
+from tests.integration.commands import command_env, run
 
 pytestmark = pytest.mark.slow
 
@@ -68,6 +68,10 @@ def test_asha_sweep_with_a_diverging_trial_and_crashing_trials(prepared):
     assert (healthy.loc[healthy["stop_reason"] == "completed", "steps"] == 40).all()
     assert (healthy["stop_reason"] == "completed").any()
 
+    crashed = healthy[healthy["steps"] >= 20]
+    assert len(crashed) >= 1 and (crashed["failures"] == 1).all(), "Ray Tune recorded one failure of each"
+    assert (healthy.loc[healthy["steps"] < 20, "failures"] == 0).all() and (diverged["failures"] == 0).all()
+
     client, parent, children = runs_of(config)
     assert parent.info.status == "FINISHED" and parent.data.tags["dataset"] == "ring8"
     assert parent.data.params["metric"] == "modes_hq100" and parent.data.metrics["trials"] == 4
@@ -78,6 +82,8 @@ def test_asha_sweep_with_a_diverging_trial_and_crashing_trials(prepared):
         child = by_id[row.mlflow_run_id]
         assert float(child.data.params["tune.lr_d"]) == row.lr_d and int(child.data.params["tune.k_d_steps"]) == row.k_d_steps
         assert child.data.tags["stop_reason"] == row.stop_reason and child.info.status == "FINISHED"
+        if row.steps >= 20:  # crashed at step 20, 5 s after its step-10 checkpoint: resumed from there, not from 0
+            assert child.data.tags["ganlab.resumed_from"] == "10", child.data.tags
         if row.stop_reason == "completed":
             assert steps_logged(client, child) == list(range(2, 41, 2)), "no step lost or logged twice"
             assert steps_logged(client, child, "eval/modes100") == [10, 20, 30, 40]
@@ -104,6 +110,9 @@ def test_pbt_exploits_the_better_trial(prepared):
         lrs = [m.value for m in client.get_metric_history(child.info.run_id, "hparam/lr_g")]
         assert len(lrs) >= 2, "explore logged the trial's new learning rate"
         assert len(steps_logged(client, child)) == len(set(steps_logged(client, child)))
+        tags = child.data.tags
+        assert len(tags["pbt.donor_weights_sha256"]) == 64
+        assert tags["pbt.adopted_weights_sha256"] == tags["pbt.donor_weights_sha256"], "exploit copied the donor's G and D"
 
 
 def test_eight_concurrent_trials_lose_no_run_and_no_metric(prepared):
@@ -131,8 +140,11 @@ def test_a_trial_can_be_a_two_worker_ray_train_run(prepared):
     tune(config)
     trials = pd.read_csv("tune/trials.csv")
     assert trials.loc[0, "stop_reason"] == "completed" and trials.loc[0, "steps"] == 40
-    assert trials.loc[0, "best_modes_hq100"] >= 0
     client, _, (child,) = runs_of(config)
+    measured = {m.step: m.value for m in client.get_metric_history(child.info.run_id, "eval/modes_hq100")}
+    assert sorted(measured) == [10, 20, 30, 40], "rank 0 of the Ray Train run measured the objective every R steps"
+    assert trials.loc[0, "best_modes_hq100"] == max(measured.values())
+    assert trials.loc[0, "best_step"] == min(step for step, value in measured.items() if value == max(measured.values()))
     assert child.data.params["world_size"] == "2" and child.data.params["tune.lr_g"] == "0.0002"
     assert child.data.tags["stop_reason"] == "completed" and child.info.status == "FINISHED"
     assert steps_logged(client, child) == list(range(2, 41, 2))
@@ -147,36 +159,72 @@ def test_optuna_search_runs_a_sweep(prepared):
     trials = pd.read_csv("tune/trials.csv")
     assert len(trials) == 3 and trials["batch_size"].isin([16, 32]).all()
     assert trials["lr_g"].between(1.0e-4, 1.0e-3).all()
-    assert summary["best"] is not None
+    winner = trials.loc[trials["best_modes_hq100"].idxmax()]
+    assert summary["best"]["trial_id"] == winner["trial_id"] and summary["best"]["lr_g"] == winner["lr_g"]
 
 
-def test_a_stopped_sweep_resumes_with_tuner_restore(prepared, in_tmp):
-    """Ctrl-C stops `ganlab tune`; running it again continues the same sweep and the same MLflow run."""
-    params = sweep_config(search="grid", scheduler="fifo", steps=3000, eval_every=100, grace_period=100,
+def _interrupted_sweep(project: Path, steps: int) -> str:
+    """Start `ganlab tune` on a grid of 4 trials, Ctrl-C it after the first checkpoint; returns the killed
+    sweep's parent run id."""
+    params = sweep_config(search="grid", scheduler="fifo", steps=steps, eval_every=100, grace_period=100,
                           space={"lr_g": ["choice", [1e-4, 2e-4, 3e-4, 4e-4]]}).to_dict()
-    (in_tmp / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "GANLAB_LOG_LEVEL": "INFO"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("RAY_ADDRESS", None)
-    driver = subprocess.Popen(["ganlab", "tune"], cwd=in_tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, start_new_session=True)
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    driver = subprocess.Popen(["ganlab", "tune"], cwd=project, env=command_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
     deadline = time.monotonic() + 300
-    while not list((in_tmp / ".ganlab/tune/sweep-ring8").glob("*/checkpoint_*")):
+    while not list((project / ".ganlab/tune/sweep-ring8").glob("*/checkpoint_*")):
         assert driver.poll() is None and time.monotonic() < deadline, driver.stdout.read() if driver.poll() is not None else "timeout"
         time.sleep(0.5)
     driver.send_signal(signal.SIGINT)
     output, _ = driver.communicate(timeout=300)
     assert driver.returncode == 2 and "run `ganlab tune` again to resume it" in output, output[-3000:]
-    client, parent, children = runs_of(load(in_tmp / "params.yaml"))
+    client, parent, children = runs_of(load(project / "params.yaml"))
     assert parent.info.status == "KILLED"
+    return parent.info.run_id
+
+
+def test_a_stopped_sweep_resumes_with_tuner_restore(prepared, in_tmp):
+    """Ctrl-C stops `ganlab tune`; running it again continues the same sweep and the same MLflow run."""
+    killed = _interrupted_sweep(in_tmp, steps=3000)
 
     resumed = run(["ganlab", "tune"], in_tmp)
     assert "resuming the stopped sweep" in resumed.stdout + resumed.stderr
     client, again, children = runs_of(load(in_tmp / "params.yaml"))
-    assert again.info.run_id == parent.info.run_id and again.info.status == "FINISHED"
+    assert again.info.run_id == killed and again.info.status == "FINISHED"
     trials = pd.read_csv(in_tmp / "tune/trials.csv")
     assert len(trials) == 4 and (trials["steps"] == 3000).all() and (trials["stop_reason"] == "completed").all()
     assert len(children) == 4
     for child in children:
         assert steps_logged(client, child) == list(range(2, 3001, 2)), "resumed trials neither lose nor repeat steps"
+
+
+def test_restart_starts_a_new_sweep_instead_of_resuming(prepared, in_tmp):
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.tracking import resolve_tracking_uri
+
+    killed = _interrupted_sweep(in_tmp, steps=600)
+    restarted = run(["ganlab", "tune", "--restart"], in_tmp)
+    output = restarted.stdout + restarted.stderr
+    assert "(--restart): starting a new one" in output and "resuming the stopped sweep" not in output
+    config = load(in_tmp / "params.yaml")
+    client = MlflowClient(resolve_tracking_uri(config))
+    sweeps = client.search_runs([client.get_experiment_by_name("ganlab").experiment_id], "tags.stage = 'tune'")
+    status = {sweep.info.run_id: sweep.info.status for sweep in sweeps}
+    assert status.pop(killed) == "KILLED" and list(status.values()) == ["FINISHED"], "a second, finished sweep"
+    trials = pd.read_csv(in_tmp / "tune/trials.csv")
+    assert len(trials) == 4 and (trials["steps"] == 600).all(), "every trial trained from step 0 to its budget"
+
+
+def test_the_time_budget_ends_the_sweep_and_keeps_what_it_measured(prepared):
+    """tune.time_budget_s: Tune stops every trial when the budget is spent; the sweep still writes its outputs."""
+    from pipeline.tune import tune
+
+    config = sweep_config(search="grid", scheduler="fifo", steps=10**6, eval_every=100, grace_period=100,
+                          time_budget_s=30.0, space={"lr_g": ["choice", [1e-4, 2e-4]]})
+    started = time.monotonic()
+    summary = tune(config)
+    assert time.monotonic() - started < 30.0 + 90.0, "ended by the budget (plus Ray's start-up and the outputs)"
+    trials = pd.read_csv("tune/trials.csv")
+    assert len(trials) == 2 and (trials["steps"] >= 100).all() and (trials["steps"] < 10**6).all()
+    assert set(trials["stop_reason"]) == {"early-stopped"} and summary["best"] is not None

@@ -1,0 +1,309 @@
+"""The plug-in point of every GAN family: tasks, the family interface, variants and their registries.
+
+A **task** says what is generated from what (DESIGN.md): ``unconditional`` (z → x),
+``class-conditional`` ((z, y) → x), ``paired-translation`` (x_A → x_B, pairs known),
+``unpaired-translation`` (A ↔ B) and ``super-resolution`` (low-res → high-res). A training
+batch is a dict of tensors: ``x`` always, ``y`` (labels) for class-conditional tasks,
+``source`` (input images) for the others.
+
+A **family** is one registered recipe (:class:`Family`): the task it serves, how it
+resolves params into its settings (networks from a spec and the data's shape, optimisers
+with the papers' defaults), how it creates one worker's networks and optimisers
+(:class:`FamilyRun`: the training step and the state for checkpoints), and how it samples
+for evaluation. The training loop, checkpoints, Ray, Tune, MLflow and the report know only
+this interface. A **variant** names one family and what differs inside it: the adversarial
+loss, the regulariser and the optimiser settings its paper used.
+
+Built-in families are the modules of :mod:`models.families`, found by name: a new family is
+one module there (calling :func:`register_family` and :func:`register_variant`) plus its tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+import typing
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from models.losses import AdversarialLoss
+
+TASKS = ("unconditional", "class-conditional", "paired-translation", "unpaired-translation", "super-resolution")
+#: The batch keys each task trains on.
+TASK_INPUTS: dict[str, tuple[str, ...]] = {
+    "unconditional": ("x",),
+    "class-conditional": ("x", "y"),
+    "paired-translation": ("x", "source"),
+    "unpaired-translation": ("x", "source"),
+    "super-resolution": ("x", "source"),
+}
+Batch = dict[str, Tensor]
+
+
+class FamilyError(ValueError):
+    """Settings a family cannot train with; the message names the settings and why."""
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a family sees of its data: the kind, one sample's shape, the label count, the input images' shape."""
+
+    kind: str  # "points" (2-D mixtures) or "images"
+    shape: tuple[int, ...]  # (2,) for points, (C, H, W) for images
+    n_classes: int = 0  # 0: unlabelled
+    source_shape: tuple[int, ...] | None = None  # translation and super-resolution inputs
+
+
+@dataclass(frozen=True)
+class NetworkOptions:
+    """params ``model``: the architecture and its size; "auto" lets the family choose from the data."""
+
+    arch: str = "auto"
+    z_dim: int = 64
+    width: int = 64
+    depth: int = 3
+    norm: str = "auto"
+
+
+@dataclass(frozen=True)
+class LossOptions:
+    """params ``loss``: the regulariser ("auto": the variant's own) and the coefficients of the papers."""
+
+    regulariser: str = "auto"
+    wgan_clip: float = 0.01
+    gp_lambda: float = 10.0
+    lsgan_targets: tuple[float, float, float] = (0.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class OptimiserOptions:
+    """params ``train``'s optimiser keys; ``None`` takes the variant's paper default."""
+
+    name: str | None = None
+    lr_g: float | None = None
+    lr_d: float | None = None
+    betas: tuple[float, float] | None = None
+    k_d_steps: int | None = None
+    lr_factor: float = 1.0  # train.lr_scaling: linear → the number of workers (Goyal et al. 2017)
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """Everything params say about one run's GAN; a family reads what applies to it."""
+
+    network: NetworkOptions = NetworkOptions()
+    loss: LossOptions = LossOptions()
+    optimiser: OptimiserOptions = OptimiserOptions()
+    options: Any = None  # the family's own options (params ``families.<name>``), an instance of Family.options
+
+
+@dataclass(frozen=True)
+class OptimiserDefaults:
+    """The optimiser settings a variant's paper used (overridable from params)."""
+
+    name: str = "adam"  # "adam" or "rmsprop" (RMSprop ignores ``betas``)
+    lr_g: float = 2.0e-4
+    lr_d: float = 2.0e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    k_d_steps: int = 1
+
+
+#: Radford et al. (2016), Sec. 4: Adam, lr 2e-4, β1 = 0.5, one D step per G step.
+DCGAN_ADAM = OptimiserDefaults()
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named recipe inside a family: one adversarial loss, one regulariser, its paper's optimiser."""
+
+    name: str
+    family: str
+    loss: type[AdversarialLoss]
+    regulariser: str = "none"
+    optimiser: OptimiserDefaults = field(default=DCGAN_ADAM)
+    reference: str = ""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where and how one worker runs a family: device, the wrapper of trainable nets (DDP under Ray Train),
+    the seed of the initial weights, G's EMA decay and the mixed precision."""
+
+    device: torch.device = torch.device("cpu")
+    wrap: Callable[[nn.Module], nn.Module] = lambda module: module
+    seed: int = 0
+    ema_decay: float | None = None
+    precision: str = "fp32"
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A figure of the report drawn from step statistics: columns, title, y label, log scale."""
+
+    columns: tuple[str, ...]
+    title: str
+    ylabel: str
+    log: bool = False
+
+
+class FamilyRun(ABC):
+    """One worker's instance of a family: its networks, optimisers and everything a checkpoint holds."""
+
+    @abstractmethod
+    def step(self, next_batch: Callable[[], Batch], rng: torch.Generator) -> dict[str, float]:
+        """One full iteration of the family's algorithm; plain floats (absent keys: not measured this step)."""
+
+    @abstractmethod
+    def sampler(self) -> nn.Module:
+        """The network that samples for evaluation (e.g. the EMA of G)."""
+
+    @abstractmethod
+    def modules(self) -> dict[str, nn.Module]:
+        """The bare trained networks by name (their weights are the run's weights)."""
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Every module, optimiser, loss scaler, EMA and schedule state (tensors and plain containers only)."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def use_settings(self, settings: Any) -> None:
+        """Adopt another trial's state with this run's own optimiser settings (PBT's explore step)."""
+
+    def overflowed(self) -> bool:
+        """Whether mixed precision can no longer represent the gradients (a collapsed loss scale)."""
+        return False
+
+
+class Family(ABC):
+    """A registered GAN recipe (see the module docstring)."""
+
+    name: ClassVar[str]
+    task: ClassVar[str]
+    reference: ClassVar[str]
+    #: The frozen dataclass :meth:`resolve` returns (checkpointed, fingerprinted, logged as MLflow params).
+    settings: ClassVar[type]
+    #: The family's own hyperparameters (params ``families.<name>``), a frozen dataclass of ``option`` fields.
+    options: ClassVar[type | None] = None
+    #: Step statistic → stable MLflow metric name.
+    step_metrics: ClassVar[Mapping[str, str]] = {}
+    #: The report's figures of step statistics.
+    curves: ClassVar[tuple[Curve, ...]] = ()
+
+    def check_data(self, data: DataSpec) -> None:
+        """Refuse data the task cannot train on (before any compute)."""
+        if self.task == "class-conditional" and data.n_classes < 2:
+            raise FamilyError(f"family {self.name} is class-conditional and needs labelled data with at least "
+                              f"2 classes, got {data.n_classes}")
+        if TASK_INPUTS[self.task][-1] == "source" and data.source_shape is None:
+            raise FamilyError(f"family {self.name} serves {self.task} and needs paired input images, which "
+                              "this dataset does not provide")
+
+    @abstractmethod
+    def resolve(self, variant: Variant, hyper: Hyperparameters, data: DataSpec, world_size: int) -> Any:
+        """Params → this family's settings: every "auto" and paper default filled in."""
+
+    @abstractmethod
+    def create(self, settings: Any, data: DataSpec, context: RunContext) -> FamilyRun: ...
+
+    @abstractmethod
+    def build_sampler(self, settings: Any, data: DataSpec) -> nn.Module:
+        """An untrained sampling network of these settings (weights come from :meth:`sampler_weights`)."""
+
+    @abstractmethod
+    def sampler_weights(self, state: dict[str, Any]) -> dict[str, Tensor]:
+        """The sampling network's weights in a :meth:`FamilyRun.state_dict` (e.g. the EMA when there is one)."""
+
+    @abstractmethod
+    def latent_dim(self, settings: Any) -> int:
+        """Size of the noise vector a sample is drawn from (0: none)."""
+
+    def generate(self, sampler: nn.Module, z: Tensor, conditions: Batch) -> Tensor:
+        """One batch of samples from noise ``z`` and the task's conditions (labels or input images)."""
+        return sampler(z)
+
+    def settings_from_dict(self, plain: Mapping[str, Any]) -> Any:
+        """Settings back from the plain dict a checkpoint or generator file stores."""
+        return from_plain(self.settings, plain)
+
+
+def from_plain(cls: type, plain: Any) -> Any:
+    """A (nested) frozen dataclass from ``dataclasses.asdict`` output: lists back to tuples, dicts to dataclasses."""
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for item in dataclasses.fields(cls):
+        values[item.name] = _from_plain_value(hints[item.name], plain[item.name])
+    return cls(**values)
+
+
+def _from_plain_value(hint: Any, value: Any) -> Any:
+    if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
+        return from_plain(hint, value)
+    if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)):
+        return tuple(value)
+    for option_type in typing.get_args(hint):  # Optional[...] and unions
+        if value is not None and option_type is not type(None):
+            return _from_plain_value(option_type, value)
+    return value
+
+
+FAMILIES: dict[str, Family] = {}
+VARIANTS: dict[str, Variant] = {}
+
+
+def register_family(family: Family) -> Family:
+    if family.name in FAMILIES:
+        raise ValueError(f"GAN family {family.name!r} is already registered")
+    if family.task not in TASKS:
+        raise ValueError(f"family {family.name!r} serves unknown task {family.task!r}; tasks: {', '.join(TASKS)}")
+    FAMILIES[family.name] = family
+    return family
+
+
+def register_variant(variant: Variant) -> Variant:
+    if variant.name in VARIANTS:
+        raise ValueError(f"GAN variant {variant.name!r} is already registered")
+    if variant.family not in FAMILIES:
+        raise ValueError(f"variant {variant.name!r} names family {variant.family!r}, which is not registered")
+    VARIANTS[variant.name] = variant
+    return variant
+
+
+def load_builtin_families() -> None:
+    """Import every module of :mod:`models.families` (each registers its family and variants)."""
+    import models.families
+
+    for module in pkgutil.iter_modules(models.families.__path__):
+        importlib.import_module(f"models.families.{module.name}")
+
+
+def variant_names() -> tuple[str, ...]:
+    load_builtin_families()
+    return tuple(VARIANTS)
+
+
+def get_variant(name: str) -> Variant:
+    load_builtin_families()
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise KeyError(f"unknown GAN variant {name!r}; registered variants: {', '.join(sorted(VARIANTS))}") from None
+
+
+def get_family(name: str) -> Family:
+    load_builtin_families()
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise KeyError(f"unknown GAN family {name!r}; registered families: {', '.join(sorted(FAMILIES))}") from None
+
+
+def family_of(variant: str) -> Family:
+    return get_family(get_variant(variant).family)
