@@ -40,8 +40,8 @@ from analysis.features import stream_features  # noqa: E402
 from analysis.frechet import FeatureStats, frechet_distance  # noqa: E402
 from analysis.inception import InceptionFeatures, to_uint8  # noqa: E402
 from pipeline.config import parse  # noqa: E402
-from pipeline.datasets import load_dataset  # noqa: E402
-from pipeline.logs import configure_logging  # noqa: E402
+from pipeline.data.loaders import load_dataset  # noqa: E402
+from pipeline.common.logs import configure_logging  # noqa: E402
 
 FID_IMAGES = 2100
 

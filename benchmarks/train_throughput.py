@@ -44,11 +44,11 @@ sys.path.insert(0, str(ROOT))
 from models.networks import build_discriminator, build_generator  # noqa: E402
 from models.step import build_optimiser, train_step  # noqa: E402
 from pipeline.config import load  # noqa: E402
-from pipeline.job import resolve_job  # noqa: E402
-from pipeline.layout import prepared_dir, reference_dir  # noqa: E402
-from pipeline.logs import configure_logging  # noqa: E402
-from pipeline.prepare import prepare  # noqa: E402
-from pipeline.prepared import load_prepared  # noqa: E402
+from pipeline.training.job import resolve_job  # noqa: E402
+from pipeline.common.layout import prepared_dir, reference_dir  # noqa: E402
+from pipeline.common.logs import configure_logging  # noqa: E402
+from pipeline.data.stage import prepare  # noqa: E402
+from pipeline.data.store import load_prepared  # noqa: E402
 
 
 def bare_loop(job, steps: int, warmup: int, threads: int) -> float:
@@ -78,7 +78,7 @@ def bare_loop(job, steps: int, warmup: int, threads: int) -> float:
 
 def ray_run(config, dataset: str, variant: str, workers: int, threads_per_worker: int) -> tuple[float, float]:
     """(b)/(c): the training loop's steady-state steps/s and the stage's wall time."""
-    from pipeline.train import train
+    from pipeline.training.stage import train
 
     config = dataclasses.replace(config, ray=dataclasses.replace(config.ray, num_workers=workers,
                                                                  cpus_per_worker=threads_per_worker))

@@ -39,10 +39,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.config import POINT_DATASETS, Config, load, parse  # noqa: E402
-from pipeline.logs import configure_logging  # noqa: E402
-from pipeline.prepare import prepare  # noqa: E402
-from pipeline.tracking import resolve_tracking_uri  # noqa: E402
-from pipeline.tune import tune  # noqa: E402
+from pipeline.common.logs import configure_logging  # noqa: E402
+from pipeline.data.stage import prepare  # noqa: E402
+from pipeline.tracking.store import resolve_tracking_uri  # noqa: E402
+from pipeline.tuning.sweep import tune  # noqa: E402
 
 METHODS = {"grid": {"search": "grid", "scheduler": "fifo"},
            "random": {"search": "random", "scheduler": "fifo"},

@@ -1,4 +1,2 @@
-"""The GAN mathematics: networks, loss variants, regularisers and the training step.
-
-Pure PyTorch: nothing here knows about Ray, MLflow, DVC or the file layout.
-"""
+"""The GAN mathematics: networks, losses, regularisers, EMA, mixed precision, the training step, and the
+families (:mod:`models.family`, :mod:`models.families`). Pure PyTorch: no Ray, no MLflow, no files."""

@@ -14,15 +14,14 @@ for evaluation. The training loop, checkpoints, Ray, Tune, MLflow and the report
 this interface. A **variant** names one family and what differs inside it: the adversarial
 loss, the regulariser and the optimiser settings its paper used.
 
-Built-in families are the modules of :mod:`models.families`, found by name: a new family is
-one module there (calling :func:`register_family` and :func:`register_variant`) plus its tests.
+Built-in families are the modules of :mod:`models.families`, which finds them by name and
+answers lookups (``get_family``, ``get_variant``): a new family is one module there (calling
+:func:`register_family` and :func:`register_variant`) plus its tests.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
 import typing
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -258,52 +257,22 @@ FAMILIES: dict[str, Family] = {}
 VARIANTS: dict[str, Variant] = {}
 
 
+def _add(registry: dict[str, Any], name: str, item: Any, what: str, problem: str | None) -> Any:
+    if name in registry:
+        raise ValueError(f"{what} {name!r} is already registered")
+    if problem:
+        raise ValueError(problem)
+    registry[name] = item
+    return item
+
+
 def register_family(family: Family) -> Family:
-    if family.name in FAMILIES:
-        raise ValueError(f"GAN family {family.name!r} is already registered")
-    if family.task not in TASKS:
-        raise ValueError(f"family {family.name!r} serves unknown task {family.task!r}; tasks: {', '.join(TASKS)}")
-    FAMILIES[family.name] = family
-    return family
+    problem = None if family.task in TASKS else (f"family {family.name!r} serves unknown task {family.task!r}; "
+                                                 f"tasks: {', '.join(TASKS)}")
+    return _add(FAMILIES, family.name, family, "GAN family", problem)
 
 
 def register_variant(variant: Variant) -> Variant:
-    if variant.name in VARIANTS:
-        raise ValueError(f"GAN variant {variant.name!r} is already registered")
-    if variant.family not in FAMILIES:
-        raise ValueError(f"variant {variant.name!r} names family {variant.family!r}, which is not registered")
-    VARIANTS[variant.name] = variant
-    return variant
-
-
-def load_builtin_families() -> None:
-    """Import every module of :mod:`models.families` (each registers its family and variants)."""
-    import models.families
-
-    for module in pkgutil.iter_modules(models.families.__path__):
-        importlib.import_module(f"models.families.{module.name}")
-
-
-def variant_names() -> tuple[str, ...]:
-    load_builtin_families()
-    return tuple(VARIANTS)
-
-
-def get_variant(name: str) -> Variant:
-    load_builtin_families()
-    try:
-        return VARIANTS[name]
-    except KeyError:
-        raise KeyError(f"unknown GAN variant {name!r}; registered variants: {', '.join(sorted(VARIANTS))}") from None
-
-
-def get_family(name: str) -> Family:
-    load_builtin_families()
-    try:
-        return FAMILIES[name]
-    except KeyError:
-        raise KeyError(f"unknown GAN family {name!r}; registered families: {', '.join(sorted(FAMILIES))}") from None
-
-
-def family_of(variant: str) -> Family:
-    return get_family(get_variant(variant).family)
+    problem = None if variant.family in FAMILIES else (f"variant {variant.name!r} names family {variant.family!r}, "
+                                                       "which is not registered")
+    return _add(VARIANTS, variant.name, variant, "GAN variant", problem)

@@ -1,11 +1,10 @@
-"""Adversarial losses and the registry of GAN variants.
+"""Adversarial losses, each a pair of pure functions of the discriminator's outputs.
 
-A *loss* is a pair of pure functions of the discriminator's raw outputs
-(logits for the probabilistic losses, critic values otherwise); it knows
-nothing about networks, optimisers or data (the mimicry / compare_gan shape).
-A *variant* is a name bound to one loss, one regulariser and the optimiser
-settings its paper used. Adding a variant is one ``register(Variant(...))``
-call in this file.
+A *loss* maps the discriminator's raw outputs (logits for the probabilistic
+losses, critic values otherwise) to D's and G's objectives; it knows nothing
+about networks, optimisers or data (the mimicry / compare_gan shape). The
+variants that pick a loss, a regulariser and an optimiser live with their
+family (:mod:`models.families.gan`).
 
 Notation: ``r = D(x)`` on real data, ``f = D(G(z))`` on generated data, both
 raw network outputs; ``σ`` is the logistic sigmoid, so ``σ(r)`` is the
@@ -15,7 +14,7 @@ probability "real" of Goodfellow et al. (2014), and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -121,84 +120,15 @@ class HingeLoss(AdversarialLoss):
         return -fake.mean()
 
 
-@dataclass(frozen=True)
-class OptimiserDefaults:
-    """The optimiser settings a variant's paper used (overridable from the config)."""
-
-    name: str = "adam"  # "adam" or "rmsprop" (RMSprop ignores ``betas``)
-    lr_g: float = 2.0e-4
-    lr_d: float = 2.0e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    k_d_steps: int = 1
+LOSSES: dict[str, type[AdversarialLoss]] = {
+    cls.name: cls for cls in (MinimaxLoss, NonSaturatingLoss, WassersteinLoss, LeastSquaresLoss, HingeLoss)}
 
 
-#: Radford et al. (2016), Sec. 4: Adam, lr 2e-4, β1 = 0.5, one D step per G step.
-DCGAN_ADAM = OptimiserDefaults()
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A named GAN variant: one adversarial loss, one regulariser, its paper's optimiser.
-
-    ``regulariser`` is ``"none"``, ``"weight-clipping"`` or ``"gradient-penalty"``
-    (see ``models.regularisers``).
-    """
-
-    name: str
-    loss: type[AdversarialLoss]
-    regulariser: str = "none"
-    optimiser: OptimiserDefaults = field(default=DCGAN_ADAM)
-    reference: str = ""
-
-
-VARIANTS: dict[str, Variant] = {}
-
-
-def register(variant: Variant) -> Variant:
-    if variant.name in VARIANTS:
-        raise ValueError(f"GAN variant {variant.name!r} is already registered")
-    VARIANTS[variant.name] = variant
-    return variant
-
-
-def get_variant(name: str) -> Variant:
-    try:
-        return VARIANTS[name]
-    except KeyError:
-        raise KeyError(
-            f"unknown GAN variant {name!r}; registered variants: {', '.join(sorted(VARIANTS))}"
-        ) from None
-
-
-def build_loss(variant: Variant, lsgan_targets: tuple[float, float, float] = (0.0, 1.0, 1.0)) -> AdversarialLoss:
-    """Instantiate the variant's loss; only least squares takes parameters (a, b, c)."""
-    if variant.loss is LeastSquaresLoss:
+def build_loss(name: str, lsgan_targets: tuple[float, float, float] = (0.0, 1.0, 1.0)) -> AdversarialLoss:
+    """The loss called ``name``; only least squares takes parameters (its targets a, b, c)."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown adversarial loss {name!r}; choose one of {', '.join(LOSSES)}")
+    if LOSSES[name] is LeastSquaresLoss:
         a, b, c = lsgan_targets
         return LeastSquaresLoss(a=a, b=b, c=c)
-    return variant.loss()
-
-
-register(Variant("minimax", MinimaxLoss, reference="Goodfellow et al. 2014, Eq. 1"))
-register(Variant("non-saturating", NonSaturatingLoss, reference="Goodfellow et al. 2014, Sec. 3"))
-register(
-    Variant(
-        "wgan",
-        WassersteinLoss,
-        regulariser="weight-clipping",
-        # Arjovsky et al. 2017, Alg. 1: RMSProp, α = 5e-5, n_critic = 5, c = 0.01.
-        optimiser=OptimiserDefaults(name="rmsprop", lr_g=5.0e-5, lr_d=5.0e-5, k_d_steps=5),
-        reference="Arjovsky et al. 2017, Alg. 1",
-    )
-)
-register(
-    Variant(
-        "wgan-gp",
-        WassersteinLoss,
-        regulariser="gradient-penalty",
-        # Gulrajani et al. 2017, Alg. 1: Adam(α = 1e-4, β1 = 0, β2 = 0.9), n_critic = 5, λ = 10.
-        optimiser=OptimiserDefaults(name="adam", lr_g=1.0e-4, lr_d=1.0e-4, betas=(0.0, 0.9), k_d_steps=5),
-        reference="Gulrajani et al. 2017, Alg. 1",
-    )
-)
-register(Variant("lsgan", LeastSquaresLoss, reference="Mao et al. 2017, Eq. 2"))
-register(Variant("hinge", HingeLoss, reference="Lim & Ye 2017; Miyato et al. 2018"))
+    return LOSSES[name]()

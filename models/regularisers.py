@@ -1,23 +1,24 @@
-"""Discriminator regularisers: gradient penalty, weight clipping, and G's EMA.
+"""Discriminator regularisers as objects (compare_gan's ``penalty_lib`` shape): a penalty term added to D's loss
+and a hook after each D update, chosen independently of the adversarial loss.
 
-A variant picks one regulariser by name (compare_gan's ``penalty_lib`` shape):
-``"gradient-penalty"`` adds a term to D's loss, ``"weight-clipping"`` acts on
-D's weights after each D update, ``"none"`` does nothing.
+* ``none``: nothing.
+* ``gradient-penalty``: ``λ E_x̂[(‖∇_x̂ D(x̂)‖₂ - 1)²]`` (Gulrajani et al. 2017, Alg. 1), λ = 10.
+* ``weight-clipping``: ``w ← clip(w, -c, c)`` after each D update (Arjovsky et al. 2017, Alg. 1), c = 0.01.
 """
 
 from __future__ import annotations
 
-import copy
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-REGULARISERS = ("none", "weight-clipping", "gradient-penalty")
+Critic = Callable[[Tensor], Tensor]
 
 
-def gradient_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor,
-                     rng: torch.Generator | None = None, loss_scale: float = 1.0) -> Tensor:
+def gradient_penalty(discriminator: Critic, real: Tensor, fake: Tensor, rng: torch.Generator | None = None,
+                     loss_scale: float = 1.0) -> Tensor:
     """Two-sided penalty of Gulrajani et al. (2017), Alg. 1, *without* the λ factor.
 
     ``E_x̂[(‖∇_x̂ D(x̂)‖₂ - 1)²]`` on ``x̂ = ε x + (1 - ε) x̃`` with one
@@ -42,27 +43,54 @@ def clip_weights(module: nn.Module, clip: float) -> None:
         parameter.clamp_(-clip, clip)
 
 
-class ExponentialMovingAverage:
-    """EMA of G's weights (Yazıcı et al. 2019): ``θ_ema ← β θ_ema + (1 - β) θ`` each G step.
+@dataclass(frozen=True)
+class Regulariser:
+    """No regularisation; the base of the others. ``weight`` multiplies :meth:`penalty` in D's loss."""
 
-    Buffers (BatchNorm statistics) are copied, not averaged.
-    """
+    name: ClassVar[str] = "none"
+    #: Whether the penalty is per sample, so batch statistics in the critic would break it (Gulrajani et al. 2017, Sec. 4).
+    per_sample: ClassVar[bool] = False
+    weight: float = 0.0
 
-    def __init__(self, generator: nn.Module, decay: float) -> None:
-        if not 0.0 < decay < 1.0:
-            raise ValueError(f"EMA decay must lie in (0, 1), got {decay}")
-        self.decay = decay
-        self.module = copy.deepcopy(generator).eval().requires_grad_(False)
+    def penalty(self, discriminator: Critic, real: Tensor, fake: Tensor, rng: torch.Generator | None,
+                loss_scale: float) -> Tensor | None:
+        """The unweighted penalty term of one D update, or None when the regulariser adds none."""
+        return None
 
-    @torch.no_grad()
-    def update(self, generator: nn.Module) -> None:
-        for ema_p, p in zip(self.module.parameters(), generator.parameters()):
-            ema_p.lerp_(p.detach(), 1.0 - self.decay)
-        for ema_b, b in zip(self.module.buffers(), generator.buffers()):
-            ema_b.copy_(b)
+    def after_update(self, discriminator: nn.Module) -> None:
+        """Called after every D update."""
 
-    def state_dict(self) -> dict[str, Tensor]:
-        return self.module.state_dict()
 
-    def load_state_dict(self, state: dict[str, Tensor]) -> None:
-        self.module.load_state_dict(state)
+@dataclass(frozen=True)
+class GradientPenalty(Regulariser):
+    name: ClassVar[str] = "gradient-penalty"
+    per_sample: ClassVar[bool] = True
+    weight: float = 10.0
+
+    def penalty(self, discriminator: Critic, real: Tensor, fake: Tensor, rng: torch.Generator | None,
+                loss_scale: float) -> Tensor:
+        return gradient_penalty(discriminator, real, fake, rng, loss_scale)
+
+
+@dataclass(frozen=True)
+class WeightClipping(Regulariser):
+    name: ClassVar[str] = "weight-clipping"
+    clip: float = 0.01
+
+    def after_update(self, discriminator: nn.Module) -> None:
+        clip_weights(discriminator, self.clip)
+
+
+REGULARISER_TYPES: dict[str, type[Regulariser]] = {cls.name: cls for cls in (Regulariser, WeightClipping, GradientPenalty)}
+REGULARISERS = tuple(REGULARISER_TYPES)
+
+
+def build_regulariser(name: str, gp_lambda: float = 10.0, wgan_clip: float = 0.01) -> Regulariser:
+    """The regulariser called ``name`` with the papers' coefficients (or the given ones)."""
+    if name == GradientPenalty.name:
+        return GradientPenalty(weight=gp_lambda)
+    if name == WeightClipping.name:
+        return WeightClipping(clip=wgan_clip)
+    if name == Regulariser.name:
+        return Regulariser()
+    raise ValueError(f"unknown regulariser {name!r}; choose one of {', '.join(REGULARISERS)}")

@@ -14,60 +14,18 @@ from typing import Callable, Iterable
 import torch
 from torch import Tensor, nn
 
+from models.ema import ExponentialMovingAverage
 from models.losses import AdversarialLoss
-from models.regularisers import ExponentialMovingAverage, clip_weights, gradient_penalty
+from models.precision import FP32, Precision
+from models.regularisers import Regulariser
 
 
 @dataclass(frozen=True)
 class Objective:
-    """The adversarial loss and the regulariser a run uses, with their coefficients."""
+    """The adversarial loss and the regulariser a run uses (two separate choices, as in compare_gan)."""
 
     loss: AdversarialLoss
-    regulariser: str = "none"  # one of models.regularisers.REGULARISERS
-    gp_lambda: float = 10.0
-    clip: float = 0.01
-
-
-PRECISIONS = ("fp32", "bf16", "fp16")
-#: A dynamic loss scale at or below this means even unscaled gradients overflow fp16 (see Precision.collapsed).
-MIN_LOSS_SCALE = 1.0
-
-
-@dataclass
-class Precision:
-    """Mixed precision of a run: an autocast dtype (None: fp32) and, for fp16, a loss scaler per optimiser.
-
-    bf16 keeps fp32's exponent range and needs no scaling; fp16 does
-    (Micikevicius et al. 2018), with one ``GradScaler`` for D and one for G
-    because their losses differ by orders of magnitude.
-    """
-
-    device_type: str = "cpu"
-    dtype: torch.dtype | None = None
-    scaler_d: torch.amp.GradScaler | None = None
-    scaler_g: torch.amp.GradScaler | None = None
-
-    @classmethod
-    def create(cls, name: str, device_type: str) -> Precision:
-        if name == "fp32":
-            return cls(device_type)
-        if name == "bf16":
-            return cls(device_type, torch.bfloat16)
-        if name == "fp16":
-            return cls(device_type, torch.float16, torch.amp.GradScaler(device_type), torch.amp.GradScaler(device_type))
-        raise ValueError(f"unknown precision {name!r}; choose one of {PRECISIONS}")
-
-    def autocast(self) -> torch.autocast:
-        return torch.autocast(self.device_type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
-
-    def collapsed(self) -> bool:
-        """A loss scaler has backed off to a scale <= 1: the gradients overflow fp16 even unscaled, which no
-        rescaling can fix (the run has diverged, not merely skipped a step)."""
-        return any(scaler is not None and scaler.get_scale() <= MIN_LOSS_SCALE
-                   for scaler in (self.scaler_d, self.scaler_g))
-
-
-FP32 = Precision()
+    regulariser: Regulariser = Regulariser()
 
 
 def _backward_and_step(loss: Tensor, optimiser: torch.optim.Optimizer, parameters: Iterable[nn.Parameter],
@@ -154,14 +112,14 @@ def discriminator_step(
         real_out = discriminator(real).float()
         fake_out = discriminator(fake).float()
         loss = objective.loss.d_loss(real_out, fake_out)
-        penalty = torch.zeros((), device=real.device)
-        if objective.regulariser == "gradient-penalty":
-            scale = precision.scaler_d.get_scale() if precision.scaler_d is not None else 1.0
-            penalty = gradient_penalty(discriminator, real, fake, rng, scale)
-            loss = loss + objective.gp_lambda * penalty
+        scale = precision.scaler_d.get_scale() if precision.scaler_d is not None else 1.0
+        penalty = objective.regulariser.penalty(discriminator, real, fake, rng, scale)
+        if penalty is None:
+            penalty = torch.zeros((), device=real.device)
+        else:
+            loss = loss + objective.regulariser.weight * penalty
     grad_norm, skipped = _backward_and_step(loss, opt_d, discriminator.parameters(), precision.scaler_d)
-    if objective.regulariser == "weight-clipping":
-        clip_weights(discriminator, objective.clip)
+    objective.regulariser.after_update(discriminator)
     d_output = objective.loss.d_output
     return torch.stack(
         [

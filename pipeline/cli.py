@@ -17,19 +17,23 @@ from typing import Callable, Sequence
 
 from analysis.features import FeatureInputError
 from analysis.inception import ExtractorUnavailable
-from pipeline.checkpoint import CheckpointMismatchError
+from models.families import variant_names
+from pipeline.common.feature_cache import FeatureCacheError
+from pipeline.common.logs import configure_logging
 from pipeline.config import DATASETS, Config, ConfigError, load
-from pipeline.datasets import DatasetError
-from pipeline.logs import configure_logging
-from pipeline.prepared import PreparedDataError
-from pipeline.reference import ReferenceError
-from pipeline.tracking import TrackingError
-from pipeline.train import TrainingFailed
-from pipeline.tune import SweepFailed, SweepInterrupted
+from pipeline.data.classifier import ClassifierFileError
+from pipeline.data.loaders import DatasetError
+from pipeline.data.store import PreparedDataError
+from pipeline.scoring.evaluate import GeneratorFileError
+from pipeline.tracking.store import TrackingError
+from pipeline.training.checkpoint import CheckpointMismatchError
+from pipeline.training.ray_train import TrainingFailed
+from pipeline.tuning.outputs import SweepFailed
+from pipeline.tuning.sweep import SweepInterrupted
 
-USER_ERRORS = (ConfigError, DatasetError, PreparedDataError, ReferenceError, TrackingError, CheckpointMismatchError,
-               FileNotFoundError, TrainingFailed, ExtractorUnavailable, FeatureInputError,
-               SweepInterrupted, SweepFailed)
+USER_ERRORS = (ConfigError, DatasetError, PreparedDataError, ClassifierFileError, FeatureCacheError, TrackingError,
+               CheckpointMismatchError, GeneratorFileError, FileNotFoundError, TrainingFailed, ExtractorUnavailable,
+               FeatureInputError, SweepInterrupted, SweepFailed)
 
 
 def _selection(config: Config, args: argparse.Namespace, with_variants: bool) -> list[tuple]:
@@ -42,9 +46,16 @@ def _selection(config: Config, args: argparse.Namespace, with_variants: bool) ->
     return list(itertools.product(datasets, variants, seeds))
 
 
+def _with_address(config: Config, args: argparse.Namespace) -> Config:
+    """``--address`` wins over ``ray.address`` and ``RAY_ADDRESS``."""
+    if not args.address:
+        return config
+    return dataclasses.replace(config, ray=dataclasses.replace(config.ray, address=args.address))
+
+
 def _cmd_prepare(config: Config, args: argparse.Namespace) -> None:
-    from pipeline.prepare import prepare
-    from pipeline.stage_timing import timed_stage
+    from pipeline.common.timing import timed_stage
+    from pipeline.data.stage import prepare
 
     for (dataset,) in _selection(config, args, with_variants=False):
         with timed_stage(dataset, "prepare"):
@@ -52,8 +63,8 @@ def _cmd_prepare(config: Config, args: argparse.Namespace) -> None:
 
 
 def _cmd_features(config: Config, args: argparse.Namespace) -> None:
-    from pipeline.inception_reference import compute_real_features
-    from pipeline.stage_timing import timed_stage
+    from pipeline.common.timing import timed_stage
+    from pipeline.features.inception import compute_real_features
 
     for (dataset,) in _selection(config, args, with_variants=False):
         with timed_stage(dataset, "features"):
@@ -61,37 +72,34 @@ def _cmd_features(config: Config, args: argparse.Namespace) -> None:
 
 
 def _cmd_train(config: Config, args: argparse.Namespace) -> None:
-    from pipeline.train import train
+    from pipeline.training.stage import train
 
-    if args.address:
-        config = dataclasses.replace(config, ray=dataclasses.replace(config.ray, address=args.address))
+    config = _with_address(config, args)
     for dataset, variant, seed in _selection(config, args, with_variants=True):
         train(config, dataset, variant, seed)
 
 
 def _cmd_evaluate(config: Config, args: argparse.Namespace) -> None:
-    from pipeline.evaluate import evaluate
+    from pipeline.scoring.evaluate import evaluate
 
     for dataset, variant, seed in _selection(config, args, with_variants=True):
         evaluate(config, dataset, variant, seed)
 
 
 def _cmd_report(config: Config, args: argparse.Namespace) -> None:
-    from pipeline.report import report
+    from pipeline.reporting.stage import report
 
     print(report(config))
 
 
 def _cmd_tune(config: Config, args: argparse.Namespace) -> None:
-    from pipeline.tune import tune
+    from pipeline.tuning.sweep import tune
 
-    if args.address:
-        config = dataclasses.replace(config, ray=dataclasses.replace(config.ray, address=args.address))
-    tune(config, restart=args.restart)
+    tune(_with_address(config, args), restart=args.restart)
 
 
 def _cmd_ui(config: Config, args: argparse.Namespace) -> None:
-    from pipeline.ui import serve
+    from pipeline.tracking.ui import serve
 
     serve(config, args.host, args.port)
 
@@ -108,8 +116,6 @@ COMMANDS: dict[str, tuple[Callable[[Config, argparse.Namespace], None], str, boo
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from models.losses import VARIANTS
-
     parser = argparse.ArgumentParser(prog="ganlab", description="Reproducible, distributed GAN benchmarks (DVC + Ray + MLflow).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text, selects) in COMMANDS.items():
@@ -118,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         if selects is not None:
             command.add_argument("--dataset", choices=DATASETS, help="one dataset (default: benchmark.datasets)")
         if selects:
-            command.add_argument("--variant", choices=sorted(VARIANTS), help="one loss variant (default: benchmark.variants)")
+            command.add_argument("--variant", choices=sorted(variant_names()), help="one loss variant (default: benchmark.variants)")
             command.add_argument("--seed", type=int, help="one seed (default: benchmark.seeds)")
         if name in ("train", "tune"):
             command.add_argument("--address", help="join this Ray cluster (overrides ray.address and RAY_ADDRESS)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipeline.checkpoint import CheckpointMismatchError, load_checkpoint, save_checkpoint
+from pipeline.training.checkpoint import CheckpointMismatchError, load_checkpoint, save_checkpoint
 
 
 def test_round_trip_with_plain_containers(tmp_path):

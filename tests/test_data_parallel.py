@@ -16,7 +16,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from models.losses import build_loss, get_variant
+from models.families import get_variant
+from models.losses import build_loss
 from models.networks import NetworkSpec, build_discriminator, build_generator
 from models.step import Objective, train_step
 
@@ -37,8 +38,7 @@ def _train(variant: str, rows: slice, wrap) -> dict[str, torch.Tensor]:
     """STEPS iterations on ``rows`` of the global batches; returns G's and D's final weights."""
     torch.manual_seed(0)
     generator, discriminator = wrap(build_generator(SPEC)), wrap(build_discriminator(SPEC))
-    spec = get_variant(variant)
-    objective = Objective(build_loss(spec))
+    objective = Objective(build_loss(get_variant(variant).loss.name))
     # SGD: the update is the (averaged) gradient itself; Adam's g/√v would blow float-order noise on near-zero
     # gradients up to ±lr and hide what is being tested.
     opt_g = torch.optim.SGD(generator.parameters(), lr=0.1)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.datasets import DatasetError, load_dataset, mixture_modes
+from pipeline.data.loaders import DatasetError, load_dataset, mixture_modes
 from tests.conftest import tiny_config
 
 

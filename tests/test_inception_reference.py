@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.inception_reference import (STATUS_FILE, build_extractor, compute_real_features, load_real_features,
+from pipeline.features.inception import (STATUS_FILE, build_extractor, compute_real_features, load_real_features,
                                           real_protocol)
-from pipeline.layout import features_dir
-from pipeline.prepared import load_prepared
-from pipeline.reference import ReferenceError
+from pipeline.common.layout import features_dir, reference_dir
+from pipeline.data.store import load_prepared
+from pipeline.common.feature_cache import FeatureCacheError
 from tests.conftest import tiny_config
 
 
@@ -39,7 +39,7 @@ def test_evaluate_refuses_features_of_another_protocol(prepared):
     compute_real_features(inception_config(), "digits")
     cfg = inception_config(inception_samples=12).for_dataset("digits")
     protocol = real_protocol(load_prepared("digits"), cfg.eval, build_extractor(cfg.eval))
-    with pytest.raises(ReferenceError, match=r"dvc repro features@digits"):
+    with pytest.raises(FeatureCacheError, match=r"dvc repro features@digits"):
         load_real_features("digits", protocol)
 
 
@@ -55,14 +55,15 @@ def test_disabled_or_2d_data_write_only_a_status(prepared):
 def test_below_2048_images_fid_is_left_out_and_the_other_metrics_stay(prepared, caplog):
     """FID's 2048×2048 covariances are singular with fewer images; KID, precision/recall and density/coverage
     remain valid, and the protocol says why FID is missing."""
-    from pipeline.inception_scoring import InceptionScorer
+    from pipeline.scoring.inception import InceptionScorer
 
     config = inception_config(inception_samples=12, kid_subsets=5, kid_subset_size=6)
     compute_real_features(config, "digits")
-    scorer = InceptionScorer.build(load_prepared("digits"), config.for_dataset("digits").eval)
+    cfg = config.for_dataset("digits").eval
+    scorer = InceptionScorer.build(load_prepared("digits"), reference_dir("digits"), cfg, cfg.inception_samples)
     generated = load_prepared("digits").test_x[:12]
     with caplog.at_level("WARNING", logger="ganlab"):
-        metrics = scorer.score(generated, "digits test images")
+        metrics = scorer.score(generated, {}, "digits test images")
     assert metrics["fid12"] is None
     assert "FID not computed: 12 real and 12 generated images" in caplog.text
     assert scorer.protocol()["fid"] == "not computed (N <= 2048 features)"

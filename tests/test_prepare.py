@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.layout import prepared_dir, reference_dir
-from pipeline.prepared import PreparedDataError, load_prepared
-from pipeline.reference import ReferenceError, load_classifier_reference
+from pipeline.common.layout import prepared_dir, reference_dir
+from pipeline.data.store import PreparedDataError, load_prepared
+from pipeline.common.feature_cache import FeatureCacheError
+from pipeline.data.classifier import ClassifierFileError, load_classifier, load_classifier_reference
 
 
 def test_manifest_describes_the_arrays(prepared):
@@ -20,9 +21,8 @@ def test_manifest_describes_the_arrays(prepared):
     assert manifest["range"][0] >= -1.0 and manifest["range"][1] <= 1.0
     assert manifest["splits"]["train"]["n"] == len(data.train_x)
     from analysis.classifier import accuracy
-    from pipeline.reference import load_classifier
 
-    recomputed = accuracy(load_classifier(prepared_dir("digits") / "classifier.pt"), data.test_x, data.test_y)
+    recomputed = accuracy(load_classifier(prepared_dir("digits") / "classifier.pt", "digits"), data.test_x, data.test_y)
     assert manifest["classifier"]["test_accuracy"] == pytest.approx(recomputed)
     assert manifest["classifier"]["n_test"] == len(data.test_y) == 359
     # chance is 0.1 ± 0.016 (binomial std on 359 images): one epoch of a 4-channel classifier already beats it
@@ -55,13 +55,22 @@ def test_unreadable_manifest_is_refused(prepared):
         load_prepared("ring8")
 
 
-def test_stale_reference_statistics_are_refused(prepared):
-    path = reference_dir("digits") / "classifier.npz"
-    with np.load(path) as stats:
-        arrays = dict(stats)
-    arrays["classifier_sha256"] = np.array("0" * 64)
-    with open(path, "wb") as handle:
-        np.savez(handle, **arrays)
+def test_statistics_of_another_classifier_cannot_be_read(prepared):
+    """A classifier retrained without its statistics (here: the manifest names another file) finds no statistics of
+    its protocol; a statistics file whose stored protocol was edited is refused too."""
     manifest = json.loads((prepared_dir("digits") / "manifest.json").read_text())
-    with pytest.raises(ReferenceError, match="another classifier"):
+    reference = load_classifier_reference(prepared_dir("digits"), reference_dir("digits"), "digits", manifest)
+    assert len(reference.per_class) == 10 and reference.real.n == manifest["splits"]["train"]["n"]
+    (stats_file,) = reference_dir("digits").glob("classifier-*.npz")
+    with np.load(stats_file) as stored:
+        arrays = dict(stored)
+    arrays["protocol"] = np.array(json.dumps({**json.loads(str(arrays["protocol"])), "n_real": 1}, sort_keys=True))
+    with open(stats_file, "wb") as handle:
+        np.savez(handle, **arrays)
+    with pytest.raises(FeatureCacheError, match=r"another protocol; rebuild with `dvc repro prepare@digits`"):
         load_classifier_reference(prepared_dir("digits"), reference_dir("digits"), "digits", manifest)
+    (prepared_dir("digits") / "classifier.pt").write_bytes(b"not a classifier")
+    with pytest.raises(ClassifierFileError, match="does not match its manifest"):
+        load_classifier_reference(prepared_dir("digits"), reference_dir("digits"), "digits", manifest)
+    with pytest.raises(ClassifierFileError, match=r"cannot be read .*dvc repro prepare@digits"):
+        load_classifier(prepared_dir("digits") / "classifier.pt", "digits")

@@ -6,7 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from models.regularisers import ExponentialMovingAverage, clip_weights, gradient_penalty
+from models.ema import ExponentialMovingAverage
+from models.regularisers import (GradientPenalty, Regulariser, WeightClipping, build_regulariser, clip_weights,
+                                 gradient_penalty)
 
 
 def test_gradient_penalty_of_a_linear_critic():
@@ -67,3 +69,21 @@ def test_gradient_penalty_is_unchanged_by_the_loss_scale():
     plain = gradient_penalty(lambda x: critic(x).view(-1), real, fake, torch.Generator().manual_seed(0))
     scaled = gradient_penalty(lambda x: critic(x).view(-1), real, fake, torch.Generator().manual_seed(0), loss_scale=65536.0)
     assert scaled.item() == pytest.approx(plain.item(), rel=1e-6)
+
+
+def test_regularisers_are_objects_with_a_penalty_and_an_after_update_hook():
+    critic = nn.Linear(3, 1)
+    with torch.no_grad():
+        critic.weight.copy_(torch.tensor([[3.0, 0.0, 4.0]]))
+    real, fake = torch.randn(4, 3), torch.randn(4, 3)
+    penalty = build_regulariser("gradient-penalty", gp_lambda=7.0)
+    assert isinstance(penalty, GradientPenalty) and penalty.weight == 7.0 and penalty.per_sample
+    assert penalty.penalty(lambda x: critic(x).view(-1), real, fake, None, 1.0).item() == pytest.approx(16.0)
+    clipping = build_regulariser("weight-clipping", wgan_clip=0.5)
+    assert isinstance(clipping, WeightClipping)
+    assert clipping.penalty(lambda x: critic(x).view(-1), real, fake, None, 1.0) is None
+    clipping.after_update(critic)
+    assert critic.weight.abs().max().item() == 0.5
+    assert build_regulariser("none") == Regulariser() and Regulariser().penalty(critic, real, fake, None, 1.0) is None
+    with pytest.raises(ValueError, match="unknown regulariser 'r1'"):
+        build_regulariser("r1")

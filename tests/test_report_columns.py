@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.report import _columns
-from pipeline.scoring import direction, metric_order
+from pipeline.reporting.dataset_section import protocol_columns
+from pipeline.scoring.registry import direction, metric_order
 
 
 def result(protocol_id: str) -> dict:
@@ -12,13 +12,13 @@ def result(protocol_id: str) -> dict:
 
 
 def test_one_protocol_keeps_the_plain_metric_name():
-    column = _columns([result("a"), result("a")])
+    column = protocol_columns([result("a"), result("a")])
     assert column(result("a"), "fid5k") == "fid5k"
 
 
 def test_two_protocols_split_the_column_and_keep_direction_and_order():
     a, b = result("aaaa"), result("bbbb")
-    column = _columns([a, b])
+    column = protocol_columns([a, b])
     assert column(a, "fid5k") == "fid5k [aaaa]" and column(b, "fid5k") == "fid5k [bbbb]"
     assert column(a, "fid_clf2500") == "fid_clf2500"
     assert direction("fid5k [aaaa]") == "min" and metric_order("fid5k [aaaa]") == metric_order("fid5k")

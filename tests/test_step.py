@@ -6,14 +6,15 @@ import math
 
 import pytest
 import torch
-from torch import nn
 
 from models.losses import NonSaturatingLoss, WassersteinLoss
 from models.networks import NetworkSpec, build_discriminator, build_generator
+from models.regularisers import GradientPenalty, WeightClipping
 from models.step import Objective, build_optimiser, train_step
-from pipeline.job import resolve_job
-from pipeline.layout import prepared_dir, reference_dir
-from pipeline.train_loop import GANTraining, ShardedBatches, steady_rate
+from pipeline.training.job import resolve_job
+from pipeline.common.layout import prepared_dir, reference_dir
+from pipeline.training.batches import ShardedBatches
+from pipeline.training.loop import TrainingLoop, steady_rate
 from tests.conftest import tiny_config
 
 SPEC = NetworkSpec("mlp", (2,), z_dim=4, width=16, depth=2, d_norm="none")
@@ -68,7 +69,7 @@ def test_generator_step_leaves_discriminator_untouched():
 def test_step_statistics_are_plain_floats():
     g, d = _nets()
     stats = train_step(g, d, CountingOptimiser(g.parameters()), CountingOptimiser(d.parameters()),
-                       Objective(WassersteinLoss(), regulariser="gradient-penalty", gp_lambda=10.0),
+                       Objective(WassersteinLoss(), GradientPenalty(weight=10.0)),
                        lambda: torch.randn(8, 2), lambda n: torch.randn(n, 4), 2)
     values = stats.as_dict()
     assert set(values) == {"loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "penalty", "wasserstein"}
@@ -80,35 +81,34 @@ def test_step_statistics_are_plain_floats():
 def test_weight_clipping_is_applied_after_each_d_step():
     g, d = _nets()
     opt_d = build_optimiser("rmsprop", d.parameters(), 0.5, (0.5, 0.999))
-    train_step(g, d, CountingOptimiser(g.parameters()), opt_d, Objective(WassersteinLoss(), regulariser="weight-clipping", clip=0.01),
+    train_step(g, d, CountingOptimiser(g.parameters()), opt_d, Objective(WassersteinLoss(), WeightClipping(clip=0.01)),
                lambda: torch.randn(8, 2), lambda n: torch.randn(n, 4), 3)
     assert max(p.abs().max().item() for p in d.parameters()) <= 0.01 + 1e-7
 
 
 def test_sharded_batches_are_disjoint_and_resumable():
-    data = torch.arange(20).float()[:, None]
+    data = {"x": torch.arange(20).float()[:, None]}
     shards = [ShardedBatches(data, 5, rank, 2, seed=3) for rank in range(2)]
-    seen = [torch.cat([s() for _ in range(2)]).view(-1).tolist() for s in shards]
+    seen = [torch.cat([s()["x"] for _ in range(2)]).view(-1).tolist() for s in shards]
     assert not set(seen[0]) & set(seen[1])
     assert sorted(seen[0] + seen[1]) == list(range(20))
     resumed = ShardedBatches(data, 5, 0, 2, seed=3)
     resumed.load_state_dict(shards[0].state_dict())
-    torch.testing.assert_close(resumed(), shards[0]())
+    torch.testing.assert_close(resumed()["x"], shards[0]()["x"])
     with pytest.raises(ValueError, match="cannot fill a batch"):
         ShardedBatches(data, 11, 0, 2, seed=0)
 
 
 def _training(config, variant="wgan-gp", dataset="ring8", seed=0, rank=0, world=1):
-    from pipeline.prepared import load_prepared
+    from pipeline.data.store import data_spec, load_prepared
 
-    shape = tuple(load_prepared(dataset).manifest["shape"])
-    job = resolve_job(config, dataset, variant, seed, shape, prepared_dir(dataset), reference_dir(dataset))
-    return GANTraining(job, rank=rank, world=world)
+    job = resolve_job(config, dataset, variant, seed, data_spec(load_prepared(dataset)), prepared_dir(dataset),
+                      reference_dir(dataset))
+    return TrainingLoop(job, rank=rank, world=world)
 
 
-def _weights(training: GANTraining) -> dict[str, torch.Tensor]:
-    return {**{f"g.{k}": v for k, v in training.generator.state_dict().items()},
-            **{f"d.{k}": v for k, v in training.discriminator.state_dict().items()}}
+def _weights(training: TrainingLoop) -> dict[str, torch.Tensor]:
+    return {f"{name}.{k}": v for name, module in training.model.modules().items() for k, v in module.state_dict().items()}
 
 
 @pytest.mark.parametrize("dataset, variant", [("ring8", "wgan-gp"), ("digits", "non-saturating")])
@@ -138,7 +138,7 @@ def test_resuming_gives_the_same_result_as_not_stopping(prepared, tmp_path):
 def test_non_finite_loss_stops_training_as_diverged(prepared):
     training = _training(prepared, "non-saturating")
     with torch.no_grad():
-        for p in training.discriminator.parameters():
+        for p in training.model.modules()["discriminator"].parameters():
             p.fill_(float("nan"))
     history = training.run()
     assert training.diverged_at == 1
@@ -147,7 +147,7 @@ def test_non_finite_loss_stops_training_as_diverged(prepared):
 
 def _updates_after_three_steps(precision, objective, init_scale=None):
     """G's and D's weight changes after 3 SGD iterations (k = 2) on fixed data and noise, under ``precision``."""
-    from models.step import Precision
+    from models.precision import Precision
 
     torch.manual_seed(0)
     spec = NetworkSpec("dcgan", (1, 8, 8), z_dim=4, width=8, depth=1, d_norm="layer")
@@ -170,9 +170,9 @@ def _updates_after_three_steps(precision, objective, init_scale=None):
 
 @pytest.mark.parametrize("precision, objective, init_scale, tolerance", [
     ("bf16", Objective(NonSaturatingLoss()), None, 0.03),
-    ("bf16", Objective(WassersteinLoss(), "gradient-penalty"), None, 0.03),
+    ("bf16", Objective(WassersteinLoss(), GradientPenalty()), None, 0.03),
     ("fp16", Objective(NonSaturatingLoss()), None, 0.02),
-    ("fp16", Objective(WassersteinLoss(), "gradient-penalty"), 2.0**10, 0.02),
+    ("fp16", Objective(WassersteinLoss(), GradientPenalty()), 2.0**10, 0.02),
 ])
 def test_mixed_precision_updates_match_fp32_within_the_precision(precision, objective, init_scale, tolerance):
     """The weight updates of 3 iterations under autocast are those of fp32 to within a few times the format's
@@ -198,20 +198,6 @@ def test_seeds_matter_and_training_changes_the_weights(prepared):
     assert all(not torch.equal(value, _weights(other_seed)[key]) for key, value in _weights(trained).items())
 
 
-@pytest.fixture
-def digits_with_a_real_classifier(in_tmp):
-    """digits prepared with a domain classifier good enough (≈ 73 % test accuracy at 8×8) to measure G's progress."""
-    from pipeline.prepare import prepare
-
-    config = tiny_config(classifier={"epochs": 8, "width": 16, "feature_dim": 32},
-                         train={"steps": 400, "batch_size": 64, "log_every": 100, "eval_every": 100,
-                                "eval_samples": 1000, "checkpoint_every": 400},
-                         eval={"n_samples": 1000, "batch_size": 500})
-    manifest = prepare(config, "digits")
-    assert manifest["classifier"]["test_accuracy"] > 0.6
-    return config
-
-
 def test_a_dcgan_learns_digits_in_400_steps(digits_with_a_real_classifier):
     """Seeded and cheap: the in-training classifier-FID of the untrained generator falls at least 2.5-fold
     in 400 non-saturating steps (measured here: 81 → 41, 23, 25, 14 at steps 100-400)."""
@@ -225,16 +211,19 @@ def test_each_worker_draws_its_own_noise_and_shards_reshuffle_every_epoch(prepar
     config = tiny_config(ray={"num_workers": 2})
     ranks = [_training(config, "hinge", "ring8", rank=rank, world=2) for rank in (0, 1)]
     assert not torch.equal(ranks[0].sample_z(8), ranks[1].sample_z(8)), "per-worker noise streams"
-    data = torch.arange(40).float()[:, None]
+    data = {"x": torch.arange(40).float()[:, None], "y": torch.arange(40)}
     shards = [ShardedBatches(data, 5, rank=rank, world=2, seed=3) for rank in (0, 1)]
-    epochs = [[torch.cat([shard() for _ in range(4)]).view(-1).tolist() for shard in shards] for _ in range(2)]
+    batches = [[shard() for _ in range(8)] for shard in shards]
+    assert all(torch.equal(b["x"][:, 0].long(), b["y"]) for shard in batches for b in shard), "x and y stay paired"
+    epochs = [[torch.cat([b["x"] for b in shard[4 * e : 4 * e + 4]]).view(-1).tolist() for shard in batches]
+              for e in range(2)]
     for epoch in epochs:
         assert sorted(epoch[0] + epoch[1]) == list(range(40)), "each epoch, the two shards split the data between them"
     assert epochs[0][0] != epochs[1][0], "and the next epoch reshuffles it"
 
 
 def test_a_checkpoint_from_another_worker_count_is_refused(prepared, tmp_path):
-    from pipeline.checkpoint import CheckpointMismatchError, save_checkpoint
+    from pipeline.training.checkpoint import CheckpointMismatchError, save_checkpoint
 
     single = _training(prepared, "hinge", "ring8")
     save_checkpoint(tmp_path, single.state_dict())
@@ -247,29 +236,30 @@ def test_a_checkpoint_from_another_worker_count_is_refused(prepared, tmp_path):
 def test_the_ema_follows_g_through_training_and_survives_a_resume(prepared, tmp_path):
     """θ_ema ← β θ_ema + (1 - β) θ after every G step (β = 0.9), recomputed here from G's weights at each step;
     a run resumed from its step-3 checkpoint ends with the EMA of one that never stopped."""
-    from pipeline.train_loop import Hooks
+    from pipeline.training.loop import Hooks
 
     config = tiny_config(train={"ema_decay": 0.9})
     training = _training(config, "non-saturating", "ring8")
-    expected = {k: v.clone() for k, v in training.generator.state_dict().items()}
+    generator = training.model.modules()["generator"]
+    expected = {k: v.clone() for k, v in generator.state_dict().items()}
 
     def follow(step):
-        for key, value in training.generator.state_dict().items():
+        for key, value in generator.state_dict().items():
             expected[key] = 0.9 * expected[key] + 0.1 * value if value.is_floating_point() else value.clone()
 
     training.run(Hooks(progress=follow))
-    for key, value in training.ema.module.state_dict().items():
+    for key, value in training.sampling_generator().state_dict().items():
         torch.testing.assert_close(value, expected[key], rtol=1e-5, atol=1e-6, msg=key)
-    assert training.sampling_generator() is training.ema.module
+    assert training.sampling_generator() is training.model.ema.module and training.sampling_generator() is not generator
     _assert_resume_equals_straight(config, "non-saturating", tmp_path,
-                                   lambda t: {k: v.clone() for k, v in t.ema.module.state_dict().items()})
+                                   lambda t: {k: v.clone() for k, v in t.sampling_generator().state_dict().items()})
 
 
 def test_fp16_loss_scalers_survive_a_resume(prepared, tmp_path):
     config = tiny_config(train={"precision": "fp16"})
     _assert_resume_equals_straight(config, "hinge", tmp_path,
-                                   lambda t: {"scale_d": torch.tensor(t.precision.scaler_d.get_scale()),
-                                              "scale_g": torch.tensor(t.precision.scaler_g.get_scale()), **_weights(t)})
+                                   lambda t: {"scale_d": torch.tensor(t.model.precision.scaler_d.get_scale()),
+                                              "scale_g": torch.tensor(t.model.precision.scaler_g.get_scale()), **_weights(t)})
 
 
 def _assert_resume_equals_straight(config, variant, tmp_path, observed):
@@ -277,7 +267,7 @@ def _assert_resume_equals_straight(config, variant, tmp_path, observed):
     Returns (the straight run, the resumed run)."""
     import shutil
 
-    from pipeline.train_loop import Hooks
+    from pipeline.training.loop import Hooks
 
     straight = _training(config, variant)
     straight.run()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from pipeline.step_progress import StepFile, follow_steps
+from pipeline.training.step_progress import StepFile, follow_steps
 
 
 def test_step_file_is_written_at_most_once_per_interval_and_always_at_the_end(tmp_path):

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.tracking import EXPERIMENT_KIND, MODEL_TRAINING, experiment_id, git_commit
+from pipeline.tracking.git import git_commit
+from pipeline.tracking.store import EXPERIMENT_KIND, MODEL_TRAINING, experiment_id
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -55,7 +56,7 @@ def test_the_experiment_is_tagged_for_the_model_training_view(tmp_path):
 
 @pytest.mark.parametrize("uri", ["http://127.0.0.1:5000", "https://mlflow.example.org"])
 def test_a_tracking_server_in_params_wins_over_the_environment(uri, monkeypatch):
-    from pipeline.tracking import resolve_tracking_uri
+    from pipeline.tracking.store import resolve_tracking_uri
     from tests.conftest import tiny_config
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")

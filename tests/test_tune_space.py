@@ -8,13 +8,17 @@ import pandas as pd
 import pytest
 import torch
 
+from models.family import DataSpec
+
 from pipeline.config import ConfigError, load, parse
-from pipeline.job import resolve_job
-from pipeline.stop_rules import StopRules
-from pipeline.tune_results import best_params, best_params_text, best_trial
-from pipeline.tune_space import Dimension, grid_size, trial_settings
+from pipeline.training.job import resolve_job
+from pipeline.training.stop_rules import StopRules
+from pipeline.tuning.results import best_params, best_params_text, best_trial
+from pipeline.config.space import Dimension
+from pipeline.tuning.space import grid_size, grid_values, trial_settings
 from tests.conftest import PROJECT, tiny_config
 
+POINTS = DataSpec("points", (2,))
 SPACE = {"lr_g": ["loguniform", 1.0e-5, 1.0e-3], "k_d_steps": ["choice", [1, 5]], "beta1": ["uniform", 0.0, 0.9]}
 
 
@@ -66,7 +70,7 @@ def test_inconsistent_sweeps_fail_before_any_trial(tune, message):
 
 
 def test_a_sweep_on_a_dataset_the_pipeline_does_not_prepare_is_refused():
-    from pipeline.tune import tune
+    from pipeline.tuning.sweep import tune
 
     config = parse({"benchmark": {"datasets": ["ring8"]}, "tune": {"space": SPACE, "dataset": "digits"}})
     with pytest.raises(ConfigError, match=r"tune\.dataset digits is not in benchmark\.datasets \(ring8\)"):
@@ -75,9 +79,9 @@ def test_a_sweep_on_a_dataset_the_pipeline_does_not_prepare_is_refused():
 
 def test_grid_values_and_size():
     lr = Dimension("lr_g", "loguniform", 1e-5, 1e-3)
-    assert lr.grid(3) == pytest.approx([1e-5, 1e-4, 1e-3])
-    assert Dimension("beta1", "uniform", 0.0, 0.8).grid(3) == pytest.approx([0.0, 0.4, 0.8])
-    assert Dimension("k_d_steps", "choice", values=(1, 5)).grid(3) == [1, 5]
+    assert grid_values(lr, 3) == pytest.approx([1e-5, 1e-4, 1e-3])
+    assert grid_values(Dimension("beta1", "uniform", 0.0, 0.8), 3) == pytest.approx([0.0, 0.4, 0.8])
+    assert grid_values(Dimension("k_d_steps", "choice", values=(1, 5)), 3) == [1, 5]
     assert grid_size((lr, Dimension("k_d_steps", "choice", values=(1, 5))), ("hinge", "lsgan"), 3) == 12
 
 
@@ -86,9 +90,9 @@ def test_a_sample_wins_over_dataset_overrides_and_keeps_the_variant_beta2():
                     "overrides": {"ring8": {"train": {"lr_g": 0.5, "batch_size": 256}}}})
     trial, variant = trial_settings(config, "ring8", {"lr_g": 3e-4, "k_d_steps": 2, "beta1": 0.1})
     assert variant == "wgan-gp"
-    job = resolve_job(trial, "ring8", variant, 0, (2,), PROJECT, PROJECT)
-    assert job.optimiser.lr_g == 3e-4 and job.optimiser.k_d_steps == 2
-    assert job.optimiser.betas == (0.1, 0.9), "WGAN-GP's β2 = 0.9 (Gulrajani et al. 2017) is kept"
+    job = resolve_job(trial, "ring8", variant, 0, POINTS, PROJECT, PROJECT)
+    assert job.settings.optimiser.lr_g == 3e-4 and job.settings.optimiser.k_d_steps == 2
+    assert job.settings.optimiser.betas == (0.1, 0.9), "WGAN-GP's β2 = 0.9 (Gulrajani et al. 2017) is kept"
     assert job.train.batch_size == 256 and job.train.steps == 1000
     assert job.train.eval_every == job.train.checkpoint_every == 100 and 100 % job.train.log_every == 0
 
@@ -125,39 +129,39 @@ def test_best_params_file_retrains_the_winner(tmp_path):
     retrain = load(path)
     assert retrain.benchmark.datasets == ("ring8",) and retrain.benchmark.variants == ("lsgan",)
     assert retrain.benchmark.seeds == (0, 1)
-    job = resolve_job(retrain, "ring8", "lsgan", 0, (2,), PROJECT, PROJECT)
-    assert (job.optimiser.lr_g, job.optimiser.k_d_steps, job.optimiser.betas) == (2e-4, 5, (0.2, 0.999))
+    job = resolve_job(retrain, "ring8", "lsgan", 0, POINTS, PROJECT, PROJECT)
+    assert (job.settings.optimiser.lr_g, job.settings.optimiser.k_d_steps, job.settings.optimiser.betas) == (2e-4, 5, (0.2, 0.999))
     assert job.train.steps == 1000
     assert best_trial(table.iloc[[2]], "modes1k", "max") is None
 
 
 def test_pbt_adopt_takes_weights_and_moments_but_keeps_own_hyperparameters(prepared, tmp_path):
-    from pipeline.checkpoint import CheckpointMismatchError, save_checkpoint
-    from pipeline.layout import prepared_dir, reference_dir
-    from pipeline.train_loop import GANTraining
+    from pipeline.training.checkpoint import CheckpointMismatchError, save_checkpoint
+    from pipeline.common.layout import prepared_dir, reference_dir
+    from pipeline.training.loop import TrainingLoop
 
-    def training(lr: float, width: int = 16) -> GANTraining:
+    def training(lr: float, width: int = 16) -> TrainingLoop:
         config = tiny_config(train={"lr_g": lr, "lr_d": lr, "steps": 4, "eval_every": 4}, model={"width": width})
-        return GANTraining(resolve_job(config, "ring8", "non-saturating", 0, (2,), prepared_dir("ring8"),
+        return TrainingLoop(resolve_job(config, "ring8", "non-saturating", 0, POINTS, prepared_dir("ring8"),
                                        reference_dir("ring8")))
 
     donor, trial = training(1e-3), training(5e-4)
     donor.run()
     save_checkpoint(tmp_path, donor.state_dict())
     assert trial.adopt(tmp_path) == 4 and trial.step == 4
-    for mine, theirs in zip(trial.generator.parameters(), donor.generator.parameters()):
+    for mine, theirs in zip(trial.model.generator.parameters(), donor.model.generator.parameters()):
         assert torch.equal(mine, theirs)
-    for mine, theirs in zip(trial.discriminator.parameters(), donor.discriminator.parameters()):
+    for mine, theirs in zip(trial.model.discriminator.parameters(), donor.model.discriminator.parameters()):
         assert torch.equal(mine, theirs)
-    moments = next(iter(trial.opt_d.state.values()))["exp_avg"], next(iter(donor.opt_d.state.values()))["exp_avg"]
+    moments = next(iter(trial.model.opt_d.state.values()))["exp_avg"], next(iter(donor.model.opt_d.state.values()))["exp_avg"]
     assert torch.equal(*moments), "Adam's moments come with the weights"
-    assert [g["lr"] for g in trial.opt_g.param_groups + trial.opt_d.param_groups] == [5e-4, 5e-4]
+    assert [g["lr"] for g in trial.model.opt_g.param_groups + trial.model.opt_d.param_groups] == [5e-4, 5e-4]
     with pytest.raises(CheckpointMismatchError, match="other networks"):
         training(5e-4, width=8).adopt(tmp_path)
 
 
 def test_the_objective_is_one_the_trials_measure(prepared):
-    from pipeline.tune import objective
+    from pipeline.tuning.sweep import objective
 
     assert objective(tiny_config(tune={"space": SPACE})) == ("modes_hq1k", "max")
     assert objective(tiny_config(tune={"space": SPACE, "dataset": "digits", "eval_samples": 500})) == ("fid_clf500", "min")

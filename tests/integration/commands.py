@@ -30,7 +30,7 @@ def start_ui(cwd: Path, timeout_s: float = 120.0) -> tuple[subprocess.Popen, int
 
     Its stderr (MLflow's access log) goes nowhere: a pipe nobody reads would fill and stall the server.
     """
-    from pipeline.ui import free_port
+    from pipeline.tracking.ui import free_port
 
     port = free_port("127.0.0.1")
     process = subprocess.Popen(["ganlab", "ui", "--port", str(port)], cwd=cwd, env=command_env(),

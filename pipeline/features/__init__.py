@@ -1,0 +1,1 @@
+"""The ``features`` stage: real-image Inception features, computed once per protocol (:mod:`.inception`)."""

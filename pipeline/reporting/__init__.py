@@ -1,0 +1,1 @@
+"""The ``report`` stage: the benchmark report (dataset sections, run facts, the sweep)."""

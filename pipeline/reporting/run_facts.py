@@ -1,0 +1,72 @@
+"""The report's facts about how the results were made: the machine, the wall time of each stage, one row per run."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from analysis.report import Table
+from pipeline.common.files import read_json
+from pipeline.common.layout import stage_time_file
+from pipeline.config import Config
+
+#: Per (variant, seed) of one dataset: its evaluation result and its training summary.
+RunFiles = dict[tuple[str, int], tuple[dict[str, Any], dict[str, Any]]]
+
+RUN_HEADER = ["variant", "seed", "MLflow run", "steps", "train time", "steps/s", "Ray workers (hosts)", "global batch",
+              "evaluate time"]
+
+
+def duration(seconds: float) -> str:
+    if seconds < 0.1:
+        return "< 0.1 s"
+    minutes, rest = divmod(float(seconds), 60.0)
+    return f"{int(minutes)} min {rest:.0f} s" if minutes else f"{rest:.1f} s"
+
+
+def run_row(variant: str, seed: int, result: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+    hosts = sorted({worker["host"] for worker in summary["workers"]})
+    return [variant, str(seed), summary["run_id"], str(summary["steps"]), duration(summary["wall_time_s"]),
+            f"{summary['steps_per_s']:.1f}" if summary["steps_per_s"] else "—",
+            f"{summary['num_workers']} ({', '.join(hosts)})", str(summary["global_batch_size"]),
+            duration(result["wall_time_s"])]
+
+
+def stage_times(config: Config, run_files: dict[str, RunFiles], sweep: dict[str, Any] | None) -> Table:
+    """Wall time per stage: the sum over the stage's matrix entries (they may run one after another).
+
+    ``prepare`` and ``features`` count the datasets whose time file exists (``ganlab report`` may run
+    on outputs that a stage wrote before it kept its time).
+    """
+    times: dict[str, list[float]] = {"prepare": [], "features": [], "train": [], "evaluate": []}
+    for dataset in config.benchmark.datasets:
+        for stage in ("prepare", "features"):
+            path = stage_time_file(dataset, stage)
+            if path.is_file():
+                times[stage].append(read_json(path, f"{stage} time", f"run `dvc repro {stage}@{dataset}`")["wall_time_s"])
+        for result, summary in run_files[dataset].values():
+            times["train"].append(summary["wall_time_s"])
+            times["evaluate"].append(result["wall_time_s"])
+    if sweep is not None:
+        times["tune"] = [sweep["wall_time_s"]]
+    rows = [[stage, str(len(values)), duration(sum(values)) if values else "—", duration(max(values)) if values else "—"]
+            for stage, values in times.items()]
+    return Table("Wall time per stage (summed over its runs; measured inside each command: Python start-up "
+                 "not counted, Ray's start-up counted in train and tune)", ["stage", "runs", "total", "longest run"], rows)
+
+
+def machine() -> str:
+    """CPU model, cores, memory and GPUs of the machine that renders the report (training hosts: runs tables)."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        cpu = models[0] if models else cpu
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3 if hasattr(os, "sysconf") else None
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    return (f"{platform.node()}: {cpu}, {os.cpu_count()} CPU(s)" + (f", {memory:.0f} GiB" if memory else "")
+            + f", GPUs: {', '.join(gpus) or 'none'}; Python {platform.python_version()}, torch {torch.__version__}")

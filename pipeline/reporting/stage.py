@@ -1,0 +1,51 @@
+"""The ``report`` stage: gather metrics, histories, samples, run facts and the sweep into ``reports/benchmark.{md,html}``.
+
+Figures are written to ``reports/figures/<dataset>/`` (and ``reports/figures/sweep/``);
+the HTML embeds them. Run facts: git commit, params hash, the machine, wall time
+per stage, and per training its MLflow run, Ray workers and global batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from analysis.report import Report, render
+from pipeline.common.digest import fingerprint
+from pipeline.common.layout import REPORTS
+from pipeline.config import Config
+from pipeline.reporting.dataset_section import dataset_section, read_run_files
+from pipeline.reporting.run_facts import machine, stage_times
+from pipeline.reporting.sweep_section import sweep_section
+from pipeline.tracking.git import git_commit
+
+log = logging.getLogger("ganlab.report")
+
+
+def report(config: Config) -> Path:
+    figures_root = REPORTS / "figures"
+    if figures_root.exists():
+        shutil.rmtree(figures_root)
+    sections = []
+    run_files = {dataset: read_run_files(config, dataset) for dataset in config.benchmark.datasets}
+    for dataset in config.benchmark.datasets:
+        directory = figures_root / dataset
+        directory.mkdir(parents=True)
+        sections.append(dataset_section(config.for_dataset(dataset), dataset, directory, run_files[dataset]))
+        log.info("report: %s done", dataset)
+    (figures_root / "sweep").mkdir(parents=True)
+    sweep = sweep_section(figures_root / "sweep")
+    facts = [
+        ("git commit", git_commit()),
+        ("params hash", f"{fingerprint(config.to_dict())[:16]} (sha256 of the validated params.yaml)"),
+        ("machine", machine()),
+        ("variants", ", ".join(config.benchmark.variants)),
+        ("seeds", ", ".join(map(str, config.benchmark.seeds))),
+    ]
+    stages = stage_times(config, run_files, sweep[1] if sweep else None)
+    report_data = Report("ganlab benchmark: GAN loss variants compared", facts, sections, stages,
+                         sweep[0] if sweep else None)
+    render(report_data, REPORTS / "benchmark.md", REPORTS / "benchmark.html")
+    log.info("wrote %s and %s", REPORTS / "benchmark.md", REPORTS / "benchmark.html")
+    return REPORTS / "benchmark.html"

@@ -1,0 +1,151 @@
+"""The scorer registry (StyleGAN2-ADA's ``metric_main.register_metric`` shape): one scorer per kind of
+measurement, each declaring the tasks and data it applies to, its metric names with their directions, its
+protocol and -- for the cheap ones that run during training -- how it ranks checkpoints.
+
+Metric names carry the sample count (``fid_clf2500``, ``modes1k``), as StyleGAN2-ADA and mimicry name
+theirs, so values computed on different N never share a column by accident. The evaluate stage runs every
+scorer that applies; the training loop and the sweep use the first one that applies and runs in training.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from pipeline.config import EvalConfig
+from pipeline.data.store import PreparedData
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric's base name (without the sample count), which way is better, and whether tables show it."""
+
+    base: str
+    direction: str = ""  # "min", "max", or "" for a spread or a derived number (never ranked)
+    shown: bool = True
+
+
+def count_label(n: int) -> str:
+    """2500 → "2500", 10000 → "10k", 1000 → "1k" (the StyleGAN2-ADA / mimicry naming)."""
+    return f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+class Scorer(ABC):
+    """Scores ``n_samples`` generated samples of one dataset (see the module docstring)."""
+
+    #: The protocol family in metrics files (``protocols[name]``, ``metric_protocol[metric] = name``).
+    name: ClassVar[str]
+    tasks: ClassVar[tuple[str, ...]]
+    metrics: ClassVar[tuple[MetricSpec, ...]]
+    #: Cheap enough to run every ``train.eval_every`` steps, pick the best checkpoint and rank sweep trials.
+    in_training: ClassVar[bool] = False
+    #: The metric (base) a sweep ranks trials by, and the coverage count the mode-collapse rule watches.
+    tune_base: ClassVar[str | None] = None
+    coverage_base: ClassVar[str | None] = None
+
+    def __init__(self, n_samples: int, eval_config: EvalConfig) -> None:
+        self.n_samples, self.eval_config = n_samples, eval_config
+
+    @classmethod
+    @abstractmethod
+    def applies(cls, prepared: PreparedData, eval_config: EvalConfig) -> bool: ...
+
+    @classmethod
+    @abstractmethod
+    def build(cls, prepared: PreparedData, reference_dir: Path, eval_config: EvalConfig, n_samples: int) -> Scorer: ...
+
+    @classmethod
+    def sample_count(cls, eval_config: EvalConfig) -> int:
+        """How many samples the evaluate stage scores."""
+        return eval_config.n_samples
+
+    @abstractmethod
+    def score(self, samples: np.ndarray, conditions: dict[str, np.ndarray], label: str) -> dict[str, float | None]:
+        """Metric name → value on the first ``n_samples`` samples (drawn with ``conditions``); None: not computable."""
+
+    @abstractmethod
+    def protocol(self) -> dict[str, Any]:
+        """What a reader needs to reproduce the numbers."""
+
+    @property
+    def suffix(self) -> str:
+        return count_label(self.n_samples)
+
+    def metric_names(self) -> list[str]:
+        return [spec.base + self.suffix for spec in self.metrics]
+
+    @property
+    def tune_metric(self) -> str | None:
+        return self.tune_base + self.suffix if self.tune_base else None
+
+    @property
+    def coverage_metric(self) -> str | None:
+        return self.coverage_base + self.suffix if self.coverage_base else None
+
+    def rank_key(self, metrics: dict[str, float]) -> tuple[float, ...]:
+        """Larger is better: the first ranked metric (negated when lower is better)."""
+        spec = next(spec for spec in self.metrics if spec.direction)
+        value = metrics[spec.base + self.suffix]
+        return (value if spec.direction == "max" else -value,)
+
+
+SCORERS: list[type[Scorer]] = []
+
+
+def register_scorer(cls: type[Scorer]) -> type[Scorer]:
+    if any(existing.name == cls.name for existing in SCORERS):
+        raise ValueError(f"a scorer named {cls.name!r} is already registered")
+    SCORERS.append(cls)
+    return cls
+
+
+def scorers_for(task: str, prepared: PreparedData, eval_config: EvalConfig) -> list[type[Scorer]]:
+    """Every registered scorer that applies to this task and data, in registry order."""
+    return [cls for cls in SCORERS if task in cls.tasks and cls.applies(prepared, eval_config)]
+
+
+def in_training_scorer(task: str, prepared: PreparedData, reference_dir: Path, eval_config: EvalConfig,
+                       n_samples: int) -> Scorer | None:
+    """The first applicable scorer that runs during training, built for ``n_samples`` samples (None: none applies)."""
+    for cls in scorers_for(task, prepared, eval_config):
+        if cls.in_training:
+            return cls.build(prepared, reference_dir, eval_config, n_samples)
+    return None
+
+
+def metric_base(metric: str) -> str:
+    """``fid_clf2500`` → ``fid_clf``; a protocol tag (``fid5k [1a2b3c4d]``) is ignored."""
+    return metric.split(" [")[0].rstrip("0123456789k")
+
+
+def _spec(metric: str) -> MetricSpec | None:
+    base = metric_base(metric)
+    return next((spec for cls in SCORERS for spec in cls.metrics if spec.base == base), None)
+
+
+def direction(metric: str) -> str:
+    """"min" or "max" for a metric name with its sample-count suffix (``fid_clf2500`` → "min"); "" otherwise."""
+    spec = _spec(metric)
+    return spec.direction if spec else ""
+
+
+def is_metric(column: str) -> bool:
+    """Whether a name (e.g. a history column) is a metric of some registered scorer."""
+    return _spec(column) is not None
+
+
+def in_tables(metric: str) -> bool:
+    """Whether a result table shows the metric: not a spread (``*_std``) or a derived ranking number (``modes_hq``)."""
+    spec = _spec(metric)
+    return spec.shown if spec else not metric_base(metric).endswith("_std")
+
+
+def metric_order(metric: str) -> int:
+    """Position of a metric in tables: registry order of the ranked metrics, everything else last."""
+    ranked = [spec.base for cls in SCORERS for spec in cls.metrics if spec.direction]
+    base = metric_base(metric)
+    return ranked.index(base) if base in ranked else len(ranked)

@@ -1,0 +1,1 @@
+"""MLflow tracking (the store, runs, batched metrics), the git commit of results, and ``ganlab ui``."""

@@ -1,0 +1,86 @@
+"""One training job, fully resolved: dataset × variant × seed, with the family's settings (every "auto" and
+paper default filled in).
+
+The job is what the Ray training function receives and what a checkpoint's
+fingerprint is computed from, so a checkpoint can only resume the job that
+wrote it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from models.families import get_family, get_variant
+from models.family import DataSpec, FamilyError
+from pipeline.common.digest import fingerprint
+from pipeline.config import Config, ConfigError, EvalConfig, TrainConfig
+
+#: Train settings that change how often things happen, not what is computed.
+_SCHEDULE_ONLY = ("steps", "log_every", "checkpoint_every", "keep_checkpoints")
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    dataset: str
+    variant: str
+    family: str
+    seed: int
+    data: DataSpec
+    settings: Any  # the family's settings dataclass (models.family.Family.settings)
+    train: TrainConfig
+    eval: EvalConfig
+    world_size: int
+    data_dir: str
+    reference_dir: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}-{self.variant}-seed{self.seed}"
+
+    @property
+    def global_batch_size(self) -> int:
+        return self.train.batch_size * self.world_size
+
+    def shaping_settings(self) -> dict[str, Any]:
+        """Everything that shapes the weights: schedule-only settings and paths are left out, so a finished
+        run can be extended with more steps and a project can move."""
+        payload = dataclasses.asdict(self)
+        payload.pop("data_dir")
+        payload.pop("reference_dir")
+        for key in _SCHEDULE_ONLY:
+            payload["train"].pop(key)
+        return payload
+
+    def fingerprint(self) -> str:
+        """Hash of :meth:`shaping_settings` (what a checkpoint must match to be resumed)."""
+        return fingerprint(self.shaping_settings())
+
+    def as_params(self) -> dict[str, Any]:
+        """What MLflow records: every setting (the family's at the top level), not the machine-specific paths."""
+        params = dataclasses.asdict(self)
+        for key in ("data_dir", "reference_dir", "settings"):
+            params.pop(key)
+        return {**params, **dataclasses.asdict(self.settings)}
+
+
+def resolve_job(config: Config, dataset: str, variant: str, seed: int, data: DataSpec, data_dir: Path,
+                reference_dir: Path) -> TrainingJob:
+    """The job of one training: the variant's family resolves the dataset's params against its data.
+
+    ``train.batch_size`` is per worker, so the global batch is ``batch_size × ray.num_workers``; DDP
+    averages gradients over it (``train.lr_scaling`` decides whether the learning rates follow).
+    """
+    config = config.for_dataset(dataset)
+    spec = get_variant(variant)
+    family = get_family(spec.family)
+    try:
+        family.check_data(data)
+        settings = family.resolve(spec, config.hyperparameters(family.name), data, config.ray.num_workers)
+    except FamilyError as err:
+        raise ConfigError(f"{dataset} × {variant}: {err}") from None
+    return TrainingJob(dataset=dataset, variant=variant, family=family.name, seed=seed, data=data, settings=settings,
+                       train=config.train, eval=config.eval, world_size=config.ray.num_workers,
+                       data_dir=str(data_dir.resolve()), reference_dir=str(reference_dir.resolve()))

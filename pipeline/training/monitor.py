@@ -1,0 +1,59 @@
+"""The in-training metric: every ``train.eval_every`` steps rank 0 scores fixed-noise samples with the dataset's
+in-training scorer and keeps the best sampler seen (GAN quality can peak before the end of a run).
+
+Best-checkpoint selection uses this metric, measured on ``train.eval_samples`` samples of the training-set
+scorer; the evaluate stage scores the best and the final sampler again with the full protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from models.family import DataSpec, Family
+from pipeline.scoring.registry import Scorer
+from pipeline.scoring.sampling import Sampler, conditions_for
+
+#: Noise seed of the in-training monitor (fixed, so successive scores are comparable).
+MONITOR_SEED = 1234
+
+
+@dataclass
+class Best:
+    step: int
+    key: tuple[float, ...]
+    metrics: dict[str, float]
+    generator: dict[str, Tensor] = field(repr=False)
+
+    def as_state(self) -> dict[str, Any]:
+        return {"step": self.step, "key": list(self.key), "metrics": self.metrics, "generator": self.generator}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any] | None) -> Best | None:
+        return None if state is None else cls(state["step"], tuple(state["key"]), state["metrics"], state["generator"])
+
+
+class Monitor:
+    """Scores a family's sampler on rank 0 and remembers the best (a larger :meth:`Scorer.rank_key` wins;
+    ties keep the earlier step)."""
+
+    def __init__(self, scorer: Scorer, family: Family, latent_dim: int, data: DataSpec, batch_size: int,
+                 device: torch.device) -> None:
+        self.scorer, self.family, self.latent_dim = scorer, family, latent_dim
+        self.batch_size, self.device = batch_size, device
+        self.conditions = conditions_for(family.task, data, scorer.n_samples)
+        self.best: Best | None = None
+
+    def measure(self, sampler: nn.Module, step: int) -> dict[str, float]:
+        samples = Sampler(self.family, sampler, self.latent_dim).draw(
+            self.scorer.n_samples, MONITOR_SEED, self.batch_size, self.device, self.conditions)
+        metrics = self.scorer.score(samples, self.conditions, f"step {step}")
+        key = self.scorer.rank_key(metrics)
+        if self.best is None or key > self.best.key:
+            state = {k: v.detach().cpu().clone() for k, v in sampler.state_dict().items()}
+            self.best = Best(step, key, metrics, state)
+        return metrics
+

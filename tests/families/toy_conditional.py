@@ -1,0 +1,135 @@
+"""A class-conditional toy family (``toy-cgan``): the conditional GAN of Mirza & Osindero (2014) as small MLPs.
+
+G gets ``[z, onehot(y)]``, D gets ``[x, onehot(y)]`` (both conditioned by concatenation, Sec. 3.2 of the
+paper); the non-saturating loss, Adam(2e-4, β = (0.5, 0.999)), one D step per G step. Registered by the
+tests that import it, it touches nothing outside this module: everything the training loop, checkpoints,
+MLflow and the scorers need goes through :class:`models.family.Family`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from models.family import (Batch, Curve, DataSpec, Family, FamilyRun, Hyperparameters, RunContext, Variant, FAMILIES,
+                           register_family, register_variant)
+from models.losses import NonSaturatingLoss
+
+
+@dataclass(frozen=True)
+class ToySettings:
+    shape: tuple[int, ...]
+    n_classes: int
+    z_dim: int
+    width: int
+    lr: float
+    betas: tuple[float, float]
+
+
+class ConditionalMLP(nn.Module):
+    """[input, onehot(y)] → [Linear, LeakyReLU(0.2)] × 2 → Linear → ``out_shape`` (tanh for G's images)."""
+
+    def __init__(self, in_features: int, n_classes: int, width: int, out_shape: tuple[int, ...], squash: bool) -> None:
+        super().__init__()
+        self.n_classes, self.out_shape = n_classes, out_shape
+        self.net = nn.Sequential(nn.Linear(in_features + n_classes, width), nn.LeakyReLU(0.2),
+                                 nn.Linear(width, width), nn.LeakyReLU(0.2), nn.Linear(width, math.prod(out_shape)),
+                                 *([nn.Tanh()] if squash else []))
+
+    def forward(self, inputs: Tensor, labels: Tensor) -> Tensor:
+        joint = torch.cat([inputs.flatten(1), F.one_hot(labels, self.n_classes).float()], dim=1)
+        return self.net(joint).view(len(inputs), *self.out_shape)
+
+
+class ToyRun(FamilyRun):
+    def __init__(self, settings: ToySettings, context: RunContext) -> None:
+        self.settings, self.device = settings, context.device
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(context.seed)
+            generator = ConditionalMLP(settings.z_dim, settings.n_classes, settings.width, settings.shape, True)
+            discriminator = ConditionalMLP(math.prod(settings.shape), settings.n_classes, settings.width, (), False)
+        self.generator = context.wrap(generator.to(self.device))
+        self.discriminator = context.wrap(discriminator.to(self.device))
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=settings.lr, betas=settings.betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=settings.lr, betas=settings.betas)
+        self.loss = NonSaturatingLoss()
+
+    def step(self, next_batch: Callable[[], Batch], rng: torch.Generator) -> dict[str, float]:
+        batch = next_batch()
+        x, y = batch["x"], batch["y"]
+        z = torch.randn(len(x), self.settings.z_dim, device=self.device, generator=rng)
+        fake_y = torch.randint(self.settings.n_classes, (len(x),), device=self.device, generator=rng)
+        with torch.no_grad():
+            fake = self.generator(z, fake_y)
+        loss_d = self.loss.d_loss(self.discriminator(x, y), self.discriminator(fake, fake_y))
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        bare_d = getattr(self.discriminator, "module", self.discriminator).requires_grad_(False)
+        loss_g = self.loss.g_loss(bare_d(self.generator(z, fake_y), fake_y))
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        bare_d.requires_grad_(True)
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+
+    def sampler(self) -> nn.Module:
+        return getattr(self.generator, "module", self.generator)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"generator": self.sampler(), "discriminator": getattr(self.discriminator, "module", self.discriminator)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.sampler().state_dict(), "discriminator": self.modules()["discriminator"].state_dict(),
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.sampler().load_state_dict(state["generator"])
+        self.modules()["discriminator"].load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+
+    def use_settings(self, settings: ToySettings) -> None:
+        for optimiser in (self.opt_g, self.opt_d):
+            for group in optimiser.param_groups:
+                group["lr"] = settings.lr
+
+
+class ToyConditionalFamily(Family):
+    name = "toy-cgan"
+    task = "class-conditional"
+    reference = "Mirza & Osindero 2014"
+    settings = ToySettings
+    step_metrics = {"loss_d": "loss/d", "loss_g": "loss/g"}
+    curves = (Curve(("loss_d",), "Discriminator loss", "L_D"),)
+
+    def resolve(self, variant: Variant, hyper: Hyperparameters, data: DataSpec, world_size: int) -> ToySettings:
+        defaults = variant.optimiser
+        return ToySettings(shape=tuple(data.shape), n_classes=data.n_classes, z_dim=hyper.network.z_dim,
+                           width=hyper.network.width, lr=hyper.optimiser.lr_g or defaults.lr_g,
+                           betas=hyper.optimiser.betas or defaults.betas)
+
+    def create(self, settings: ToySettings, data: DataSpec, context: RunContext) -> ToyRun:
+        return ToyRun(settings, context)
+
+    def build_sampler(self, settings: ToySettings, data: DataSpec) -> nn.Module:
+        return ConditionalMLP(settings.z_dim, settings.n_classes, settings.width, settings.shape, True)
+
+    def sampler_weights(self, state: dict[str, Any]) -> dict[str, Tensor]:
+        return state["generator"]
+
+    def latent_dim(self, settings: ToySettings) -> int:
+        return settings.z_dim
+
+    def generate(self, sampler: nn.Module, z: Tensor, conditions: Batch) -> Tensor:
+        return sampler(z, conditions["y"])
+
+
+if ToyConditionalFamily.name not in FAMILIES:
+    register_family(ToyConditionalFamily())
+    register_variant(Variant("toy-cgan", "toy-cgan", NonSaturatingLoss, reference="Mirza & Osindero 2014"))
