@@ -48,26 +48,27 @@ from pipeline.training.job import resolve_job  # noqa: E402
 from pipeline.common.layout import prepared_dir, reference_dir  # noqa: E402
 from pipeline.common.logs import configure_logging  # noqa: E402
 from pipeline.data.stage import prepare  # noqa: E402
-from pipeline.data.store import load_prepared  # noqa: E402
+from pipeline.data.store import data_spec, load_prepared  # noqa: E402
 
 
 def bare_loop(job, steps: int, warmup: int, threads: int) -> float:
     """(a): steady-state steps/s of the GAN step alone (the first ``warmup`` steps untimed)."""
     torch.set_num_threads(threads)
     torch.manual_seed(job.seed)
-    generator, discriminator = build_generator(job.network), build_discriminator(job.network)
-    opt = job.optimiser
+    settings = job.settings
+    generator, discriminator = build_generator(settings.network), build_discriminator(settings.network)
+    opt = settings.optimiser
     opt_g = build_optimiser(opt.name, generator.parameters(), opt.lr_g, opt.betas)
     opt_d = build_optimiser(opt.name, discriminator.parameters(), opt.lr_d, opt.betas)
     data = torch.as_tensor(load_prepared(job.dataset, Path(job.data_dir)).train_x)
     batch = job.train.batch_size
-    objective = job.objective()
+    objective = settings.objective()
 
     def next_real():
         return data[torch.randint(len(data), (batch,))]
 
     def sample_z(n):
-        return torch.randn(n, job.network.z_dim)
+        return torch.randn(n, settings.network.z_dim)
 
     for step in range(steps):
         if step == warmup:
@@ -117,9 +118,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ganlab-bench-") as tmp:
         os.chdir(tmp)
         prepare(config, args.dataset)
-        shape = tuple(load_prepared(args.dataset).manifest["shape"])
-        job = resolve_job(config, args.dataset, args.variant, 0, shape, prepared_dir(args.dataset),
-                          reference_dir(args.dataset))
+        job = resolve_job(config, args.dataset, args.variant, 0, data_spec(load_prepared(args.dataset)),
+                          prepared_dir(args.dataset), reference_dir(args.dataset))
         for repeat in range(args.repeats):
             for label, workers in setups:
                 if workers == 0:
@@ -129,7 +129,7 @@ def main() -> None:
                     rates[label].append(rate)
                     walls[label].append(wall)
                 print(f"repeat {repeat + 1}/{args.repeats} {label}: {rates[label][-1]:.1f} steps/s", flush=True)
-    images_per_step = job.optimiser.k_d_steps * job.train.batch_size
+    images_per_step = job.settings.optimiser.k_d_steps * job.train.batch_size
     rows = []
     for label, workers in setups:
         rate = statistics.median(rates[label])
@@ -138,7 +138,7 @@ def main() -> None:
                      "wall_s": statistics.median(walls[label]) if walls[label] else None})
     reference = rows[0]["images_per_s"]
     bare_images = [rate * images_per_step for rate in rates[SETUPS[0][0]]]
-    print(f"\n{args.dataset} / {args.variant}: batch {job.train.batch_size} per worker, k={job.optimiser.k_d_steps}, "
+    print(f"\n{args.dataset} / {args.variant}: batch {job.train.batch_size} per worker, k={job.settings.optimiser.k_d_steps}, "
           f"{args.steps} steps ({log_every} warm-up), {threads} CPU threads, median of {args.repeats}")
     print(f"{'setup':28} {'workers':>7} {'steps/s':>9} {'images/s':>10} {'vs (a)':>7} {'paired vs (a): median [range]':>30} {'wall s':>7}")
     for row in rows:

@@ -1,41 +1,125 @@
 """Starting or joining Ray: one code path for a laptop and a cluster.
 
-``ray.address`` in params, else ``RAY_ADDRESS``, joins an existing cluster;
-neither starts a local instance sized to this machine (dashboard off,
-loopback only).
+``ray.address`` in params, else ``RAY_ADDRESS``, joins an existing cluster; neither starts a local
+instance sized to this machine, which
+
+* listens on 127.0.0.1 only: Ray binds its servers to the node's IP address and turns a loopback
+  address into the machine's reachable one, unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (Ray's own
+  switch for single-machine use) is set before Ray is imported -- :func:`prefer_loopback` sets it, and
+  ``ganlab`` calls it before any command imports Ray;
+* keeps Ray's token authentication on (Ray's default for a new local instance; the token in
+  ``~/.ray/auth_token``);
+* leaves no process behind, however the command ends: a watchdog (:mod:`pipeline.cluster.watchdog`)
+  outlives a ``kill -9`` of the driver and stops every Ray process the session started.
+
+Before any compute, the resources a run asks for are checked against what the instance has: on a local
+instance a request larger than the machine is an error at once; on a cluster the request waits for
+``ray.resource_timeout_s`` (the autoscaler may add nodes), then fails naming what is missing.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
+from pipeline.cluster.watchdog import Watchdog
 from pipeline.config import RayConfig
 
 log = logging.getLogger("ganlab.ray")
+LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+class ResourceError(RuntimeError):
+    """A run asks for more CPUs or GPUs than the Ray instance has (or gets within the timeout)."""
+
+
+def cluster_address(config: RayConfig) -> str | None:
+    """The cluster to join: ``ray.address``, else ``RAY_ADDRESS``; None starts a local instance."""
+    return config.address or os.environ.get("RAY_ADDRESS") or None
+
+
+def prefer_loopback(config: RayConfig) -> None:
+    """For a local instance: make Ray bind to 127.0.0.1. Ray reads the switch when it is imported, so this only
+    acts before the first ``import ray`` of the process (``ganlab`` calls it first thing); a process that imported
+    Ray already keeps Ray's default (the machine's address), with token authentication."""
+    if cluster_address(config) is None and "ray" not in sys.modules:
+        os.environ.setdefault(LOOPBACK_SWITCH, "0")
 
 
 @contextmanager
 def ray_session(config: RayConfig) -> Iterator[None]:
     """``ray.init`` unless Ray is already initialised (then the caller's session is reused)."""
+    prefer_loopback(config)
     import ray
 
     if ray.is_initialized():
         yield
         return
-    address = config.address or os.environ.get("RAY_ADDRESS") or None
+    address = cluster_address(config)
     # Ray's own loggers in every process: errors only, so worker progress lines stay readable.
     quiet = {"logging_level": logging.ERROR, "logging_config": ray.LoggingConfig(log_level="ERROR"), "log_to_driver": True}
     if address:
         log.info("joining the Ray cluster at %s", address)
         ray.init(address=address, **quiet)
+        watchdog = None
     else:
         # A laptop cannot be pre-empted; the watcher only adds a process and an error line.
         os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1", **quiet)
+        watchdog = Watchdog.start()
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, **quiet)
+    previous = os.environ.get("RAY_ADDRESS")
+    # Ray Train looks clusters up by "auto", which fails when another Ray runs on the machine: name ours.
+    os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
     try:
         yield
     finally:
         ray.shutdown()
+        if previous is None:
+            os.environ.pop("RAY_ADDRESS", None)
+        else:
+            os.environ["RAY_ADDRESS"] = previous
+        if watchdog is not None:
+            watchdog.stop()
+
+
+def _available() -> dict[str, float]:
+    import ray
+
+    return ray.cluster_resources()
+
+
+def _missing(cpus: float, gpus: float, nodes: int) -> list[str]:
+    import ray
+
+    have = _available()
+    alive = sum(1 for node in ray.nodes() if node.get("Alive"))
+    missing = []
+    if cpus > have.get("CPU", 0):
+        missing.append(f"{cpus:g} CPUs (the cluster has {have.get('CPU', 0):g})")
+    if gpus > have.get("GPU", 0):
+        missing.append(f"{gpus:g} GPUs (the cluster has {have.get('GPU', 0):g})")
+    if nodes > alive:
+        missing.append(f"{nodes} nodes for one worker each (the cluster has {alive})")
+    return missing
+
+
+def require_resources(what: str, cpus: float, gpus: float = 0, nodes: int = 1, timeout_s: float = 120.0,
+                      local: bool = True) -> None:
+    """Fail before any compute when the instance cannot hold ``what``: at once on a local instance, after
+    ``timeout_s`` of waiting on a cluster. The message names the request and what exists."""
+    missing = _missing(cpus, gpus, nodes)
+    if missing and not local:
+        log.info("%s waits for %s on the cluster (up to %.0fs, ray.resource_timeout_s)", what, ", ".join(missing),
+                 timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while missing and time.monotonic() < deadline:
+            time.sleep(min(5.0, max(deadline - time.monotonic(), 0.1)))
+            missing = _missing(cpus, gpus, nodes)
+    if missing:
+        where = "this machine" if local else f"the cluster after waiting {timeout_s:.0f}s (ray.resource_timeout_s)"
+        raise ResourceError(f"{what} needs {', '.join(missing)}: not available on {where}; lower ray.num_workers, "
+                            "ray.cpus_per_worker or the sweep's cpus_per_trial, or join a larger cluster (RAY_ADDRESS)")

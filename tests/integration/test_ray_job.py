@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -45,11 +46,16 @@ def test_ray_job_submit_trains_on_the_running_cluster(prepared):
         env=env, capture_output=True, text=True, timeout=180)
     assert start.returncode == 0, start.stdout + start.stderr
     try:
-        job = subprocess.run(
-            ["ray", "job", "submit", f"--address=http://127.0.0.1:{dashboard}", "--",
-             "bash", "-c", f"cd {project} && ganlab train --dataset ring8 --variant hinge --seed 0"],
-            env=env, capture_output=True, text=True, timeout=600)
-        output = job.stdout + job.stderr
+        deadline = time.monotonic() + 120
+        while True:  # the head's job agent registers a little after `ray start` returns
+            job = subprocess.run(
+                ["ray", "job", "submit", f"--address=http://127.0.0.1:{dashboard}", "--",
+                 "bash", "-c", f"cd {project} && ganlab train --dataset ring8 --variant hinge --seed 0"],
+                env=env, capture_output=True, text=True, timeout=600)
+            output = job.stdout + job.stderr
+            if "No available agent" not in output or time.monotonic() > deadline:
+                break
+            time.sleep(3.0)
         assert job.returncode == 0, output[-5000:]
         assert "succeeded" in output
         assert "joining the Ray cluster" in output, "the job's driver joined the running cluster"
