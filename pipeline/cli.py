@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import signal
 import sys
 from typing import Callable, Sequence
 
@@ -19,6 +20,7 @@ from analysis.features import FeatureInputError
 from analysis.inception import ExtractorUnavailable
 from models.families import variant_names
 from pipeline.common.feature_cache import FeatureCacheError
+from pipeline.common.files import CorruptFileError
 from pipeline.common.logs import configure_logging
 from pipeline.config import DATASETS, Config, ConfigError, load
 from pipeline.data.classifier import ClassifierFileError
@@ -28,12 +30,12 @@ from pipeline.scoring.evaluate import GeneratorFileError
 from pipeline.tracking.store import TrackingError
 from pipeline.training.checkpoint import CheckpointMismatchError
 from pipeline.training.ray_train import TrainingFailed
-from pipeline.tuning.outputs import SweepFailed
-from pipeline.tuning.sweep import SweepInterrupted
+from pipeline.cluster.session import ResourceError, prefer_loopback
+from pipeline.tuning.errors import SweepFailed, SweepInterrupted
 
 USER_ERRORS = (ConfigError, DatasetError, PreparedDataError, ClassifierFileError, FeatureCacheError, TrackingError,
                CheckpointMismatchError, GeneratorFileError, FileNotFoundError, TrainingFailed, ExtractorUnavailable,
-               FeatureInputError, SweepInterrupted, SweepFailed)
+               FeatureInputError, SweepInterrupted, SweepFailed, ResourceError, CorruptFileError)
 
 
 def _selection(config: Config, args: argparse.Namespace, with_variants: bool) -> list[tuple]:
@@ -47,8 +49,8 @@ def _selection(config: Config, args: argparse.Namespace, with_variants: bool) ->
 
 
 def _with_address(config: Config, args: argparse.Namespace) -> Config:
-    """``--address`` wins over ``ray.address`` and ``RAY_ADDRESS``."""
-    if not args.address:
+    """``--address`` (train, tune) wins over ``ray.address`` and ``RAY_ADDRESS``."""
+    if not getattr(args, "address", None):
         return config
     return dataclasses.replace(config, ray=dataclasses.replace(config.ray, address=args.address))
 
@@ -74,7 +76,6 @@ def _cmd_features(config: Config, args: argparse.Namespace) -> None:
 def _cmd_train(config: Config, args: argparse.Namespace) -> None:
     from pipeline.training.stage import train
 
-    config = _with_address(config, args)
     for dataset, variant, seed in _selection(config, args, with_variants=True):
         train(config, dataset, variant, seed)
 
@@ -95,7 +96,7 @@ def _cmd_report(config: Config, args: argparse.Namespace) -> None:
 def _cmd_tune(config: Config, args: argparse.Namespace) -> None:
     from pipeline.tuning.sweep import tune
 
-    tune(_with_address(config, args), restart=args.restart)
+    tune(config, restart=args.restart)
 
 
 def _cmd_ui(config: Config, args: argparse.Namespace) -> None:
@@ -137,15 +138,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM (``timeout``, a service manager) and SIGHUP (a closed terminal) end a command as Ctrl-C does:
+    runs are closed, Ray and every process it started stop, checkpoints stay for a resume."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging()
+    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop_signal, _stop)
     try:
-        config = load(args.params)
+        config = _with_address(load(args.params), args)
+        prefer_loopback(config.ray)  # before any command imports Ray
         COMMANDS[args.command][0](config, args)
     except USER_ERRORS as err:
         print(f"ganlab: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as stopped:
+        print(f"ganlab: stopped ({stopped or 'Ctrl-C'}); checkpoints are kept: run the command again to resume",
+              file=sys.stderr)
+        return 130
     return 0
 
 

@@ -36,3 +36,9 @@ def test_truncated_checkpoint_is_reported(tmp_path):
     path.write_bytes(path.read_bytes()[:50])
     with pytest.raises(CheckpointMismatchError, match="cannot be read"):
         load_checkpoint(tmp_path, "x")
+
+
+def test_a_refused_resume_names_the_settings_that_differ(tmp_path):
+    save_checkpoint(tmp_path, {"fingerprint": "a" * 64, "step": 1, "job": {"train.lr_d": 2e-4, "world_size": 1}})
+    with pytest.raises(CheckpointMismatchError, match=r"differs in train\.lr_d 0\.0002 → 0\.001, world_size 1 → 2"):
+        load_checkpoint(tmp_path, "b" * 64, {"train.lr_d": 1e-3, "world_size": 2})

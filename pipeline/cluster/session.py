@@ -31,6 +31,8 @@ from pipeline.config import RayConfig
 
 log = logging.getLogger("ganlab.ray")
 LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+#: Set while ganlab runs a local instance it started (inherited by Ray's workers and Tune's trials).
+LOCAL_MARKER = "GANLAB_LOCAL_RAY"
 
 
 class ResourceError(RuntimeError):
@@ -69,6 +71,7 @@ def ray_session(config: RayConfig) -> Iterator[None]:
     else:
         # A laptop cannot be pre-empted; the watcher only adds a process and an error line.
         os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
+        os.environ[LOCAL_MARKER] = "1"
         watchdog = Watchdog.start()
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, **quiet)
     previous = os.environ.get("RAY_ADDRESS")
@@ -83,7 +86,13 @@ def ray_session(config: RayConfig) -> Iterator[None]:
         else:
             os.environ["RAY_ADDRESS"] = previous
         if watchdog is not None:
+            os.environ.pop(LOCAL_MARKER, None)
             watchdog.stop()
+
+
+def local_instance() -> bool:
+    """Whether this process runs in a local Ray instance that ganlab started (else: a cluster it joined)."""
+    return os.environ.get(LOCAL_MARKER) == "1"
 
 
 def _available() -> dict[str, float]:
@@ -107,11 +116,11 @@ def _missing(cpus: float, gpus: float, nodes: int) -> list[str]:
     return missing
 
 
-def require_resources(what: str, cpus: float, gpus: float = 0, nodes: int = 1, timeout_s: float = 120.0,
-                      local: bool = True) -> None:
+def require_resources(what: str, cpus: float, gpus: float = 0, nodes: int = 1, timeout_s: float = 120.0) -> None:
     """Fail before any compute when the instance cannot hold ``what``: at once on a local instance, after
     ``timeout_s`` of waiting on a cluster. The message names the request and what exists."""
     missing = _missing(cpus, gpus, nodes)
+    local = local_instance()
     if missing and not local:
         log.info("%s waits for %s on the cluster (up to %.0fs, ray.resource_timeout_s)", what, ", ".join(missing),
                  timeout_s)

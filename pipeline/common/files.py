@@ -48,11 +48,27 @@ def write_json(path: Path, payload: Any) -> None:
         tmp.write_text(json.dumps(finite_or_none(payload), indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
+class CorruptFileError(ValueError):
+    """A file another stage wrote that cannot be parsed; the message names it and the command that rebuilds it."""
+
+
 def read_json(path: Path, what: str, fix: str) -> Any:
     """Read a JSON file another stage wrote; a missing or corrupt one raises with ``fix`` in the message."""
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} is missing; {fix}")
     try:
         return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{what} {path} is corrupt ({err}); {fix}") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CorruptFileError(f"{what} {path} is corrupt ({reason(err)}); {fix}") from err
+
+
+def read_table(path: Path, what: str, fix: str) -> Any:
+    """Read a CSV table another stage wrote (a pandas DataFrame), with the same errors as :func:`read_json`."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} is missing; {fix}")
+    try:
+        return pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError) as err:  # pandas' ParserError and EmptyDataError are ValueErrors
+        raise CorruptFileError(f"{what} {path} is corrupt ({reason(err)}); {fix}") from err

@@ -53,6 +53,8 @@ def parse(raw: Any, source: str = "params.yaml") -> Config:
 
 
 def _overrides(raw: Any, source: str) -> tuple[Any, ...]:
+    if raw is not None and not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: section 'overrides' must be a mapping of datasets, got {raw!r}")
     overrides = []
     for dataset, per_section in (raw or {}).items():
         if dataset not in DATASETS:

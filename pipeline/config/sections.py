@@ -98,6 +98,8 @@ class TrainConfig:
     precision: str = _field("fp32", choices=PRECISIONS, doc="autocast dtype; fp16 adds loss scaling")
     lr_scaling: str = _field("none", choices=("none", "linear"),
                              doc="linear: lr × num_workers (Goyal et al. 2017) for the larger global batch")
+    deterministic: bool = _field(False, doc="torch.use_deterministic_algorithms and cuDNN's deterministic kernels "
+                                            "(needed for bit-exact GPU runs; slower)")
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,8 @@ class RayConfig:
     max_failures: int = _field(0, low=-1, doc="-1: retry forever")
     sync_batchnorm: bool = _field(False, doc="SyncBatchNorm across workers (GPU only)")
     fail_at_step: int | None = _field(None, low=1, doc="fault injection: rank 0 dies once at this step (tests)")
+    resource_timeout_s: float = _field(120.0, low=0.0, doc="on a cluster, how long a run waits for the CPUs/GPUs "
+                                                            "it asks for before it fails")
 
 
 @dataclass(frozen=True)
@@ -222,6 +226,8 @@ class Config:
         plain["data"]["paths"] = plain["data"]["paths"] or {}
         plain["overrides"] = plain["overrides"] or {}
         plain["tune"]["space"] = {d.name: d.as_list() for d in self.tune.space}
+        if not self.tune.space:  # no sweep configured: params.yaml leaves the key out
+            del plain["tune"]["space"]
         plain["families"] = {name: pairs_to_mappings(dataclasses.asdict(options)) for name, options in self.families}
         return plain
 

@@ -59,8 +59,8 @@ def reference_protocol(classifier_sha256: str, train_sha256: str, n_real: int) -
 
 
 def save_classifier(model: DomainClassifier, spec: ClassifierSpec, path: Path) -> str:
-    with atomic_path(path) as tmp:
-        torch.save({"spec": spec.as_dict(), "state_dict": model.state_dict()}, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # a file object: the archive is not named after tmp
+        torch.save({"spec": spec.as_dict(), "state_dict": model.state_dict()}, handle)
     return sha256_file(path)
 
 

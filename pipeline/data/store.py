@@ -17,7 +17,7 @@ import numpy as np
 
 from models.family import TASK_INPUTS, DataSpec
 from pipeline.common.digest import sha256_file
-from pipeline.common.files import atomic_path, read_json, write_json
+from pipeline.common.files import CorruptFileError, atomic_path, read_json, write_json
 from pipeline.common.layout import prepared_dir
 
 MANIFEST = "manifest.json"
@@ -64,7 +64,7 @@ def rebuild_hint(dataset: str) -> str:
 def read_manifest(directory: Path, dataset: str) -> dict[str, Any]:
     try:
         manifest = read_json(directory / MANIFEST, "prepared-data manifest", rebuild_hint(dataset))
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, CorruptFileError) as err:
         raise PreparedDataError(str(err)) from None
     if manifest.get("format") != FORMAT_VERSION:
         raise PreparedDataError(f"{directory / MANIFEST} has format {manifest.get('format')}, expected {FORMAT_VERSION}; {rebuild_hint(dataset)}")

@@ -13,7 +13,7 @@ from analysis.plots import curves_png
 from analysis.report import DatasetSection, Figure, MetricTable, Table
 from models.families import family_of
 from models.family import Curve
-from pipeline.common.files import read_json
+from pipeline.common.files import read_json, read_table
 from pipeline.common.layout import metrics_file, run_dir, train_summary_file
 from pipeline.config import Config
 from pipeline.reporting.run_facts import RUN_HEADER, RunFiles, run_row
@@ -107,13 +107,15 @@ def dataset_section(config: Config, dataset: str, figures_dir: Path, run_files: 
     directions = {name: direction(name) for name in metric_names}
     metric_tables = [
         MetricTable("Final checkpoint", tables["final"], metric_names, directions),
-        MetricTable("Best checkpoint (chosen by the in-training metric)", tables["best"],
+        MetricTable("Best checkpoint (selected on the in-training metric: train.eval_samples samples against the "
+                    "training-set statistics)", tables["best"],
                     metric_names + ["best step"], directions),
     ]
     histories, samples = {}, []
     for variant in bench.variants:
         first = run_dir(dataset, variant, bench.seeds[0])
-        histories[variant] = pd.read_csv(first / "history.csv")
+        histories[variant] = read_table(first / "history.csv", "training history",
+                                        f"run `dvc repro train@{dataset}-{variant}-{bench.seeds[0]}`")
         target = figures_dir / f"samples-{variant}.png"
         shutil.copy2(first / "samples.png", target)
         samples.append(Figure(f"{variant} (seed {bench.seeds[0]}, final)", target))

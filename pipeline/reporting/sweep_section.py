@@ -11,7 +11,7 @@ import pandas as pd
 
 from analysis.plots import sweep_scatter_png, trial_curves_png
 from analysis.report import Figure, SweepSection, Table
-from pipeline.common.files import read_json
+from pipeline.common.files import read_json, read_table
 from pipeline.common.layout import tune_dir
 from pipeline.reporting.run_facts import duration
 
@@ -25,12 +25,7 @@ def _read_sweep() -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame] | None:
     if not summary_file.is_file():
         return None
     summary = read_json(summary_file, "sweep summary", FIX)
-    tables = {}
-    for name in ("trials", "trial_curves"):
-        path = tune_dir() / f"{name}.csv"
-        if not path.is_file():
-            raise FileNotFoundError(f"sweep output {path} is missing beside {summary_file}; {FIX}")
-        tables[name] = pd.read_csv(path)
+    tables = {name: read_table(tune_dir() / f"{name}.csv", "sweep output", FIX) for name in ("trials", "trial_curves")}
     return summary, tables["trials"], tables["trial_curves"]
 
 

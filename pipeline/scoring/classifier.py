@@ -72,7 +72,7 @@ class ClassifierScorer(DomainClassifierScorer):
     def score(self, samples: np.ndarray, conditions: dict[str, np.ndarray], label: str) -> dict[str, float]:
         s, cfg = self.suffix, self.eval_config
         features, logits = self.outputs(samples)
-        classes = class_scores(logits.argmax(axis=1), self.reference.real_labels, logits.shape[1], cfg.mode_min_samples)
+        classes = class_scores(logits.argmax(axis=1), self.reference.real_labels, logits.shape[1], self.min_samples)
         score = inception_score(logits, cfg.is_splits, IS_SEED)
         return {f"fid_clf{s}": frechet_distance(FeatureStats.of(features), self.reference.real),
                 f"classes{s}": classes["classes_covered"], f"class_kl{s}": classes["class_kl"],
@@ -81,6 +81,6 @@ class ClassifierScorer(DomainClassifierScorer):
     def protocol(self) -> dict[str, Any]:
         cfg = self.eval_config
         return {**self.classifier_protocol(), "n_real": self.reference.real.n,
-                "coverage_rule": f"class covered with >= {cfg.mode_min_samples} predictions",
+                "coverage_rule": f"class covered with >= {self.min_samples} of {self.n_samples} predictions",
                 "inception_score": f"is_clf: Inception Score computed with the domain classifier's logits "
                                    f"(not Inception's), {cfg.is_splits} splits, shuffle seed {IS_SEED}"}

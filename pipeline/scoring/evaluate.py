@@ -27,7 +27,7 @@ from pipeline.config import Config
 from pipeline.data.store import load_prepared
 from pipeline.scoring.registry import Scorer, scorers_for
 from pipeline.scoring.sampling import EVAL_SEED, conditions_for, load_sampler
-from pipeline.tracking.store import MetricLogger, resolve_tracking_uri
+from pipeline.tracking.store import MetricLogger, client_for, close_orphaned_runs, resolve_tracking_uri
 
 log = logging.getLogger("ganlab.evaluate")
 
@@ -87,6 +87,7 @@ def _score_both(scorers: list[Scorer], generators: dict[str, Any], task: str, ba
 def evaluate(config: Config, dataset: str, variant: str, seed: int) -> dict[str, Any]:
     """Score ``final`` and ``best``; every metric is tied to a protocol (``metric_protocol`` → ``protocols``)."""
     started = time.perf_counter()
+    close_orphaned_runs(client_for(resolve_tracking_uri(config)), config.mlflow.experiment)
     cfg = config.for_dataset(dataset)
     prepared = load_prepared(dataset)
     task = family_of(variant).task
@@ -111,4 +112,6 @@ def evaluate(config: Config, dataset: str, variant: str, seed: int) -> dict[str,
 def _log_to_mlflow(config: Config, run_id: str, results: dict[str, Any]) -> None:
     flat = {f"{which}/{name}": value for which, metrics in results.items() for name, value in metrics.items()
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)}
-    MetricLogger(resolve_tracking_uri(config), run_id).log(int(results["final"]["step"]), flat)
+    logger = MetricLogger(resolve_tracking_uri(config), run_id)
+    logger.log(int(results["final"]["step"]), flat)
+    logger.flush()

@@ -42,7 +42,7 @@ class ModeScorer(Scorer):
         if not np.isfinite(samples).all():
             raise FloatingPointError("generated samples contain NaN or inf: the generator has diverged")
         s, cfg = self.suffix, self.eval_config
-        scores = mode_scores(samples[: self.n_samples], self.centres, self.std, cfg.mode_sigmas, cfg.mode_min_samples)
+        scores = mode_scores(samples[: self.n_samples], self.centres, self.std, cfg.mode_sigmas, self.min_samples)
         return {f"modes{s}": scores.modes_covered, f"hq{s}": scores.high_quality,
                 f"mode_kl{s}": scores.kl_to_uniform, f"modes_hq{s}": scores.modes_covered + scores.high_quality}
 
@@ -54,5 +54,5 @@ class ModeScorer(Scorer):
         cfg = self.eval_config
         return {"n_generated": self.n_samples, "kind": self.name,
                 "rule": f"VEEGAN: high quality within {cfg.mode_sigmas} std of the nearest mode; "
-                        f"mode covered with >= {cfg.mode_min_samples} samples",
+                        f"mode covered with >= {self.min_samples} of {self.n_samples} samples",
                 "n_modes": len(self.centres), "std": self.std}

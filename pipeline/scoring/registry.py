@@ -72,6 +72,13 @@ class Scorer(ABC):
         """What a reader needs to reproduce the numbers."""
 
     @property
+    def min_samples(self) -> int:
+        """``eval.mode_min_samples`` is stated for ``eval.n_samples`` samples (VEEGAN: 20 of 2,500); with another
+        count the same share is required, ``round(min_samples × N / n_samples)`` (at least 1)."""
+        cfg = self.eval_config
+        return max(1, round(cfg.mode_min_samples * self.n_samples / cfg.n_samples))
+
+    @property
     def suffix(self) -> str:
         return count_label(self.n_samples)
 

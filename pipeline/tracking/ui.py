@@ -1,8 +1,9 @@
 """``ganlab ui``: the MLflow UI on the project's tracking store, bound to 127.0.0.1 unless told otherwise.
 
 ``mlflow ui`` runs in its own process group (it spawns worker processes
-that would outlive a kill of the parent); the group is stopped on Ctrl-C
-or when ``ganlab ui`` exits for any other reason.
+that would outlive a kill of the parent); the group is stopped on Ctrl-C,
+SIGTERM (``timeout``, a service manager), SIGHUP (a closed terminal) or when
+``ganlab ui`` exits for any other reason.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import urllib.error
 import urllib.request
 
 from pipeline.config import Config
-from pipeline.tracking.store import TrackingError, client_for, experiment_id, resolve_tracking_uri
+from pipeline.tracking.store import TrackingError, client_for, close_orphaned_runs, experiment_id, resolve_tracking_uri
 
 log = logging.getLogger("ganlab.ui")
 START_TIMEOUT_S = 120.0
@@ -57,6 +58,10 @@ def stop_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
             continue
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def runs_page(base_url: str, experiment: str) -> str:
     """The experiment's runs table in MLflow 3's UI (its model-training view, not the GenAI one)."""
     return f"{base_url}/#/experiments/{experiment}/runs?workflowType=machine_learning"
@@ -71,7 +76,9 @@ def compare_page(base_url: str, experiment: str, run_ids: list[str]) -> str:
 def serve(config: Config, host: str = "127.0.0.1", port: int | None = None) -> int:
     """Serve the UI until interrupted; returns the exit status of ``mlflow ui`` (0 after Ctrl-C)."""
     uri = resolve_tracking_uri(config)
-    experiment = experiment_id(client_for(uri), config.mlflow.experiment)
+    client = client_for(uri)
+    experiment = experiment_id(client, config.mlflow.experiment)
+    close_orphaned_runs(client, config.mlflow.experiment)
     if uri.startswith(("http://", "https://")):
         print(f"the tracking store is already a server: open {runs_page(uri.rstrip('/'), experiment)}")
         return 0
@@ -79,6 +86,8 @@ def serve(config: Config, host: str = "127.0.0.1", port: int | None = None) -> i
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
     if host not in ("127.0.0.1", "localhost"):
         log.warning("serving the MLflow UI on %s: reachable from other machines, without authentication", host)
+    for stop_signal in (signal.SIGTERM, signal.SIGHUP):  # stop the group as Ctrl-C does
+        signal.signal(stop_signal, _interrupt)
     process = subprocess.Popen(command, start_new_session=True)
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"
     try:

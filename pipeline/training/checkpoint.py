@@ -27,8 +27,8 @@ class CheckpointMismatchError(RuntimeError):
 def save_checkpoint(directory: Path, state: dict[str, Any]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / STATE_FILE
-    with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT_VERSION, **state}, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # a file object: the archive is not named after tmp
+        torch.save({"format": FORMAT_VERSION, **state}, handle)
     return path
 
 

@@ -52,8 +52,8 @@ def export_run(job: TrainingJob, state: dict[str, Any], checkpoint_dir: Path, su
                   "data": dataclasses.asdict(job.data), "final": samplers["final"], "best": samplers["best"],
                   "final_step": state["step"], "best_step": state["best"]["step"] if state["best"] else state["step"],
                   "ema": job.train.ema_decay is not None, "fingerprint": job.fingerprint()}
-    with atomic_path(generators_file(job.dataset, job.variant, job.seed)) as tmp:
-        torch.save(generators, tmp)
+    with atomic_path(generators_file(job.dataset, job.variant, job.seed)) as tmp, open(tmp, "wb") as handle:
+        torch.save(generators, handle)  # a file object: the archive inside is not named after the temporary file
     with atomic_path(out / "history.csv") as tmp:
         pd.DataFrame(state["history"]).to_csv(tmp, index=False)
     write_json(train_summary_file(job.dataset, job.variant, job.seed), summary)

@@ -33,6 +33,7 @@ class TrainingJob:
     train: TrainConfig
     eval: EvalConfig
     world_size: int
+    threads: int  # torch threads per worker: convolutions sum in another order with another count
     data_dir: str
     reference_dir: str
 
@@ -83,4 +84,4 @@ def resolve_job(config: Config, dataset: str, variant: str, seed: int, data: Dat
         raise ConfigError(f"{dataset} × {variant}: {err}") from None
     return TrainingJob(dataset=dataset, variant=variant, family=family.name, seed=seed, data=data, settings=settings,
                        train=config.train, eval=config.eval, world_size=config.ray.num_workers,
-                       data_dir=str(data_dir.resolve()), reference_dir=str(reference_dir.resolve()))
+                       threads=config.ray.cpus_per_worker, data_dir=str(data_dir.resolve()), reference_dir=str(reference_dir.resolve()))

@@ -53,6 +53,15 @@ class Hooks:
     progress: Callable[[int], None] = lambda step: None
 
 
+def use_deterministic_algorithms() -> None:
+    """``train.deterministic``: PyTorch's deterministic kernels (an error where an op has none), cuDNN's
+    deterministic convolutions without autotuning, and cuBLAS's fixed workspace (PyTorch's reproducibility notes)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
 def all_gather(obj: Any, world: int) -> list[Any]:
     """Every worker's ``obj`` on every worker (one collective); ``[obj]`` without a process group."""
     if world == 1 or not torch.distributed.is_initialized():
@@ -105,6 +114,8 @@ class TrainingLoop:
         if world != job.world_size:
             raise ValueError(f"job {job.name} was resolved for {job.world_size} worker(s), started on {world}")
         self.job, self.rank, self.world, self.device = job, rank, world, torch.device(device)
+        if job.train.deterministic:
+            use_deterministic_algorithms()
         self.fail_at_step, self.fault_marker, self.run_id = fail_at_step, fault_marker, run_id
         self.workers = all_gather({"rank": rank, "node_id": node_id, "host": socket.gethostname(), "pid": os.getpid()}, world)
         self.family = get_family(job.family)
@@ -229,7 +240,7 @@ class TrainingLoop:
             self.window.append(stats)
             finite = self._check_finite(stats)
             last = self.step == train.steps or not finite
-            if self.step % train.log_every == 0 or last:
+            if self.step % train.log_every == 0 or self.step % train.eval_every == 0 or last:
                 last = self._log_row(hooks, clock, finite, last, progress_every)
             if self.step % train.checkpoint_every == 0 or last:
                 report_started = time.perf_counter()

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import torch
 
+from pipeline.cluster.session import require_resources
 from pipeline.common.layout import resume_dir
 from pipeline.common.logs import configure_logging
 from pipeline.config import Config
@@ -52,7 +53,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     configure_logging()
     job: TrainingJob = config["job"]
-    torch.set_num_threads(config["threads"])
+    torch.set_num_threads(job.threads)
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
 
@@ -72,7 +73,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         training.restore(Path(config["resume_from"]))
     if training.step:
         log.info("%s: worker %d resumed from step %d", job.name, rank, training.step)
-    metric_logger = MetricLogger(config["tracking_uri"], config["run_id"], resume_key=RESUME_KEY) if rank == 0 else None
+    metric_logger = (MetricLogger(config["tracking_uri"], config["run_id"], resume_key=RESUME_KEY,
+                                  spool=Path(config["metrics_spool"])) if rank == 0 else None)
 
     def report(metrics: dict[str, float], directory: Path | None) -> None:
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(directory)) if directory else None)
@@ -83,6 +85,14 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     if config["step_file"] and rank == 0:
         hooks.progress = StepFile(Path(config["step_file"]), job.train.steps)
     training.run(hooks)
+    if metric_logger is not None:
+        metric_logger.flush()  # rows a tracking outage held back; an error keeps them in the spool for a re-run
+
+
+def metrics_spool(storage: Path, job: TrainingJob) -> Path:
+    """Where rank 0 keeps metric rows the tracking store did not take yet (outside Ray's run folder, which a
+    resumed run clears)."""
+    return storage.resolve() / f"{job.name}.pending-metrics.jsonl"
 
 
 def find_resumable(job: TrainingJob, storage: Path) -> tuple[Path, dict[str, Any]] | None:
@@ -116,7 +126,7 @@ def run_trainer(job: TrainingJob, config: Config, run_id: str, tracking_uri: str
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"job": job, "run_id": run_id, "tracking_uri": tracking_uri,
-                           "threads": ray_cfg.cpus_per_worker, "sync_batchnorm": ray_cfg.sync_batchnorm,
+                           "metrics_spool": str(metrics_spool(storage, job)), "sync_batchnorm": ray_cfg.sync_batchnorm,
                            "fail_at_step": ray_cfg.fail_at_step,
                            "fault_marker": str(storage / job.name / "fault-injected"),
                            "resume_from": str(resume_from) if resume_from else None, "stop_rules": stop_rules,
@@ -129,6 +139,10 @@ def run_trainer(job: TrainingJob, config: Config, run_id: str, tracking_uri: str
                              checkpoint_config=CheckpointConfig(num_to_keep=job.train.keep_checkpoints),
                              failure_config=FailureConfig(max_failures=ray_cfg.max_failures)),
     )
+    require_resources(f"{job.name} ({ray_cfg.num_workers} worker(s) × {ray_cfg.cpus_per_worker} CPU)",
+                      cpus=ray_cfg.num_workers * ray_cfg.cpus_per_worker, gpus=ray_cfg.num_workers * ray_cfg.use_gpu,
+                      nodes=ray_cfg.num_workers if ray_cfg.placement_strategy == "STRICT_SPREAD" else 1,
+                      timeout_s=ray_cfg.resource_timeout_s)
     following = follow_steps(step_file, job.train.steps, job.name) if progress_bar else contextlib.nullcontext()
     try:
         with following:

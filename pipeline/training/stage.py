@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from analysis.progress import interactive
+from models.families import get_family
 from pipeline.cluster.session import ray_session
 from pipeline.common.layout import prepared_dir, ray_storage, reference_dir, resume_dir
 from pipeline.config import Config
 from pipeline.data.store import data_spec, load_prepared
 from pipeline.tracking.git import git_commit
-from pipeline.tracking.store import client_for, resolve_tracking_uri, start_run
+from pipeline.tracking.store import (client_for, close_orphaned_runs, driver_tags, resolve_tracking_uri, retrying,
+                                     start_run)
+from pipeline.scoring.registry import in_training_scorer
 from pipeline.training.checkpoint import load_checkpoint
 from pipeline.training.export import export_run
 from pipeline.training.job import TrainingJob, resolve_job
@@ -39,6 +42,8 @@ def _resume_point(job: TrainingJob, client: Any) -> tuple[Path | None, str | Non
     log.info("%s: resuming the interrupted run from step %d (MLflow run %s)", job.name, state["step"], run_id or "new")
     if run_id is not None:
         client.update_run(run_id, status="RUNNING")
+        for key, value in driver_tags().items():
+            client.set_tag(run_id, key, value)
     return resume_from, run_id
 
 
@@ -80,10 +85,13 @@ def _train_summary(job: TrainingJob, state: dict[str, Any], run_id: str, started
 
 def train(config: Config, dataset: str, variant: str, seed: int) -> dict[str, Any]:
     """Run one training end to end; returns the summary written to ``train_summary.json``."""
-    job = resolve_job(config, dataset, variant, seed, data_spec(load_prepared(dataset)), prepared_dir(dataset),
-                      reference_dir(dataset))
+    prepared = load_prepared(dataset)
+    job = resolve_job(config, dataset, variant, seed, data_spec(prepared), prepared_dir(dataset), reference_dir(dataset))
+    # The files the workers will read, checked here: a damaged one is one clear error, not a worker's traceback.
+    in_training_scorer(get_family(job.family).task, prepared, reference_dir(dataset), job.eval, job.train.eval_samples)
     uri = resolve_tracking_uri(config)
     client = client_for(uri)
+    close_orphaned_runs(client, config.mlflow.experiment)
     resume_from, run_id = _open_run(job, config, client)
     log.info("%s: MLflow run %s in %s; %d worker(s), global batch %d", job.name, run_id, uri,
              job.world_size, job.global_batch_size)
@@ -95,11 +103,11 @@ def train(config: Config, dataset: str, variant: str, seed: int) -> dict[str, An
         state = load_checkpoint(checkpoint_dir, job.fingerprint())
         summary = _train_summary(job, state, run_id, started)
         for path in export_run(job, state, checkpoint_dir, summary).values():
-            client.log_artifact(run_id, str(path))
+            retrying(lambda: client.log_artifact(run_id, str(path)), f"{job.name}: logging {path.name}")
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise
-    client.set_terminated(run_id, "FINISHED")
+    retrying(lambda: client.set_terminated(run_id, "FINISHED"), f"{job.name}: closing MLflow run {run_id}")
     for scratch in (ray_storage() / job.name, resume_dir(ray_storage(), job.name)):  # finished: nothing to resume
         shutil.rmtree(scratch, ignore_errors=True)
     log.info("%s: done in %.0fs (%d steps)%s", job.name, summary["wall_time_s"], summary["steps"],

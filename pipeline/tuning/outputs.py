@@ -17,15 +17,12 @@ from pipeline.common.files import atomic_path, write_json
 from pipeline.common.layout import tune_dir
 from pipeline.config import Config
 from pipeline.training.stop_rules import ERROR
+from pipeline.tuning.errors import SweepFailed
 from pipeline.tuning.results import best_params, best_params_text, best_trial, trial_curve, trial_row
 from pipeline.tuning.trial import TRIAL_ID_TAG
 
 log = logging.getLogger("ganlab.tune")
 OUTPUT_FILES = ("trials.csv", "trial_curves.csv", "best_params.yaml", "summary.json")
-
-
-class SweepFailed(RuntimeError):
-    """No trial measured the objective (all diverged or crashed): there is no winner to write."""
 
 
 def hyperparameter_names(config: Config) -> list[str]:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from models.families import family_of
-from pipeline.cluster.session import ray_session
+from pipeline.cluster.session import ray_session, require_resources
 from pipeline.common.digest import fingerprint
 from pipeline.common.files import write_json
 from pipeline.common.layout import reference_dir, tune_storage
@@ -36,16 +36,13 @@ from pipeline.data.store import PreparedData, data_spec, load_prepared
 from pipeline.scoring.registry import Scorer, direction, in_training_scorer
 from pipeline.tracking.git import git_commit
 from pipeline.tracking.store import client_for, resolve_tracking_uri, start_run
+from pipeline.tuning.errors import SweepInterrupted
 from pipeline.tuning.outputs import write_outputs
 from pipeline.tuning.progress import SweepProgress
 from pipeline.tuning.space import grid_size, ray_domain, ray_space
 from pipeline.tuning.trial import SweepContext, run_trial
 
 log = logging.getLogger("ganlab.tune")
-
-
-class SweepInterrupted(RuntimeError):
-    """The driver was stopped before every trial ended; the sweep can be resumed."""
 
 
 def trial_scorer(config: Config, prepared: PreparedData) -> Scorer | None:
@@ -238,8 +235,11 @@ def _fit(config: Config, sweep: SweepContext, place: SweepPlace, client: Any) ->
     from ray import tune as ray_tune
 
     trainable = _trainable(sweep)
+    settings = config.tune
     try:
         with ray_session(config.ray):
+            require_resources(f"a trial of the sweep ({settings.cpus_per_trial:g} CPU)", cpus=settings.cpus_per_trial,
+                              timeout_s=config.ray.resource_timeout_s)
             tuner = (ray_tune.Tuner.restore(str(place.path), trainable=trainable, resume_unfinished=True,
                                             resume_errored=True) if place.path.exists()
                      else _new_tuner(config, trainable, sweep.metric, sweep.mode, place.path))

@@ -109,11 +109,12 @@ def run_trial(sample: dict[str, Any], sweep: SweepContext) -> None:
     if job.world_size > 1:
         _run_ray_train_trial(config, job, sweep, trial_id, run_id, sample, rules, client)
         return
-    torch.set_num_threads(max(1, math.floor(sweep.config.tune.cpus_per_trial)))
+    torch.set_num_threads(job.threads)
     training = TrainingLoop(job, fail_at_step=config.ray.fail_at_step,
                             fault_marker=Path(sweep.scratch) / "faults" / trial_id, run_id=run_id)
     donor = _restore(training, trial_id)
-    logger = MetricLogger(sweep.tracking_uri, run_id, resume_key=RESUME_KEY)
+    logger = MetricLogger(sweep.tracking_uri, run_id, resume_key=RESUME_KEY,
+                          spool=Path(sweep.scratch) / "metrics" / f"{trial_id}.jsonl")
     client.log_batch(run_id, metrics=_hyperparameter_metrics(sample, training.step))
     if donor is not None:
         client.set_tag(run_id, "pbt.last_exploit", f"trial {donor['trial_id']} at step {training.step}")
@@ -133,6 +134,7 @@ def run_trial(sample: dict[str, Any], sweep: SweepContext) -> None:
 
     with _ended(client, run_id, lambda: (training.stop_reason, training.step >= job.train.steps)):
         training.run(Hooks(report=report, log_metrics=logger.log, stop_check=rules.reason))
+        logger.flush()
 
 
 def _run_ray_train_trial(config: Config, job: TrainingJob, sweep: SweepContext, trial_id: str, run_id: str,

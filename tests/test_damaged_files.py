@@ -1,0 +1,102 @@
+"""Every file ganlab reads, damaged: one `ganlab: error:` line naming the file, what is wrong and the command that
+rebuilds it -- never a traceback (issue: hardening)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.common.layout import generators_file, metrics_file, model_dir, reference_dir, run_dir, train_summary_file
+from tests.conftest import tiny_config
+
+
+@pytest.fixture
+def finished_run(prepared, tmp_path):
+    """ring8 × hinge × seed 0 trained (bare loop, no Ray) and exported as the train stage exports it; params.yaml."""
+    import yaml
+
+    from pipeline.training.checkpoint import save_checkpoint
+    from pipeline.training.export import export_run
+    from tests.test_step import _training
+
+    from pipeline.tracking.store import client_for, resolve_tracking_uri, start_run
+
+    training = _training(prepared, "hinge", "ring8")
+    training.run()
+    state = training.state_dict()
+    save_checkpoint(tmp_path / "ckpt", state)
+    run_id = start_run(client_for(resolve_tracking_uri(prepared)), "ganlab", training.job.name, {}, {"stage": "train"})
+    export_run(training.job, state, tmp_path / "ckpt", {"run_id": run_id, "steps": training.step})
+    Path("params.yaml").write_text(yaml.safe_dump(tiny_config(benchmark={"variants": ["hinge"], "datasets": ["ring8"]},
+                                                              tune={"dataset": "ring8"}).to_dict()))
+    return training.job
+
+
+def _one_error_line(capsys, *needles: str) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("ganlab: error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def _truncate(path: Path, keep: int = 40) -> None:
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+EVALUATE = ["evaluate", "--dataset", "ring8", "--variant", "hinge", "--seed", "0"]
+
+
+def test_a_truncated_generator_file(finished_run, capsys):
+    _truncate(generators_file("ring8", "hinge", 0))
+    assert main(EVALUATE) == 2
+    _one_error_line(capsys, "generators.pt cannot be read", "dvc repro train@ring8-hinge-0")
+
+
+def test_a_corrupt_training_summary(finished_run, capsys):
+    train_summary_file("ring8", "hinge", 0).write_text('{"run_id": ')
+    assert main(EVALUATE) == 2
+    _one_error_line(capsys, "train_summary.json is corrupt", "dvc repro train@ring8-hinge-0")
+
+
+def test_truncated_prepared_arrays(finished_run, capsys):
+    _truncate(Path("data/prepared/ring8/train.npz"))
+    assert main(EVALUATE) == 2
+    _one_error_line(capsys, "train.npz", "dvc repro prepare@ring8")
+
+
+def test_damaged_classifier_and_its_statistics_stop_a_training_before_ray(prepared, capsys):
+    (stats,) = reference_dir("digits").glob("classifier-*.npz")
+    _truncate(stats)
+    Path("params.yaml").write_text("{}\n")
+    assert main(["train", "--dataset", "digits", "--variant", "hinge", "--seed", "0"]) == 2
+    _one_error_line(capsys, stats.name, "is unreadable", "dvc repro prepare@digits")
+    _truncate(Path("data/prepared/digits/classifier.pt"))
+    assert main(["train", "--dataset", "digits", "--variant", "hinge", "--seed", "0"]) == 2
+    _one_error_line(capsys, "classifier.pt", "dvc repro prepare@digits")
+
+
+def test_damaged_files_the_report_reads(finished_run, capsys):
+    from pipeline.scoring.evaluate import evaluate
+    from pipeline.config import load
+
+    evaluate(load("params.yaml"), "ring8", "hinge", 0)
+    assert metrics_file("ring8", "hinge", 0).is_file()
+    (run_dir("ring8", "hinge", 0) / "history.csv").write_text('step,loss_d\n"1,2\n')
+    assert main(["report"]) == 2
+    _one_error_line(capsys, "history.csv is corrupt", "dvc repro train@ring8-hinge-0")
+    metrics_file("ring8", "hinge", 0).write_text("{not json")
+    assert main(["report"]) == 2
+    _one_error_line(capsys, "seed0.json is corrupt", "dvc repro evaluate@ring8-hinge-0")
+
+
+def test_a_damaged_checkpoint_names_itself_and_how_to_start_over(finished_run, tmp_path):
+    from pipeline.training.checkpoint import CheckpointMismatchError, load_checkpoint
+
+    state = model_dir("ring8", "hinge", 0) / "state.pt"
+    _truncate(state, 100)
+    with pytest.raises(CheckpointMismatchError, match=r"state\.pt cannot be read \(.*\); delete it to start over"):
+        load_checkpoint(state.parent)
