@@ -14,8 +14,8 @@ pytestmark = pytest.mark.slow
 
 
 def _final_weights(dataset: str, variant: str) -> dict[str, torch.Tensor]:
-    state = torch.load(model_dir(dataset, variant, 0) / "state.pt", weights_only=True)
-    return {**{f"g.{k}": v for k, v in state["generator"].items()}, **{f"d.{k}": v for k, v in state["discriminator"].items()}}
+    model = torch.load(model_dir(dataset, variant, 0) / "state.pt", weights_only=True)["model"]
+    return {**{f"g.{k}": v for k, v in model["generator"].items()}, **{f"d.{k}": v for k, v in model["discriminator"].items()}}
 
 
 def _metric_steps(summary: dict, key: str = "loss/d") -> list[int]:

@@ -41,8 +41,18 @@ TINY = {
              "eval_every": 10, "grace_period": 10, "eval_samples": 200, "stop_after_step": 1000,
              "space": {"lr_g": ["choice", [1.0e-4, 2.0e-4]]}},
 }
-IGNORED = shutil.ignore_patterns(".venv", ".git", "data", "runs", "metrics", "reports", "mlflow.db", "mlartifacts",
-                                 ".ganlab", "__pycache__", ".pytest_cache", "cache", "tmp", "*.egg-info", "dvc_plots")
+#: The project's outputs and scratch, left out of the copy (at the top level only: pipeline/data is source).
+TOP_LEVEL_OUTPUTS = {".venv", ".git", "data", "runs", "metrics", "reports", "mlflow.db", "mlartifacts", ".ganlab",
+                     "dvc_plots", ".pytest_cache", ".hypothesis"}
+
+
+def ignored_outputs(directory: str, names: list[str]) -> set[str]:
+    skipped = {name for name in names if name == "__pycache__" or name.endswith(".egg-info")}
+    if Path(directory) == PROJECT:
+        skipped |= set(names) & TOP_LEVEL_OUTPUTS
+    if Path(directory) == PROJECT / ".dvc":
+        skipped |= set(names) & {"cache", "tmp"}
+    return skipped
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +60,7 @@ def pristine(tmp_path_factory) -> Path:
     """The project with tiny params after one full `dvc repro` (committed). Tests that change anything work
     on their own copy (:func:`project`), so each test stands alone and they pass in any order."""
     root = tmp_path_factory.mktemp("pristine") / "ganlab"
-    shutil.copytree(PROJECT, root, ignore=IGNORED)
+    shutil.copytree(PROJECT, root, ignore=ignored_outputs)
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     for section, values in TINY.items():  # the project's params, made tiny; overrides are replaced whole
         params[section] = values if section == "overrides" else {**params.get(section, {}), **values}
