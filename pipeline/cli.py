@@ -29,13 +29,13 @@ from pipeline.data.store import PreparedDataError
 from pipeline.scoring.evaluate import GeneratorFileError
 from pipeline.tracking.store import TrackingError
 from pipeline.training.checkpoint import CheckpointMismatchError
-from pipeline.training.ray_train import TrainingFailed
+from pipeline.training.ray_train import TrainingFailed, TrainingInterrupted
 from pipeline.cluster.session import ResourceError, prefer_loopback
 from pipeline.tuning.errors import SweepFailed, SweepInterrupted
 
 USER_ERRORS = (ConfigError, DatasetError, PreparedDataError, ClassifierFileError, FeatureCacheError, TrackingError,
                CheckpointMismatchError, GeneratorFileError, FileNotFoundError, TrainingFailed, ExtractorUnavailable,
-               FeatureInputError, SweepInterrupted, SweepFailed, ResourceError, CorruptFileError)
+               FeatureInputError, SweepInterrupted, SweepFailed, ResourceError, CorruptFileError, TrainingInterrupted)
 
 
 def _selection(config: Config, args: argparse.Namespace, with_variants: bool) -> list[tuple]:
@@ -74,17 +74,15 @@ def _cmd_features(config: Config, args: argparse.Namespace) -> None:
 
 
 def _cmd_train(config: Config, args: argparse.Namespace) -> None:
-    from pipeline.training.stage import train
+    from pipeline.training.stage import train_matrix
 
-    for dataset, variant, seed in _selection(config, args, with_variants=True):
-        train(config, dataset, variant, seed)
+    train_matrix(config, _selection(config, args, with_variants=True))
 
 
 def _cmd_evaluate(config: Config, args: argparse.Namespace) -> None:
-    from pipeline.scoring.evaluate import evaluate
+    from pipeline.scoring.evaluate import evaluate_matrix
 
-    for dataset, variant, seed in _selection(config, args, with_variants=True):
-        evaluate(config, dataset, variant, seed)
+    evaluate_matrix(config, _selection(config, args, with_variants=True))
 
 
 def _cmd_report(config: Config, args: argparse.Namespace) -> None:

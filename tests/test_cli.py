@@ -41,4 +41,4 @@ def test_evaluate_before_train_says_what_to_run(prepared, capsys):
 
     Path("params.yaml").write_text("{}\n")
     assert main(["evaluate", "--dataset", "ring8", "--variant", "hinge", "--seed", "0"]) == 2
-    assert "dvc repro train@ring8-hinge-0" in capsys.readouterr().err
+    assert "dvc repro train" in capsys.readouterr().err

@@ -53,13 +53,13 @@ EVALUATE = ["evaluate", "--dataset", "ring8", "--variant", "hinge", "--seed", "0
 def test_a_truncated_generator_file(finished_run, capsys):
     _truncate(generators_file("ring8", "hinge", 0))
     assert main(EVALUATE) == 2
-    _one_error_line(capsys, "generators.pt cannot be read", "dvc repro train@ring8-hinge-0")
+    _one_error_line(capsys, "generators.pt cannot be read", "dvc repro train")
 
 
 def test_a_corrupt_training_summary(finished_run, capsys):
     train_summary_file("ring8", "hinge", 0).write_text('{"run_id": ')
     assert main(EVALUATE) == 2
-    _one_error_line(capsys, "train_summary.json is corrupt", "dvc repro train@ring8-hinge-0")
+    _one_error_line(capsys, "train_summary.json is corrupt", "dvc repro train")
 
 
 def test_truncated_prepared_arrays(finished_run, capsys):
@@ -87,10 +87,10 @@ def test_damaged_files_the_report_reads(finished_run, capsys):
     assert metrics_file("ring8", "hinge", 0).is_file()
     (run_dir("ring8", "hinge", 0) / "history.csv").write_text('step,loss_d\n"1,2\n')
     assert main(["report"]) == 2
-    _one_error_line(capsys, "history.csv is corrupt", "dvc repro train@ring8-hinge-0")
+    _one_error_line(capsys, "history.csv is corrupt", "dvc repro train")
     metrics_file("ring8", "hinge", 0).write_text("{not json")
     assert main(["report"]) == 2
-    _one_error_line(capsys, "seed0.json is corrupt", "dvc repro evaluate@ring8-hinge-0")
+    _one_error_line(capsys, "seed0.json is corrupt", "dvc repro evaluate")
 
 
 def test_a_damaged_checkpoint_names_itself_and_how_to_start_over(finished_run, tmp_path):

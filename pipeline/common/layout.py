@@ -48,8 +48,17 @@ def train_summary_file(dataset: str, variant: str, seed: int) -> Path:
     return run_dir(dataset, variant, seed) / "train_summary.json"
 
 
+def stage_summary_file(stage: str, dataset: str | None = None, variant: str | None = None, seed: int | None = None) -> Path:
+    """DVC metrics of the grouped stages: ``metrics/<stage>/<dataset>/<variant>/seed<k>.json`` per run, and
+    ``metrics/<stage>/stage.json`` for the stage as a whole (its wall time)."""
+    if dataset is None:
+        return METRICS / stage / "stage.json"
+    return METRICS / stage / dataset / variant / f"seed{seed}.json"
+
+
 def metrics_file(dataset: str, variant: str, seed: int) -> Path:
-    return METRICS / dataset / variant / f"seed{seed}.json"
+    """One run's evaluation result (the ``evaluate`` stage)."""
+    return stage_summary_file("evaluate", dataset, variant, seed)
 
 
 def stage_time_file(dataset: str, stage: str) -> Path:

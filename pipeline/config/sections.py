@@ -107,7 +107,8 @@ class EvalConfig:
     n_samples: int = _field(2500, low=100, doc="generated samples scored per checkpoint")
     batch_size: int = _field(500, low=1)
     mode_sigmas: float = _field(3.0, low=0.0, open_low=True, doc="a sample is high quality within this many std of a mode")
-    mode_min_samples: int = _field(20, low=1, doc="a mode (or class) is covered when it gets at least this many samples")
+    mode_min_samples: int = _field(20, low=1, doc="a mode (or class) is covered with at least this many of 2,500 "
+                                   "samples (VEEGAN), the same share of other counts")
     is_splits: int = _field(10, low=1, doc="Inception Score splits (Salimans et al. 2016)")
     inception: bool = _field(False, doc="also compute Inception FID/KID/precision/recall/density/coverage (images; slow on a CPU)")
     inception_samples: int = _field(5000, low=10, doc="real and generated images through Inception; FID needs > 2048")
@@ -126,11 +127,14 @@ class RayConfig:
     address: str | None = _field(None, doc="null: RAY_ADDRESS or a local instance")
     num_workers: int = _field(1, low=1)
     use_gpu: bool = _field(False)
-    cpus_per_worker: int = _field(1, low=1)
+    cpus_per_worker: float = _field(1.0, low=0.0, open_low=True, doc="CPUs Ray reserves per worker (fractions "
+                                    "share a CPU); torch threads = max(1, its whole part)")
     placement_strategy: str = _field("PACK", choices=("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"))
     max_failures: int = _field(0, low=-1, doc="-1: retry forever")
     sync_batchnorm: bool = _field(False, doc="SyncBatchNorm across workers (GPU only)")
     fail_at_step: int | None = _field(None, low=1, doc="fault injection: rank 0 dies once at this step (tests)")
+    fail_runs: tuple[str, ...] | None = _field(None, doc="fault injection only in these runs, e.g. ring8-hinge-seed0 "
+                                               "(tests; null: every run)")
     resource_timeout_s: float = _field(120.0, low=0.0, doc="on a cluster, how long a run waits for the CPUs/GPUs "
                                                             "it asks for before it fails")
 
@@ -215,6 +219,11 @@ class Config:
                 changes = {sec: dataclasses.replace(getattr(self, sec), **dict(values)) for sec, values in sections}
                 return dataclasses.replace(self, **changes)
         return self
+
+    def benchmark_runs(self) -> list[tuple[str, str, int]]:
+        """Every (dataset, variant, seed) of the benchmark's matrix, in that order."""
+        bench = self.benchmark
+        return [(d, v, s) for d in bench.datasets for v in bench.variants for s in bench.seeds]
 
     def data_path(self, dataset: str) -> Path:
         """Folder holding the standard files of a file-backed dataset."""

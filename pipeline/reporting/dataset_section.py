@@ -28,7 +28,7 @@ def read_run_files(config: Config, dataset: str) -> RunFiles:
     files: RunFiles = {}
     for variant in config.benchmark.variants:
         for seed in config.benchmark.seeds:
-            fix = f"run `dvc repro evaluate@{dataset}-{variant}-{seed}`"
+            fix = "run `dvc repro evaluate`"
             files[variant, seed] = (read_json(metrics_file(dataset, variant, seed), "evaluation result", fix),
                                     read_json(train_summary_file(dataset, variant, seed), "training summary", fix))
     return files
@@ -114,8 +114,7 @@ def dataset_section(config: Config, dataset: str, figures_dir: Path, run_files: 
     histories, samples = {}, []
     for variant in bench.variants:
         first = run_dir(dataset, variant, bench.seeds[0])
-        histories[variant] = read_table(first / "history.csv", "training history",
-                                        f"run `dvc repro train@{dataset}-{variant}-{bench.seeds[0]}`")
+        histories[variant] = read_table(first / "history.csv", "training history", "run `dvc repro train`")
         target = figures_dir / f"samples-{variant}.png"
         shutil.copy2(first / "samples.png", target)
         samples.append(Figure(f"{variant} (seed {bench.seeds[0]}, final)", target))

@@ -1,11 +1,14 @@
-"""The ``evaluate`` stage: score the final and the best generator of one training with every scorer that applies.
+"""The ``evaluate`` stage: score the final and the best generator of every training with every scorer that applies.
 
 GAN quality can collapse late in training, so both checkpoints are scored
 with the same protocol and reported separately (``final`` / ``best``) in
-``metrics/<dataset>/<variant>/seed<k>.json``, each metric tied to its
+``metrics/evaluate/<dataset>/<variant>/seed<k>.json``, each metric tied to its
 protocol (extractor and its file hash, preprocessing, sample counts, seeds),
 and logged to the training's MLflow run as ``final/<metric>`` and ``best/<metric>``.
-One draw of samples serves every scorer (each takes its first N).
+One draw of samples serves every scorer (each takes its first N). Like training,
+the stage covers the whole matrix in one process and keeps a result whose inputs
+(the generator file, the dataset's evaluation settings, the scorers' protocols
+and the scoring code) are unchanged.
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ import torch
 from analysis.features import FeatureInputError
 from models.families import family_of
 from models.family import DataSpec, from_plain
-from pipeline.common.digest import fingerprint
+from pipeline.common.digest import fingerprint, sha256_file, source_digest
 from pipeline.common.files import read_json, reason, write_json
-from pipeline.common.layout import generators_file, metrics_file, reference_dir, train_summary_file
+from pipeline.common.layout import generators_file, metrics_file, reference_dir, stage_summary_file, train_summary_file
 from pipeline.config import Config
-from pipeline.data.store import load_prepared
+from pipeline.data.store import PreparedData, load_prepared
 from pipeline.scoring.registry import Scorer, scorers_for
 from pipeline.scoring.sampling import EVAL_SEED, conditions_for, load_sampler
 from pipeline.tracking.store import MetricLogger, client_for, close_orphaned_runs, resolve_tracking_uri
@@ -37,8 +40,7 @@ class GeneratorFileError(RuntimeError):
 
 
 def retrain_hint(dataset: str, variant: str, seed: int) -> str:
-    return (f"run `dvc repro train@{dataset}-{variant}-{seed}` (or `ganlab train --dataset {dataset} "
-            f"--variant {variant} --seed {seed}`)")
+    return (f"run `dvc repro train` (or `ganlab train --dataset {dataset} --variant {variant} --seed {seed}`)")
 
 
 def load_generators(dataset: str, variant: str, seed: int) -> dict[str, Any]:
@@ -84,29 +86,69 @@ def _score_both(scorers: list[Scorer], generators: dict[str, Any], task: str, ba
     return results
 
 
-def evaluate(config: Config, dataset: str, variant: str, seed: int) -> dict[str, Any]:
-    """Score ``final`` and ``best``; every metric is tied to a protocol (``metric_protocol`` → ``protocols``)."""
-    started = time.perf_counter()
-    close_orphaned_runs(client_for(resolve_tracking_uri(config)), config.mlflow.experiment)
+#: The source that shapes an evaluation (what the ``evaluate`` stage of dvc.yaml lists).
+SCORING_CODE = ("models", "pipeline/scoring", "pipeline/features/inception.py", "pipeline/data/store.py",
+                "pipeline/data/classifier.py", "pipeline/common/feature_cache.py", "analysis")
+
+
+def build_scorers(config: Config, dataset: str, prepared: PreparedData, task: str) -> list[Scorer]:
     cfg = config.for_dataset(dataset)
-    prepared = load_prepared(dataset)
-    task = family_of(variant).task
-    scorers = [cls.build(prepared, reference_dir(dataset), cfg.eval, cls.sample_count(cfg.eval))
-               for cls in scorers_for(task, prepared, cfg.eval)]
+    return [cls.build(prepared, reference_dir(dataset), cfg.eval, cls.sample_count(cfg.eval))
+            for cls in scorers_for(task, prepared, cfg.eval)]
+
+
+def _input_key(config: Config, dataset: str, variant: str, seed: int, scorers: list[Scorer], code: str) -> str:
+    """What an evaluation result depends on: the generator file, the evaluation settings, the scorers' protocols
+    (extractors and real statistics) and the scoring code."""
+    return fingerprint({"generators": sha256_file(generators_file(dataset, variant, seed)),
+                        "eval": config.for_dataset(dataset).to_dict()["eval"],
+                        "protocols": [scorer.protocol() for scorer in scorers], "code": code})
+
+
+def evaluate_run(config: Config, dataset: str, variant: str, seed: int, scorers: list[Scorer], code: str) -> dict[str, Any]:
+    """Score ``final`` and ``best`` of one run (or keep its result when its inputs are unchanged)."""
+    started = time.perf_counter()
     generators = load_generators(dataset, variant, seed)
+    key = _input_key(config, dataset, variant, seed, scorers, code)
+    done = metrics_file(dataset, variant, seed)
+    if done.is_file() and read_json(done, "evaluation result", "").get("input_key") == key:
+        log.info("%s/%s seed %d: evaluation kept (inputs unchanged)", dataset, variant, seed)
+        return read_json(done, "evaluation result", "")
     summary = read_json(train_summary_file(dataset, variant, seed), "training summary", retrain_hint(dataset, variant, seed))
     generator_kind = "EMA" if generators["ema"] else "raw"
     protocols = {scorer.name: _protocol({**scorer.protocol(), "noise_seed": EVAL_SEED, "generator": generator_kind})
                  for scorer in scorers}
     metric_protocol = {name: scorer.name for scorer in scorers for name in scorer.metric_names()}
-    results = _score_both(scorers, generators, task, cfg.eval.batch_size, f"{dataset}/{variant} seed {seed}",
-                          list(metric_protocol))
+    results = _score_both(scorers, generators, family_of(variant).task, config.for_dataset(dataset).eval.batch_size,
+                          f"{dataset}/{variant} seed {seed}", list(metric_protocol))
     payload = {"final": results["final"], "best": results["best"], "protocols": protocols,
-               "metric_protocol": metric_protocol, "run_id": summary["run_id"], "dataset": dataset,
-               "variant": variant, "seed": seed, "wall_time_s": round(time.perf_counter() - started, 2)}
-    write_json(metrics_file(dataset, variant, seed), payload)
+               "metric_protocol": metric_protocol, "run_id": summary["run_id"], "dataset": dataset, "variant": variant,
+               "seed": seed, "input_key": key, "wall_time_s": round(time.perf_counter() - started, 2)}
+    write_json(done, payload)
     _log_to_mlflow(config, summary["run_id"], results)
     return payload
+
+
+def evaluate_matrix(config: Config, runs: list[tuple[str, str, int]] | None = None) -> list[dict[str, Any]]:
+    """The stage: every run of ``runs`` (default: the benchmark's matrix) in one process, scorers built once per
+    dataset and task (Inception is loaded once)."""
+    started = time.perf_counter()
+    runs = runs or config.benchmark_runs()
+    close_orphaned_runs(client_for(resolve_tracking_uri(config)), config.mlflow.experiment)
+    code, scorers, results = source_digest(SCORING_CODE), {}, []
+    for dataset, variant, seed in runs:
+        task = family_of(variant).task
+        if (dataset, task) not in scorers:
+            scorers[dataset, task] = build_scorers(config, dataset, load_prepared(dataset), task)
+        results.append(evaluate_run(config, dataset, variant, seed, scorers[dataset, task], code))
+    write_json(stage_summary_file("evaluate"), {"stage": "evaluate", "runs": len(runs),
+                                                "wall_time_s": round(time.perf_counter() - started, 2)})
+    return results
+
+
+def evaluate(config: Config, dataset: str, variant: str, seed: int) -> dict[str, Any]:
+    """One run's evaluation (see :func:`evaluate_matrix`)."""
+    return evaluate_matrix(config, [(dataset, variant, seed)])[0]
 
 
 def _log_to_mlflow(config: Config, run_id: str, results: dict[str, Any]) -> None:

@@ -29,6 +29,10 @@ class MetricSpec:
     shown: bool = True
 
 
+#: The sample count of VEEGAN's protocol (Srivastava et al. 2017), for which eval.mode_min_samples is stated.
+VEEGAN_SAMPLES = 2500
+
+
 def count_label(n: int) -> str:
     """2500 → "2500", 10000 → "10k", 1000 → "1k" (the StyleGAN2-ADA / mimicry naming)."""
     return f"{n // 1000}k" if n % 1000 == 0 else str(n)
@@ -73,10 +77,9 @@ class Scorer(ABC):
 
     @property
     def min_samples(self) -> int:
-        """``eval.mode_min_samples`` is stated for ``eval.n_samples`` samples (VEEGAN: 20 of 2,500); with another
-        count the same share is required, ``round(min_samples × N / n_samples)`` (at least 1)."""
-        cfg = self.eval_config
-        return max(1, round(cfg.mode_min_samples * self.n_samples / cfg.n_samples))
+        """``eval.mode_min_samples`` is stated for VEEGAN's 2,500 samples (20 of 2,500 covers a mode); with another
+        count the same share is required, ``round(min_samples × N / 2500)`` (at least 1)."""
+        return max(1, round(self.eval_config.mode_min_samples * self.n_samples / VEEGAN_SAMPLES))
 
     @property
     def suffix(self) -> str:

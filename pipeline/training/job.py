@@ -18,6 +18,9 @@ from models.family import DataSpec, FamilyError
 from pipeline.common.digest import fingerprint
 from pipeline.config import Config, ConfigError, EvalConfig, TrainConfig
 
+#: The eval keys the in-training metric reads (dvc.yaml's train stage lists exactly these); the others -- Inception,
+#: KID, the k-NN metrics, the evaluation's sample count -- cannot change a training.
+IN_TRAINING_EVAL = ("batch_size", "mode_sigmas", "mode_min_samples", "is_splits")
 #: Train settings that change how often things happen, not what is computed.
 _SCHEDULE_ONLY = ("steps", "log_every", "checkpoint_every", "keep_checkpoints")
 
@@ -67,6 +70,11 @@ class TrainingJob:
         return {**params, **dataclasses.asdict(self.settings)}
 
 
+def in_training_eval(eval_config: EvalConfig) -> EvalConfig:
+    """The eval settings of a job: the in-training ones as given, every other one at its default."""
+    return dataclasses.replace(EvalConfig(), **{key: getattr(eval_config, key) for key in IN_TRAINING_EVAL})
+
+
 def resolve_job(config: Config, dataset: str, variant: str, seed: int, data: DataSpec, data_dir: Path,
                 reference_dir: Path) -> TrainingJob:
     """The job of one training: the variant's family resolves the dataset's params against its data.
@@ -83,5 +91,5 @@ def resolve_job(config: Config, dataset: str, variant: str, seed: int, data: Dat
     except FamilyError as err:
         raise ConfigError(f"{dataset} × {variant}: {err}") from None
     return TrainingJob(dataset=dataset, variant=variant, family=family.name, seed=seed, data=data, settings=settings,
-                       train=config.train, eval=config.eval, world_size=config.ray.num_workers,
-                       threads=config.ray.cpus_per_worker, data_dir=str(data_dir.resolve()), reference_dir=str(reference_dir.resolve()))
+                       train=config.train, eval=in_training_eval(config.eval), world_size=config.ray.num_workers,
+                       threads=max(1, int(config.ray.cpus_per_worker)), data_dir=str(data_dir.resolve()), reference_dir=str(reference_dir.resolve()))

@@ -8,7 +8,6 @@ fingerprint (:func:`checkpoint_to_resume`).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 from pathlib import Path
@@ -23,7 +22,6 @@ from pipeline.config import Config
 from pipeline.training.checkpoint import CheckpointMismatchError, load_checkpoint
 from pipeline.training.job import TrainingJob
 from pipeline.training.loop import LOOP_METRICS, Hooks, TrainingLoop
-from pipeline.training.step_progress import StepFile, follow_steps
 from pipeline.tracking.store import MetricLogger, flatten
 from pipeline.training.stop_rules import StopRules
 
@@ -36,6 +34,10 @@ RESUME_KEY = LOOP_METRICS["steps_per_s"]
 
 class TrainingFailed(RuntimeError):
     """Ray Train ended the run without a result (a worker failed past its retries)."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """The train stage was stopped before every run ended; their checkpoints are kept for the next run."""
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
@@ -52,6 +54,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train.torch
 
     configure_logging()
+    logging.getLogger("ray.train").setLevel(logging.WARNING)  # its per-report lines; ganlab's own lines say what happens
     job: TrainingJob = config["job"]
     torch.set_num_threads(job.threads)
     context = ray.train.get_context()
@@ -82,8 +85,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     hooks = Hooks(report=report, log_metrics=metric_logger.log if metric_logger else Hooks.log_metrics)
     if config["stop_rules"] is not None:
         hooks.stop_check = config["stop_rules"].reason
-    if config["step_file"] and rank == 0:
-        hooks.progress = StepFile(Path(config["step_file"]), job.train.steps)
     training.run(hooks)
     if metric_logger is not None:
         metric_logger.flush()  # rows a tracking outage held back; an error keeps them in the spool for a re-run
@@ -110,32 +111,29 @@ def find_resumable(job: TrainingJob, storage: Path) -> tuple[Path, dict[str, Any
 
 
 def run_trainer(job: TrainingJob, config: Config, run_id: str, tracking_uri: str, resume_from: Path | None,
-                storage: Path, stop_rules: StopRules | None = None, callbacks: Sequence[Any] = (),
-                progress_bar: bool = False) -> Path:
+                storage: Path, stop_rules: StopRules | None = None, callbacks: Sequence[Any] = ()) -> Path:
     """Fit on Ray Train (run folder ``storage/<job name>``); returns a directory holding the final checkpoint.
 
     ``stop_rules`` and ``callbacks`` serve tuning trials that are themselves Ray Train runs;
-    ``progress_bar`` draws rank 0's steps on the driver's terminal.
     """
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     ray_cfg = config.ray
     storage = storage.resolve()
-    step_file = storage / f"{job.name}.step"
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"job": job, "run_id": run_id, "tracking_uri": tracking_uri,
                            "metrics_spool": str(metrics_spool(storage, job)), "sync_batchnorm": ray_cfg.sync_batchnorm,
-                           "fail_at_step": ray_cfg.fail_at_step,
+                           "fail_at_step": ray_cfg.fail_at_step if job.name in (ray_cfg.fail_runs or (job.name,)) else None,
                            "fault_marker": str(storage / job.name / "fault-injected"),
-                           "resume_from": str(resume_from) if resume_from else None, "stop_rules": stop_rules,
-                           "step_file": str(step_file) if progress_bar else None},
+                           "resume_from": str(resume_from) if resume_from else None, "stop_rules": stop_rules},
         torch_config=TorchConfig(backend="nccl" if ray_cfg.use_gpu else "gloo"),
         scaling_config=ScalingConfig(num_workers=ray_cfg.num_workers, use_gpu=ray_cfg.use_gpu,
                                      resources_per_worker={"CPU": ray_cfg.cpus_per_worker},
                                      placement_strategy=ray_cfg.placement_strategy),
         run_config=RunConfig(name=job.name, storage_path=str(storage), callbacks=list(callbacks),
+                             logging_config=LoggingConfig(log_level="WARNING"),  # ganlab's own lines say what happens
                              checkpoint_config=CheckpointConfig(num_to_keep=job.train.keep_checkpoints),
                              failure_config=FailureConfig(max_failures=ray_cfg.max_failures)),
     )
@@ -143,10 +141,8 @@ def run_trainer(job: TrainingJob, config: Config, run_id: str, tracking_uri: str
                       cpus=ray_cfg.num_workers * ray_cfg.cpus_per_worker, gpus=ray_cfg.num_workers * ray_cfg.use_gpu,
                       nodes=ray_cfg.num_workers if ray_cfg.placement_strategy == "STRICT_SPREAD" else 1,
                       timeout_s=ray_cfg.resource_timeout_s)
-    following = follow_steps(step_file, job.train.steps, job.name) if progress_bar else contextlib.nullcontext()
     try:
-        with following:
-            result = trainer.fit()
+        result = trainer.fit()
     except Exception as err:  # ray.train.TrainingFailedError wraps the worker's exception
         raise TrainingFailed(f"{job.name}: training failed on the Ray workers: {err}") from err
     if result.checkpoint is None:

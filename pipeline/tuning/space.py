@@ -90,5 +90,5 @@ def trial_settings(config: Config, dataset: str, sample: Mapping[str, Any]) -> t
     loss = dataclasses.replace(merged.loss, **sections["loss"])
     workers = tune_cfg.workers_per_trial
     ray_cfg = dataclasses.replace(merged.ray, num_workers=workers,
-                                  cpus_per_worker=max(1, math.floor(tune_cfg.cpus_per_trial / workers)))
+                                  cpus_per_worker=tune_cfg.cpus_per_trial / workers)
     return dataclasses.replace(merged, train=train, loss=loss, ray=ray_cfg, overrides=()), variant

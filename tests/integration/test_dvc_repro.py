@@ -159,7 +159,7 @@ def test_every_stage_left_its_outputs(pristine):
         manifest = json.loads((pristine / "data" / "prepared" / dataset / "manifest.json").read_text())
         assert manifest["dataset"] == dataset
         for variant in ("non-saturating", "wgan-gp"):
-            result = json.loads((pristine / "metrics" / dataset / variant / "seed0.json").read_text())
+            result = json.loads((pristine / "metrics" / "evaluate" / dataset / variant / "seed0.json").read_text())
             assert result["final"]["step"] == 20 and result["final"]["status"] == "ok", result
     assert (pristine / "mlflow.db").is_file()
 
@@ -178,51 +178,53 @@ def test_dvc_metrics_and_plots_work(project):
     assert (project / "dvc_plots" / "index.html").is_file()
 
 
-def _matrix(stage: str, seeds=(0,)) -> set[str]:
-    if stage in ("prepare", "features"):
-        return {f"{stage}@{dataset}" for dataset in ("ring8", "digits")}
-    return {f"{stage}@{dataset}-{variant}-{seed}" for dataset in ("ring8", "digits")
-            for variant in ("non-saturating", "wgan-gp") for seed in seeds}
+def _per_dataset(stage: str) -> set[str]:
+    return {f"{stage}@{dataset}" for dataset in ("ring8", "digits")}
 
 
-#: A valid change of each params section → exactly the stages whose declared inputs it changes (what `dvc
-#: status` lists; their downstream stages rerun only when these stages' outputs change).
+#: A valid change of each params section (or key) → exactly the stages whose declared inputs it changes (what `dvc
+#: status` lists; their downstream stages rerun only when these stages' outputs change). train and evaluate cover
+#: the whole matrix; inside them a run whose inputs are unchanged is kept (tests/integration/test_fan_out.py).
 SECTION_CHANGES = {
-    "data": ({"n_points": 2100}, _matrix("prepare")),
-    "classifier": ({"epochs": 3}, _matrix("prepare")),
-    "model": ({"width": 12}, _matrix("train") | {"tune"}),
-    "loss": ({"gp_lambda": 5.0}, _matrix("train") | {"tune"}),
-    "train": ({"log_every": 10}, _matrix("train") | {"tune"}),
-    "eval": ({"mode_sigmas": 2.5}, _matrix("features") | _matrix("train") | _matrix("evaluate") | {"tune"}),
-    "ray": ({"max_failures": 1}, _matrix("train")),
-    "mlflow": ({"experiment": "other"}, _matrix("train") | _matrix("evaluate") | {"tune"}),
-    "tune": ({"eval_samples": 150}, {"tune"}),
-    "overrides": ({"ring8": {"train": {"batch_size": 32}}},
-                  _matrix("features") | _matrix("train") | _matrix("evaluate") | {"tune"}),
-    "benchmark": ({"seeds": [0, 1]}, _matrix("train", (1,)) | _matrix("evaluate", (1,)) | {"report"}),
+    "data": ("data", {"n_points": 2100}, _per_dataset("prepare")),
+    "classifier": ("classifier", {"epochs": 3}, _per_dataset("prepare")),
+    "model": ("model", {"width": 12}, {"train", "tune"}),
+    "loss": ("loss", {"gp_lambda": 5.0}, {"train", "tune"}),
+    "train": ("train", {"log_every": 10}, {"train", "tune"}),
+    "eval, in-training": ("eval", {"mode_sigmas": 2.5}, _per_dataset("features") | {"train", "evaluate", "tune"}),
+    "eval, evaluation only": ("eval", {"n_samples": 250}, _per_dataset("features") | {"evaluate"}),
+    "eval.inception": ("eval", {"inception": True}, _per_dataset("features") | {"evaluate"}),
+    "ray, fault tolerance": ("ray", {"max_failures": 1}, set()),
+    "ray, threads": ("ray", {"cpus_per_worker": 2}, {"train"}),
+    "mlflow": ("mlflow", {"experiment": "other"}, set()),
+    "tune": ("tune", {"eval_samples": 150}, {"tune"}),
+    "overrides": ("overrides", {"ring8": {"train": {"batch_size": 32}}},
+                  _per_dataset("features") | {"train", "evaluate", "tune"}),
+    "benchmark": ("benchmark", {"seeds": [0, 1]}, {"train", "evaluate", "report"}),
 }
 
 
-@pytest.mark.parametrize("section", sorted(SECTION_CHANGES))
-def test_each_params_section_invalidates_exactly_its_stages(pristine, tmp_path, section):
+@pytest.mark.parametrize("change", sorted(SECTION_CHANGES))
+def test_each_params_change_invalidates_exactly_its_stages(pristine, tmp_path, change):
     project = tmp_path / "ganlab"
     shutil.copytree(pristine, project, symlinks=True)
-    change, expected = SECTION_CHANGES[section]
+    section, values, expected = SECTION_CHANGES[change]
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params[section] = change if section == "overrides" else {**params[section], **change}
+    params[section] = values if section == "overrides" else {**params[section], **values}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     status = json.loads(run(["dvc", "status", "--json"], project).stdout)
-    assert set(status) == expected, f"{section}: unexpected {set(status) - expected}, missing {expected - set(status)}"
+    assert set(status) == expected, f"{change}: unexpected {set(status) - expected}, missing {expected - set(status)}"
 
 
-def test_an_evaluation_change_reruns_the_evaluations_and_not_prepare(project):
+def test_an_evaluation_only_change_reevaluates_and_trains_nothing(project):
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["eval"]["mode_sigmas"] = 2.5
+    params["eval"]["n_samples"] = 250
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     result = run(["dvc", "repro"], project)
     ran = set(re.findall(r"Running stage '([^']+)'", result.stdout))
-    assert _matrix("evaluate") <= ran and "report" in ran
-    assert not ran & _matrix("prepare"), "prepare's inputs did not change"
+    assert {"evaluate", "report"} <= ran and not ran & ({"train", "tune"} | _per_dataset("prepare")), ran
+    result = json.loads((project / "metrics" / "evaluate" / "ring8" / "wgan-gp" / "seed0.json").read_text())
+    assert "modes250" in result["final"] and result["final"]["status"] == "ok"
     assert json.loads(run(["dvc", "status", "--json"], project).stdout) == {}
 
 
@@ -247,7 +249,8 @@ def test_the_sweep_ran_in_the_pipeline_and_reruns_alone_on_request(project):
     assert best.benchmark.variants == ("non-saturating",)
     result = run(["dvc", "repro", "--force", "--single-item", "tune"], project)
     assert "Running stage 'tune'" in result.stdout and "Running stage 'prepare@" not in result.stdout
-    assert "Running stage 'report'" in run(["dvc", "repro"], project).stdout, "the report shows the new sweep"
+    again = run(["dvc", "repro"], project).stdout
+    assert "Running stage 'report'" in again and "Running stage 'train'" not in again, "the report shows the new sweep"
     shown = json.dumps(json.loads(run(["dvc", "metrics", "show", "--json"], project).stdout))
     assert "tune/summary.json" in shown and "trial_steps" in shown
 
@@ -255,10 +258,17 @@ def test_the_sweep_ran_in_the_pipeline_and_reruns_alone_on_request(project):
 def test_params_and_metrics_diff_then_an_experiment_with_another_variant(project):
     run(["git", "add", "-A"], project)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline"], project)
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("ganlab").experiment_id
+    before = {r.info.run_id for r in client.search_runs([experiment], "tags.stage = 'train'")}
     result = run(["dvc", "exp", "run", "-S", "benchmark.variants=[hinge]", "-S", "benchmark.seeds=[0,1]"], project)
-    assert "Running stage 'train@ring8-hinge-1'" in result.stdout and "Running stage 'tune'" not in result.stdout
-    assert "train@ring8-non-saturating-0" not in result.stdout
-    seeds = [json.loads((project / "metrics" / "ring8" / "hinge" / f"seed{s}.json").read_text()) for s in (0, 1)]
+    assert "Running stage 'train'" in result.stdout and "Running stage 'tune'" not in result.stdout
+    new = [r for r in client.search_runs([experiment], "tags.stage = 'train'") if r.info.run_id not in before]
+    assert sorted((r.data.tags["dataset"], r.data.tags["variant"], r.data.tags["seed"]) for r in new) == [
+        ("digits", "hinge", "0"), ("digits", "hinge", "1"), ("ring8", "hinge", "0"), ("ring8", "hinge", "1")],         "exactly the four hinge runs were trained"
+    seeds = [json.loads((project / "metrics" / "evaluate" / "ring8" / "hinge" / f"seed{s}.json").read_text()) for s in (0, 1)]
     assert [r["final"]["step"] for r in seeds] == [20, 20]
     hq = [r["final"]["hq300"] for r in seeds]
     row = next(line for line in (project / "reports" / "benchmark.md").read_text().splitlines() if line.startswith("| hinge |"))
@@ -272,5 +282,5 @@ def test_params_and_metrics_diff_then_an_experiment_with_another_variant(project
     assert changed == {"old": ["non-saturating", "wgan-gp"], "new": ["hinge"]}
     metrics = json.loads(run(["dvc", "metrics", "diff", "--all", "--json"], project).stdout)
     for seed in (0, 1):
-        hinge = metrics[f"metrics/ring8/hinge/seed{seed}.json"]
+        hinge = metrics[f"metrics/evaluate/ring8/hinge/seed{seed}.json"]
         assert hinge["final.hq300"]["new"] == seeds[seed]["final"]["hq300"] and hinge["final.hq300"]["old"] is None

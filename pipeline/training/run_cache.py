@@ -1,0 +1,61 @@
+"""Per-run caching inside the train stage (DESIGN.md, "Why the train stage fans out").
+
+DVC reruns the train stage as a whole when any of its inputs change; inside it, a run whose **run key** is
+what its folder already holds is kept, not retrained. The key hashes everything that shapes a run's
+outputs: the resolved job (the family's settings, the training schedule, the in-training metric, the
+worker and thread counts), the prepared data and the domain classifier it is scored with (their sha256),
+and the source of the code that trains and scores during training (:data:`TRAINING_CODE`, the same
+files the ``train`` stage of ``dvc.yaml`` depends on). A run whose key is unchanged is kept whatever else
+changed; a run whose key changed is trained again (resuming from its checkpoints where they fit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from pipeline.common.digest import fingerprint, source_digest
+from pipeline.common.files import read_json
+from pipeline.common.layout import generators_file, model_dir, run_dir, train_summary_file
+from pipeline.training.job import TrainingJob
+
+#: The source that shapes a training's outputs: what the ``train`` stage of dvc.yaml lists (a test checks it).
+TRAINING_CODE = (
+    "models", "pipeline/training", "pipeline/config", "pipeline/data/store.py", "pipeline/data/classifier.py",
+    "pipeline/common/feature_cache.py", "pipeline/scoring/registry.py", "pipeline/scoring/sampling.py",
+    "pipeline/scoring/modes.py", "pipeline/scoring/classifier.py", "analysis/mode_metrics.py",
+    "analysis/class_metrics.py", "analysis/frechet.py", "analysis/inception_score.py", "analysis/features.py",
+    "analysis/classifier.py",
+)
+
+
+def code_digest() -> str:
+    """The digest of :data:`TRAINING_CODE`."""
+    return source_digest(TRAINING_CODE)
+
+
+def data_digest(manifest: dict[str, Any]) -> str:
+    """The prepared training split and the domain classifier a run trains on and is scored with."""
+    return fingerprint({"train": manifest["splits"]["train"]["sha256"],
+                        "classifier": manifest.get("classifier", {}).get("sha256")})
+
+
+def run_key(job: TrainingJob, manifest: dict[str, Any], code: str) -> str:
+    payload = dataclasses.asdict(job)
+    payload.pop("data_dir")
+    payload.pop("reference_dir")
+    return fingerprint({"job": payload, "data": data_digest(manifest), "code": code})
+
+
+def kept(job: TrainingJob, key: str) -> dict[str, Any] | None:
+    """The summary of the finished run of ``job`` in ``runs/…`` when it was made under ``key`` (else None)."""
+    summary_file = train_summary_file(job.dataset, job.variant, job.seed)
+    outputs = (generators_file(job.dataset, job.variant, job.seed), model_dir(job.dataset, job.variant, job.seed) / "state.pt",
+               run_dir(job.dataset, job.variant, job.seed) / "history.csv", run_dir(job.dataset, job.variant, job.seed) / "samples.png")
+    if not summary_file.is_file() or not all(path.is_file() for path in outputs):
+        return None
+    try:
+        summary = read_json(summary_file, "training summary", "")
+    except ValueError:
+        return None
+    return summary if summary.get("run_key") == key else None

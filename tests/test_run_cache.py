@@ -1,0 +1,60 @@
+"""Per-run caching inside the grouped stages: what a run's key covers, and that dvc.yaml lists the same code."""
+
+from __future__ import annotations
+
+import yaml
+
+from models.family import DataSpec
+from pipeline.config import parse
+from pipeline.scoring.evaluate import SCORING_CODE
+from pipeline.training.job import resolve_job
+from pipeline.training.run_cache import TRAINING_CODE, code_digest, run_key
+from tests.conftest import PROJECT
+
+MANIFEST = {"splits": {"train": {"sha256": "a" * 64}}, "classifier": {"sha256": "b" * 64}}
+DATA = DataSpec("points", (2,))
+
+
+def _key(raw=None, manifest=MANIFEST, code="c" * 64, variant="hinge"):
+    job = resolve_job(parse(raw or {}), "ring8", variant, 0, DATA, PROJECT, PROJECT)
+    return run_key(job, manifest, code)
+
+
+def test_the_key_changes_with_what_shapes_a_run():
+    base = _key()
+    assert _key({"train": {"steps": 3000}}) != base, "the budget"
+    assert _key({"train": {"lr_d": 1e-3}}) != base, "a hyperparameter"
+    assert _key({"eval": {"mode_sigmas": 2.0}}) != base, "the in-training metric (best-checkpoint selection)"
+    assert _key({"ray": {"cpus_per_worker": 2}}) != base, "the thread count"
+    assert _key(variant="lsgan") != base
+    assert _key(code="d" * 64) != base, "the training code"
+    assert _key(manifest={**MANIFEST, "splits": {"train": {"sha256": "e" * 64}}}) != base, "the data"
+
+
+def test_the_key_ignores_what_cannot_change_a_run():
+    base = _key()
+    for raw in ({"eval": {"inception": True, "inception_samples": 3000}}, {"mlflow": {"experiment": "other"}},
+                {"ray": {"address": "10.0.0.1:6379", "max_failures": 3, "resource_timeout_s": 10.0}},
+                {"overrides": {"digits": {"train": {"steps": 5}}}}, {"benchmark": {"seeds": [0, 1, 2]}}):
+        assert _key(raw) == base, raw
+
+
+def _stage_deps(stage: str) -> set[str]:
+    stages = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+    return {dep for dep in stages[stage]["deps"] if not dep.startswith(("data/", "runs"))}
+
+
+def test_dvc_yaml_lists_the_code_the_run_keys_hash():
+    assert _stage_deps("train") == set(TRAINING_CODE)
+    assert _stage_deps("evaluate") == set(SCORING_CODE)
+    assert set(TRAINING_CODE) <= _stage_deps("tune")
+    assert len(code_digest()) == 64
+
+
+def test_dvc_yaml_lists_exactly_the_eval_keys_a_training_reads():
+    from pipeline.training.job import IN_TRAINING_EVAL
+
+    stages = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+    for stage in ("train", "tune"):
+        keys = {p.split(".", 1)[1] for p in stages[stage]["params"] if p.startswith("eval.")}
+        assert keys == set(IN_TRAINING_EVAL), stage
