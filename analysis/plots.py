@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -160,4 +161,45 @@ def trial_curves_png(curves: pd.DataFrame, objective: str, best_trials: Sequence
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def distribution_png(values: Mapping[str, Sequence[float]], objective: str, path: Path, title: str) -> Path:
+    """Per variant, the objective of every trial of an equal-budget study: a box (quartiles, 1.5 IQR whiskers)
+    with the trials as points over it. Trials that measured nothing (diverged) are left out of the box."""
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(values), 3.4))
+    names = list(values)
+    finite = [[v for v in values[name] if np.isfinite(v)] for name in names]
+    ax.boxplot([vals if vals else [np.nan] for vals in finite], showfliers=False)
+    ax.set_xticks(range(1, len(names) + 1), [f"{name}\n(n={len(vals)})" for name, vals in zip(names, finite)],
+                  fontsize=8)
+    jitter = np.random.default_rng(0)
+    for position, vals in enumerate(finite, start=1):
+        ax.scatter(position + jitter.uniform(-0.12, 0.12, len(vals)), vals, s=16, alpha=0.75, color="tab:blue", zorder=3)
+    _log_scale_if_wide(ax, pd.Series([v for vals in finite for v in vals], dtype=float))
+    ax.set_ylabel(objective)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, axis="y")
+    return _save(fig, path)
+
+
+def budget_curves_png(curves: Mapping[str, Sequence[tuple[int, float, float]]], objective: str, path: Path,
+                      title: str) -> Path:
+    """Per variant, the expected best objective against the number of trials k (points ``(k, mean, std)``),
+    with a ± one standard deviation band (Lucic et al. 2018, Fig. 4)."""
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for index, (name, points) in enumerate(curves.items()):
+        shown = [(k, m, s) for k, m, s in points if np.isfinite(m)]
+        if not shown:
+            continue
+        k, mean, std = (np.array(column, dtype=float) for column in zip(*shown))
+        std = np.nan_to_num(std)
+        ax.plot(k, mean, marker="o", markersize=3, color=f"C{index % 10}", label=name)
+        ax.fill_between(k, mean - std, mean + std, color=f"C{index % 10}", alpha=0.15)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_xlabel("budget k (trials)")
+    ax.set_ylabel(f"expected best {objective}")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return _save(fig, path)

@@ -16,6 +16,8 @@ import jinja2
 import markupsafe
 import pandas as pd
 
+from analysis.significance import ALPHA, MIN_SEEDS, Ranking, interval, rank
+
 
 @dataclass
 class MetricTable:
@@ -40,31 +42,48 @@ class MetricTable:
             rows[variant] = row
         return pd.DataFrame.from_dict(rows, orient="index")
 
-    def best_variants(self) -> dict[str, set[str]]:
-        """The variant(s) with the best mean per metric."""
-        frame = self.summary()
-        best: dict[str, set[str]] = {}
-        for metric in self.metrics:
-            means = frame[(metric, "mean")].dropna()
-            if means.empty or self.directions.get(metric) not in ("min", "max"):
-                best[metric] = set()
-                continue
-            target = means.min() if self.directions.get(metric) == "min" else means.max()
-            best[metric] = set(means.index[means == target])
-        return best
+    def finite(self, metric: str) -> dict[str, list[float]]:
+        """Each variant's finite per-seed values of ``metric`` (a diverged or unmeasured seed is left out)."""
+        return {variant: [v for v in metrics.get(metric, []) if v is not None and math.isfinite(v)]
+                for variant, metrics in self.values.items()}
 
-    def cells(self) -> list[list[tuple[str, str, bool]]]:
-        """(mean, ``± std`` or "", best in its column) per cell; "—" where no finite value exists."""
-        frame, best = self.summary(), self.best_variants()
+    def rankings(self) -> dict[str, Ranking | None]:
+        """Per metric with a direction: the best mean and the variants Welch's test cannot tell apart from it."""
+        return {metric: rank(self.finite(metric), self.directions[metric])
+                if self.directions.get(metric) in ("min", "max") else None for metric in self.metrics}
+
+    def best_variants(self) -> dict[str, set[str]]:
+        """Per metric: the best-mean variant and every variant sharing its rank (:mod:`analysis.significance`)."""
+        return {metric: set(ranking.shared) if ranking else set() for metric, ranking in self.rankings().items()}
+
+    def tested(self) -> bool:
+        """Whether every variant has enough seeds for the significance test in some column."""
+        return all(ranking is None or not ranking.untested for ranking in self.rankings().values())
+
+    def cells(self) -> list[list[tuple[str, str, str, bool]]]:
+        """(mean, ``± std`` or "", the 95 % interval or "", shares the best rank) per cell; "—" where no finite
+        value exists. The interval is printed from :data:`MIN_SEEDS` seeds on."""
+        best = self.best_variants()
         rows = []
-        for variant in frame.index:
+        for variant in self.values:
             row = []
             for metric in self.metrics:
-                mean, std = frame.at[variant, (metric, "mean")], frame.at[variant, (metric, "std")]
-                text = "—" if math.isnan(mean) else f"{mean:.4g}"
-                row.append((text, "" if math.isnan(std) else f"± {std:.2g}", variant in best[metric]))
+                found = interval(self.finite(metric)[variant])
+                text = "—" if not found.n else f"{found.mean:.4g}"
+                spread = "" if math.isnan(found.std) else f"± {found.std:.2g}"
+                ci = f"[{found.low:.3g}, {found.high:.3g}]" if found.n >= MIN_SEEDS else ""
+                row.append((text, spread, ci, variant in best[metric]))
             rows.append(row)
         return rows
+
+    def legend(self) -> str:
+        """What the marks mean, or why there are no tests."""
+        if not self.tested():
+            return (f"Fewer than {MIN_SEEDS} seeds in some variant: no test is possible; the best mean per column is "
+                    "in **bold**.")
+        return (f"Mean ± std over seeds and Student's 95 % interval. **Bold**: the best mean and every variant that "
+                f"Welch's t-test (two-sided, Holm-corrected over all pairs, α = {ALPHA}) cannot tell apart from it "
+                "(a shared rank).")
 
     def header(self) -> list[str]:
         arrows = {"min": "↓", "max": "↑"}
@@ -105,6 +124,7 @@ class SweepSection:
     facts: list[tuple[str, str]]
     best: Table
     figures: list[Figure] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)   # shown after ``best``
 
 
 @dataclass
@@ -131,12 +151,13 @@ def render_markdown(report: Report, relative_to: Path) -> str:
         lines += [f"*Protocol*: {p}  " for p in section.protocol] + [""]
         lines += [f"> {note}" for note in section.notes] + ([""] if section.notes else [])
         for table in section.tables:
-            lines += [f"### {table.title}", "", "Best per column in **bold**.", ""]
+            lines += [f"### {table.title}", "", table.legend(), ""]
             lines.append("| variant | " + " | ".join(table.header()) + " |")
             lines.append("|---|" + "---|" * len(table.metrics))
             for variant, row in zip(table.values, table.cells()):
-                cells = (" ".join(filter(None, (mean, std))) for mean, std, _ in row)
-                lines.append(f"| {variant} | " + " | ".join(f"**{c}**" if b else c for c, (_, _, b) in zip(cells, row)) + " |")
+                cells = (" ".join(filter(None, (mean, std, ci))) for mean, std, ci, _ in row)
+                lines.append(f"| {variant} | " + " | ".join(f"**{c}**" if marked else c
+                                                            for c, (*_, marked) in zip(cells, row)) + " |")
             lines.append("")
         if section.runs is not None:
             lines += _markdown_table(section.runs)
@@ -145,7 +166,8 @@ def render_markdown(report: Report, relative_to: Path) -> str:
     if report.sweep is not None:
         sweep = report.sweep
         lines += [f"## {sweep.title}", ""] + [f"- **{key}**: {value}" for key, value in sweep.facts] + [""]
-        lines += _markdown_table(sweep.best)
+        for table in (sweep.best, *sweep.tables):
+            lines += _markdown_table(table)
         for figure in sweep.figures:
             lines += [f"![{figure.title}]({figure.path.relative_to(relative_to).as_posix()})", ""]
     return "\n".join(lines)
@@ -188,8 +210,9 @@ code{font-size:.95em}.note{color:#8a4b00}
 {% for note in section.notes %}<p class="note">{{ note | e }}</p>{% endfor %}
 {% for table in section.tables %}
 <h3>{{ table.title | e }}</h3>
+<p class="facts">{{ markdown_bold(table.legend()) }}</p>
 <table class="metrics"><thead><tr><th>variant</th>{% for h in table.header() %}<th>{{ breakable(h) }}</th>{% endfor %}</tr></thead>
-<tbody>{% for variant, row in zip(table.values, table.cells()) %}<tr><td>{{ variant | e }}</td>{% for mean, std, best in row %}<td{% if best %} class="best"{% endif %}>{{ mean | e }}{% if std %}<span class="std">{{ std | e }}</span>{% endif %}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+<tbody>{% for variant, row in zip(table.values, table.cells()) %}<tr><td>{{ variant | e }}</td>{% for mean, std, ci, best in row %}<td{% if best %} class="best"{% endif %}>{{ mean | e }}{% if std %}<span class="std">{{ std | e }}</span>{% endif %}{% if ci %}<span class="std">{{ ci | e }}</span>{% endif %}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
 {% endfor %}
 {% if section.runs %}{{ plain_table(section.runs) }}{% endif %}
 <div class="grid">{% for f in section.figures %}<figure><img alt="{{ f.title | e }}" src="{{ uri(f.path) }}"><figcaption>{{ f.title | e }}</figcaption></figure>{% endfor %}</div>
@@ -199,7 +222,7 @@ code{font-size:.95em}.note{color:#8a4b00}
 {% if report.sweep %}{% set sweep = report.sweep %}
 <h2 id="sweep">{{ sweep.title | e }}</h2>
 <ul class="facts">{% for key, value in sweep.facts %}<li><b>{{ key | e }}</b>: {{ value | e }}</li>{% endfor %}</ul>
-{{ plain_table(sweep.best) }}
+{{ plain_table(sweep.best) }}{% for table in sweep.tables %}{{ plain_table(table) }}{% endfor %}
 {% for f in sweep.figures %}<figure class="wide"><img alt="{{ f.title | e }}" src="{{ uri(f.path) }}"><figcaption>{{ f.title | e }}</figcaption></figure>{% endfor %}
 {% endif %}
 </body></html>
@@ -212,8 +235,14 @@ def _breakable(name: str) -> markupsafe.Markup:
     return markupsafe.Markup(str(markupsafe.escape(name)).replace("_", "_<wbr>"))
 
 
+def _markdown_bold(text: str) -> markupsafe.Markup:
+    """``**x**`` → ``<b>x</b>``, the rest escaped."""
+    parts = str(markupsafe.escape(text)).split("**")
+    return markupsafe.Markup("".join(f"<b>{part}</b>" if i % 2 else part for i, part in enumerate(parts)))
+
+
 def render_html(report: Report) -> str:
-    return _HTML.render(report=report, uri=_data_uri, zip=zip, breakable=_breakable)
+    return _HTML.render(report=report, uri=_data_uri, zip=zip, breakable=_breakable, markdown_bold=_markdown_bold)
 
 
 def render(report: Report, markdown_path: Path, html_path: Path) -> None:

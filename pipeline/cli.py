@@ -97,6 +97,18 @@ def _cmd_tune(config: Config, args: argparse.Namespace) -> None:
     tune(config, restart=args.restart)
 
 
+def _cmd_study(config: Config, args: argparse.Namespace) -> None:
+    from pipeline.tuning.study import run_study
+
+    run_study(config, restart=args.restart)
+
+
+def _cmd_study_report(config: Config, args: argparse.Namespace) -> None:
+    from pipeline.reporting.study_section import study_report
+
+    print(study_report(config))
+
+
 def _cmd_ui(config: Config, args: argparse.Namespace) -> None:
     from pipeline.tracking.ui import serve
 
@@ -107,9 +119,12 @@ COMMANDS: dict[str, tuple[Callable[[Config, argparse.Namespace], None], str, boo
     "prepare": (_cmd_prepare, "write data/prepared/<dataset>/ (arrays, manifest, domain classifier)", False),
     "features": (_cmd_features, "cache real-image Inception features in data/features/<dataset>/ (when eval.inception)", False),
     "train": (_cmd_train, "train GANs on Ray Train, tracked in MLflow; writes runs/<dataset>/<variant>/seed<k>/", True),
-    "evaluate": (_cmd_evaluate, "score final and best generators; writes metrics/<dataset>/<variant>/seed<k>.json", True),
+    "evaluate": (_cmd_evaluate, "score final and best generators; writes metrics/evaluate/<dataset>/<variant>/seed<k>.json", True),
     "report": (_cmd_report, "write reports/benchmark.md and reports/benchmark.html", None),
     "tune": (_cmd_tune, "search tune.space with Ray Tune (trials are MLflow child runs); writes tune/", None),
+    "study": (_cmd_study, "the equal-budget study: study.num_samples random trials per variant (Lucic et al. 2018); "
+              "writes study/", None),
+    "study-report": (_cmd_study_report, "write study/report.md and study/report.html from the study's outputs", None),
     "ui": (_cmd_ui, "serve the MLflow UI on the project's tracking store (127.0.0.1 by default)", None),
 }
 
@@ -125,9 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
         if selects:
             command.add_argument("--variant", choices=sorted(variant_names()), help="one loss variant (default: benchmark.variants)")
             command.add_argument("--seed", type=int, help="one seed (default: benchmark.seeds)")
-        if name in ("train", "tune"):
+        if name in ("train", "tune", "study"):
             command.add_argument("--address", help="join this Ray cluster (overrides ray.address and RAY_ADDRESS)")
-        if name == "tune":
+        if name in ("tune", "study"):
             command.add_argument("--restart", action="store_true",
                                  help="start a new sweep even if a stopped one with the same settings can be resumed")
         if name == "ui":

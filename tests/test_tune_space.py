@@ -32,7 +32,7 @@ def test_the_project_space_parses_and_round_trips():
 @pytest.mark.parametrize(
     "space, message",
     [
-        ({"lr_gen": ["loguniform", 1e-5, 1e-3]}, r"unknown key tune\.space\.lr_gen; tunable: lr_g, lr_d"),
+        ({"lr_gen": ["loguniform", 1e-5, 1e-3]}, r"unknown key tune\.space\.lr_gen; tunable: lr, lr_g, lr_d"),
         ({"k_d_steps": ["choice", []]}, r"tune\.space\.k_d_steps has an empty choice list"),
         ({"lr_g": ["loguniform", 1e-3, 1e-5]}, r"tune\.space\.lr_g has low 0\.001 >= high 1e-05"),
         ({"lr_g": ["loguniform", 0.0, 1e-3]}, r"tune\.space\.lr_g low = 0\.0 is out of range; expected > 0"),

@@ -11,6 +11,7 @@ RUNS = Path("runs")
 METRICS = Path("metrics")
 REPORTS = Path("reports")
 TUNE = Path("tune")
+STUDY = Path("study")
 SCRATCH = Path(".ganlab")
 
 #: Tracked files and folders that stages rewrite (not source: they never make a commit "dirty").
@@ -76,9 +77,10 @@ def resume_dir(storage: Path, job_name: str) -> Path:
     return storage / "resume" / job_name
 
 
-def tune_dir() -> Path:
-    """DVC outs of the ``tune`` stage: ``trials.csv``, ``best_params.yaml``, ``summary.json``."""
-    return TUNE
+def tune_dir(name: str = "tune") -> Path:
+    """DVC outs of a sweep: ``trials.csv``, ``best_params.yaml``, ``summary.json`` -- ``tune/`` for the ``tune``
+    stage, ``study/`` for the equal-budget study."""
+    return {"tune": TUNE, "study": STUDY}[name]
 
 
 def tune_storage() -> Path:

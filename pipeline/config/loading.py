@@ -34,14 +34,15 @@ def parse(raw: Any, source: str = "params.yaml") -> Config:
         if key not in TOP_LEVEL:
             raise ConfigError(f"{source}: unknown section {key!r}; allowed sections: {', '.join(sorted(TOP_LEVEL))}")
     raw = dict(raw)
-    raw_tune = raw.get("tune")
-    space = None
-    if isinstance(raw_tune, Mapping) and "space" in raw_tune:
-        raw["tune"] = {k: v for k, v in raw_tune.items() if k != "space"}
-        space = parse_space(raw_tune["space"], source)
+    spaces = {}
+    for section in ("tune", "study"):
+        raw_section = raw.get(section)
+        if isinstance(raw_section, Mapping) and "space" in raw_section:
+            raw[section] = {k: v for k, v in raw_section.items() if k != "space"}
+            spaces[section] = parse_space(raw_section["space"], source, section)
     sections = {name: cls(**section_values(name, cls, raw.get(name), source)) for name, cls in SECTIONS.items()}
-    if space is not None:
-        sections["tune"] = dataclasses.replace(sections["tune"], space=space)
+    for section, space in spaces.items():
+        sections[section] = dataclasses.replace(sections[section], space=space)
     config = Config(**sections, overrides=_overrides(raw.get("overrides"), source),
                     families=_families(raw.get("families"), source))
     for dataset, _ in config.overrides:
@@ -136,6 +137,7 @@ def _check_trainings(config: Config, source: str) -> None:
     cannot go together fail now, naming the dataset, the variant and the keys."""
     pairs = {(d, v) for d in config.benchmark.datasets for v in config.benchmark.variants}
     pairs |= {(config.tune.dataset, v) for v in config.tune.variants}
+    pairs |= {(config.study.dataset, v) for v in config.study.variants}
     for dataset, variant in sorted(pairs):
         merged = config.for_dataset(dataset)
         family = family_of(variant)

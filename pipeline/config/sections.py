@@ -174,7 +174,29 @@ class TuneConfig:
     stop_d_fake_below: float = _field(1.0e-3, low=0.0, doc="D wins: mean D(G(z)) below this ...")
     stop_grad_g_below: float = _field(1.0e-4, low=0.0, doc="... while G's gradient norm is below this")
     stop_coverage_at_most: int = _field(1, low=0, doc="mode collapse: coverage falls to this many modes (classes)")
+    equal_budget: bool = _field(False, doc="every variant gets num_samples random samples of the space at the full "
+                                "budget (random search, fifo; the study's protocol, Lucic et al. 2018)")
     space: tuple[Any, ...] = _field((), doc="{name: [loguniform|uniform, low, high] | [choice, [values]]}")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """``ganlab study``: the equal-budget comparison of Lucic et al. 2018 ("Are GANs Created Equal?"): every variant
+    gets ``num_samples`` random samples of the same ``space`` at ``steps`` steps each (no early stopping but the
+    ``tune`` section's collapse rules); the report shows each variant's distribution and its expected best
+    objective against the number of trials. The default space is compare_gan's v1 space (one learning rate for
+    G and D, log-uniform 1e-5 … 1e-2; β1 uniform in [0, 1]; k in 1 … 5; λ log-uniform 0.1 … 100 where a
+    gradient penalty applies)."""
+
+    dataset: str = _field("digits", choices=DATASETS)
+    variants: tuple[str, ...] = _field(("non-saturating", "lsgan", "wgan-gp"), choices=variant_names)
+    seed: int = _field(0, low=0)
+    num_samples: int = _field(8, low=1, doc="random samples per variant")
+    steps: int = _field(600, low=1, doc="generator steps of every trial")
+    eval_every: int = _field(200, low=1)
+    eval_samples: int = _field(1000, low=100)
+    cpus_per_trial: float = _field(1.0, low=0.0, open_low=True)
+    space: tuple[Any, ...] = _field((), doc="as tune.space; empty: compare_gan's v1 space")
 
 
 @dataclass(frozen=True)
@@ -194,6 +216,7 @@ SECTIONS: dict[str, type] = {
     "ray": RayConfig,
     "mlflow": MlflowConfig,
     "tune": TuneConfig,
+    "study": StudyConfig,
 }
 
 
@@ -209,6 +232,7 @@ class Config:
     ray: RayConfig = RayConfig()
     mlflow: MlflowConfig = MlflowConfig()
     tune: TuneConfig = TuneConfig()
+    study: StudyConfig = StudyConfig()
     overrides: tuple[tuple[str, tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]], ...] = ()
     families: tuple[tuple[str, Any], ...] = ()  # (family name, its options dataclass instance)
 
@@ -234,9 +258,10 @@ class Config:
         plain = pairs_to_mappings(dataclasses.asdict(dataclasses.replace(self, families=())))
         plain["data"]["paths"] = plain["data"]["paths"] or {}
         plain["overrides"] = plain["overrides"] or {}
-        plain["tune"]["space"] = {d.name: d.as_list() for d in self.tune.space}
-        if not self.tune.space:  # no sweep configured: params.yaml leaves the key out
-            del plain["tune"]["space"]
+        for section in ("tune", "study"):
+            plain[section]["space"] = {d.name: d.as_list() for d in getattr(self, section).space}
+            if not getattr(self, section).space:  # no space given: params.yaml leaves the key out
+                del plain[section]["space"]
         plain["families"] = {name: pairs_to_mappings(dataclasses.asdict(options)) for name, options in self.families}
         return plain
 

@@ -17,8 +17,10 @@ from typing import Any, Mapping
 from pipeline.config.rules import ConfigError, check_scalar
 from pipeline.config.sections import SECTIONS
 
-#: Tunable name → (params section, key, value type). ``beta1`` sets the first of ``train.betas``.
+#: Tunable name → (params section, key, value type). ``beta1`` sets the first of ``train.betas``; ``lr`` sets
+#: both learning rates (compare_gan's single ``learning_rate``).
 TUNABLE: dict[str, tuple[str, str, type]] = {
+    "lr": ("train", "lr_g", float),
     "lr_g": ("train", "lr_g", float),
     "lr_d": ("train", "lr_d", float),
     "k_d_steps": ("train", "k_d_steps", int),
@@ -28,7 +30,9 @@ TUNABLE: dict[str, tuple[str, str, type]] = {
 }
 KINDS = ("loguniform", "uniform", "choice")
 #: The hyperparameters Population Based Training mutates (Jaderberg et al. 2017): learning rates and k.
-PBT_MUTABLE = ("lr_g", "lr_d", "k_d_steps")
+PBT_MUTABLE = ("lr", "lr_g", "lr_d", "k_d_steps")
+#: Tunable names that set more keys of their section than TUNABLE's.
+ALSO_SETS: dict[str, tuple[str, ...]] = {"lr": ("lr_d",)}
 
 
 @dataclass(frozen=True)
@@ -46,16 +50,20 @@ class Dimension:
         return [self.kind, list(self.values)] if self.kind == "choice" else [self.kind, self.low, self.high]
 
 
-def parse_space(raw: Any, source: str) -> tuple[Dimension, ...]:
-    """Validate ``tune.space``; raise :class:`ConfigError` naming the bad entry."""
+def parse_space(raw: Any, source: str, section: str = "tune") -> tuple[Dimension, ...]:
+    """Validate ``<section>.space`` (``tune`` or ``study``); raise :class:`ConfigError` naming the bad entry."""
     if not isinstance(raw, Mapping) or not raw:
-        raise ConfigError(f"{source}: tune.space must be a non-empty mapping of {{name: [kind, ...]}}; "
+        raise ConfigError(f"{source}: {section}.space must be a non-empty mapping of {{name: [kind, ...]}}; "
                           f"tunable names: {', '.join(TUNABLE)}")
-    return tuple(_parse_dimension(str(name), spec, source) for name, spec in raw.items())
+    dimensions = tuple(_parse_dimension(str(name), spec, source, section) for name, spec in raw.items())
+    names = {d.name for d in dimensions}
+    if "lr" in names and names & {"lr_g", "lr_d"}:
+        raise ConfigError(f"{source}: {section}.space.lr sets both learning rates; leave out lr_g and lr_d, or lr")
+    return dimensions
 
 
-def _parse_dimension(name: str, spec: Any, source: str) -> Dimension:
-    key = f"tune.space.{name}"
+def _parse_dimension(name: str, spec: Any, source: str, section: str) -> Dimension:
+    key = f"{section}.space.{name}"
     if name not in TUNABLE:
         raise ConfigError(f"{source}: unknown key {key}; tunable: {', '.join(TUNABLE)} "
                           "(the loss variant is searched with tune.variants)")

@@ -31,6 +31,8 @@ from pipeline.training.ray_train import TrainingFailed, TrainingInterrupted
 from pipeline.training.run import train_job
 
 log = logging.getLogger("ganlab.train")
+#: Ray Tune's switch for its console reporter; "0" with ``verbose=0`` prints nothing.
+TUNE_OUTPUT_SWITCH = "RAY_AIR_NEW_OUTPUT"
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,11 @@ def fan_out(config: Config, jobs: list[TrainingJob], keys: dict[str, str]) -> No
                               nodes=ray_cfg.num_workers if ray_cfg.placement_strategy == "STRICT_SPREAD" else 1,
                               timeout_s=ray_cfg.resource_timeout_s)
             log.info("training %d run(s), up to %d at once on Ray", len(jobs), capacity(config))
+            # Tune's console output (tables, result paths) off: MatrixProgress says what happens.
+            os.environ[TUNE_OUTPUT_SWITCH] = "0"
             grid = _tuner(config, context, [job.name for job in jobs], storage).fit()
     finally:
+        os.environ.pop(TUNE_OUTPUT_SWITCH, None)
         shutil.rmtree(storage, ignore_errors=True)
     failed = {result.config["run"]: str(result.error).strip().splitlines()[-1][:300]
               for result in grid if result.error is not None}

@@ -54,7 +54,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train.torch
 
     configure_logging()
-    logging.getLogger("ray.train").setLevel(logging.WARNING)  # its per-report lines; ganlab's own lines say what happens
+    # Ray Train's per-report INFO lines go through loggers without a level of their own: ganlab's lines say it.
+    logging.getLogger().setLevel(logging.WARNING)
     job: TrainingJob = config["job"]
     torch.set_num_threads(job.threads)
     context = ray.train.get_context()

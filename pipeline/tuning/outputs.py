@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from pipeline.common.files import atomic_path, write_json
-from pipeline.common.layout import tune_dir
 from pipeline.config import Config
 from pipeline.training.stop_rules import ERROR
 from pipeline.tuning.errors import SweepFailed
@@ -57,6 +57,7 @@ def _sweep_summary(config: Config, table: pd.DataFrame, metric: str, mode: str, 
     return {
         "parent_run_id": parent_run_id, "dataset": settings.dataset, "metric": metric, "mode": mode,
         "scheduler": settings.scheduler, "search": settings.search, "steps": settings.steps,
+        "equal_budget": settings.equal_budget, "num_samples": settings.num_samples, "seed": settings.seed,
         "space": [[d.name, d.kind] for d in settings.space], "variants": list(settings.variants),
         "trials": len(table), "trial_steps": int(table["steps"].sum()),
         "stop_reasons": {str(k): int(v) for k, v in table["stop_reason"].value_counts().items()},
@@ -64,18 +65,18 @@ def _sweep_summary(config: Config, table: pd.DataFrame, metric: str, mode: str, 
     }
 
 
-def _write_winner(config: Config, winner: pd.Series, metric: str, parent_run_id: str) -> dict[str, Any]:
+def _write_winner(config: Config, winner: pd.Series, metric: str, parent_run_id: str, out: Path) -> dict[str, Any]:
     """``best_params.yaml`` of the winning trial; returns the summary's ``best`` entry."""
     hyperparameters = hyperparameter_names(config)
     params = best_params(config, winner, hyperparameters)
-    with atomic_path(tune_dir() / "best_params.yaml") as tmp:
+    with atomic_path(out / "best_params.yaml") as tmp:
         tmp.write_text(best_params_text(params, winner, metric, parent_run_id))
     return {"trial_id": winner["trial_id"], "mlflow_run_id": winner["mlflow_run_id"],
             metric: float(winner[f"best_{metric}"]), "step": int(winner["best_step"]),
             **{name: _python_scalar(winner[name]) for name in hyperparameters}}
 
 
-def _log_to_parent(client: Any, summary: dict[str, Any], metric: str, parent_run_id: str) -> None:
+def _log_to_parent(client: Any, summary: dict[str, Any], metric: str, parent_run_id: str, out: Path) -> None:
     from mlflow.entities import Metric
 
     values = {"trials": summary["trials"], "trial_steps": summary["trial_steps"],
@@ -85,17 +86,16 @@ def _log_to_parent(client: Any, summary: dict[str, Any], metric: str, parent_run
         client.set_tag(parent_run_id, "best_trial", summary["best"]["trial_id"])
     client.log_batch(parent_run_id, metrics=[Metric(k, float(v), 0, 0) for k, v in values.items()])
     for name in OUTPUT_FILES:
-        if (tune_dir() / name).is_file():
-            client.log_artifact(parent_run_id, str(tune_dir() / name))
+        if (out / name).is_file():
+            client.log_artifact(parent_run_id, str(out / name))
 
 
 def write_outputs(config: Config, client: Any, grid: Any, metric: str, mode: str, parent_run_id: str,
-                  started: float, failures: dict[str, int]) -> dict[str, Any]:
-    """``tune/trials.csv``, ``trial_curves.csv``, ``best_params.yaml`` and ``summary.json``; the results in MLflow."""
+                  started: float, failures: dict[str, int], out: Path) -> dict[str, Any]:
+    """``<out>/trials.csv``, ``trial_curves.csv``, ``best_params.yaml`` and ``summary.json``; the results in MLflow."""
     table = trials_table(config, grid, metric, mode, failures)
     reconcile_children(client, table, parent_run_id)
     table = table.sort_values(f"best_{metric}", ascending=mode == "min", na_position="last")
-    out = tune_dir()
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "trials.csv") as tmp:
         table.to_csv(tmp, index=False)
@@ -104,10 +104,10 @@ def write_outputs(config: Config, client: Any, grid: Any, metric: str, mode: str
     winner = best_trial(table, metric, mode)
     summary = _sweep_summary(config, table, metric, mode, parent_run_id)
     if winner is not None:
-        summary["best"] = _write_winner(config, winner, metric, parent_run_id)
+        summary["best"] = _write_winner(config, winner, metric, parent_run_id, out)
     summary["wall_time_s"] = round(time.monotonic() - started, 1)
     write_json(out / "summary.json", summary)
-    _log_to_parent(client, summary, metric, parent_run_id)
+    _log_to_parent(client, summary, metric, parent_run_id, out)
     log.info("sweep done: %d trials (%s); best %s = %s\n%s", len(table), summary["stop_reasons"], metric,
              summary["best"][metric] if summary["best"] else "n/a",
              table.drop(columns=["error", "mlflow_run_id"]).to_string(index=False, max_rows=30))

@@ -14,7 +14,7 @@ import numpy as np
 
 from models.families import get_variant
 from pipeline.config import Config
-from pipeline.config.space import TUNABLE, Dimension
+from pipeline.config.space import ALSO_SETS, TUNABLE, Dimension
 
 
 def ray_domain(dimension: Dimension) -> Any:
@@ -37,10 +37,15 @@ def grid_values(dimension: Dimension, points: int) -> list[Any]:
     return [int(round(v)) if TUNABLE[dimension.name][2] is int else float(v) for v in spaced]
 
 
-def ray_space(space: tuple[Dimension, ...], variants: tuple[str, ...], search: str, grid_points: int) -> dict[str, Any]:
-    """Ray Tune's ``param_space``: domains (random, optuna) or grid values (grid); several variants are one more choice."""
+def ray_space(space: tuple[Dimension, ...], variants: tuple[str, ...], search: str, grid_points: int,
+              equal_budget: bool = False) -> dict[str, Any]:
+    """Ray Tune's ``param_space``: domains (random, optuna) or grid values (grid); several variants are one more
+    choice, or, with ``equal_budget``, a grid that Tune repeats ``num_samples`` times (each variant gets as many
+    random samples of the other dimensions)."""
     from ray import tune
 
+    if equal_budget:
+        return {**{d.name: ray_domain(d) for d in space}, "variant": tune.grid_search(list(variants))}
     if search == "grid":
         params = {d.name: tune.grid_search(grid_values(d, grid_points)) for d in space}
         if len(variants) > 1:
@@ -68,7 +73,8 @@ def sample_values(config: Config, dataset: str, sample: Mapping[str, Any]) -> tu
         value = kind(value)
         if name == "beta1":
             value = (value, (config.for_dataset(dataset).train.betas or get_variant(variant).optimiser.betas)[1])
-        sections[section][key] = value
+        for target in (key, *ALSO_SETS.get(name, ())):
+            sections[section][target] = value
     return variant, sections
 
 

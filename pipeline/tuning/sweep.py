@@ -29,7 +29,7 @@ from models.families import family_of
 from pipeline.cluster.session import ray_session, require_resources
 from pipeline.common.digest import fingerprint
 from pipeline.common.files import write_json
-from pipeline.common.layout import reference_dir, tune_storage
+from pipeline.common.layout import reference_dir, tune_dir, tune_storage
 from pipeline.config import Config, ConfigError
 from pipeline.config.space import PBT_MUTABLE
 from pipeline.data.store import PreparedData, data_spec, load_prepared
@@ -128,7 +128,7 @@ def _new_tuner(config: Config, trainable: Any, metric: str, mode: str, path: Pat
     tune = config.tune
     return ray_tune.Tuner(
         trainable,
-        param_space=ray_space(tune.space, tune.variants, tune.search, tune.grid_points),
+        param_space=ray_space(tune.space, tune.variants, tune.search, tune.grid_points, tune.equal_budget),
         tune_config=ray_tune.TuneConfig(metric=metric, mode=mode, num_samples=_samples(tune),
                                         scheduler=_scheduler(config), search_alg=_searcher(config, metric, mode),
                                         time_budget_s=tune.time_budget_s, reuse_actors=False,
@@ -148,9 +148,10 @@ class SweepPlace:
     record_file: Path
 
     @classmethod
-    def of(cls, dataset: str) -> SweepPlace:
+    def of(cls, dataset: str, name: str = "tune") -> SweepPlace:
         storage = tune_storage().resolve()
-        return cls(storage / f"sweep-{dataset}", storage / f"sweep-{dataset}.json")
+        prefix = "sweep" if name == "tune" else name
+        return cls(storage / f"{prefix}-{dataset}", storage / f"{prefix}-{dataset}.json")
 
     @property
     def scratch(self) -> Path:
@@ -189,15 +190,18 @@ def _saved_trials(path: Path) -> list[Any]:
     return ExperimentAnalysis(str(path)).trials
 
 
-def _check_sweep(config: Config) -> None:
+def _check_sweep(config: Config, name: str) -> None:
     settings = config.tune
     if settings.dataset not in config.benchmark.datasets:
-        raise ConfigError(f"tune.dataset {settings.dataset} is not in benchmark.datasets "
-                          f"({', '.join(config.benchmark.datasets)}): `dvc repro` prepares only those, and the "
-                          "report shows the sweep beside them; add it there or tune one of them")
+        raise ConfigError(f"{name}.dataset {settings.dataset} is not in benchmark.datasets "
+                          f"({', '.join(config.benchmark.datasets)}): `dvc repro` prepares only those; add it there "
+                          f"or choose one of them")
     if not settings.space:
-        raise ConfigError("tune.space is empty: give at least one of lr_g, lr_d, k_d_steps, gp_lambda, batch_size, "
-                          "beta1 (see params.yaml)")
+        raise ConfigError(f"{name}.space is empty: give at least one of lr, lr_g, lr_d, k_d_steps, gp_lambda, "
+                          "batch_size, beta1 (see params.yaml)")
+    if settings.equal_budget and (settings.search, settings.scheduler) != ("random", "fifo"):
+        raise ConfigError(f"tune.equal_budget gives every variant the same random samples at the full budget: it "
+                          f"needs tune.search random and tune.scheduler fifo (got {settings.search}, {settings.scheduler})")
 
 
 def _parent_run(config: Config, client: Any, place: SweepPlace, sweep_id: str, metric: str, mode: str,
@@ -250,21 +254,22 @@ def _fit(config: Config, sweep: SweepContext, place: SweepPlace, client: Any) ->
         raise
 
 
-def tune(config: Config, restart: bool = False) -> dict[str, Any]:
-    """Run (or resume) the sweep of ``config.tune``; returns ``tune/summary.json``'s content."""
+def tune(config: Config, restart: bool = False, name: str = "tune") -> dict[str, Any]:
+    """Run (or resume) the sweep of ``config.tune``; returns ``<name>/summary.json``'s content (``name``: the
+    ``tune`` stage's outputs, or ``study`` for :mod:`pipeline.tuning.study`)."""
     started = time.monotonic()
-    _check_sweep(config)
+    _check_sweep(config, name)
     settings = config.tune
     prepared = load_prepared(settings.dataset)
     scorer = trial_scorer(config, prepared)
     metric, mode = objective(config, scorer)
     uri = resolve_tracking_uri(config)
     client = client_for(uri)
-    place = SweepPlace.of(settings.dataset)
+    place = SweepPlace.of(settings.dataset, name)
     commit = git_commit()
     parent_run_id = _parent_run(config, client, place, sweep_fingerprint(config), metric, mode, commit, restart)
     trials = (grid_size(settings.space, settings.variants, settings.grid_points) if settings.search == "grid"
-              else settings.num_samples)
+              else settings.num_samples * (len(settings.variants) if settings.equal_budget else 1))
     log.info("sweep of %s on %s: %d trial(s), %s search, %s scheduler, objective %s (%s); MLflow run %s in %s",
              ", ".join(settings.variants), settings.dataset, trials, settings.search, settings.scheduler, metric, mode,
              parent_run_id, uri)
@@ -281,7 +286,7 @@ def tune(config: Config, restart: bool = False) -> dict[str, Any]:
                                "again to resume it (Tuner.restore), or `ganlab tune --restart` to start over")
     try:
         failures = {trial.trial_id: trial.num_failures for trial in saved}
-        return write_outputs(config, client, grid, metric, mode, parent_run_id, started, failures)
+        return write_outputs(config, client, grid, metric, mode, parent_run_id, started, failures, tune_dir(name))
     finally:  # every trial ended: nothing to resume
         client.set_terminated(parent_run_id, "FINISHED")
         place.remove()

@@ -167,7 +167,7 @@ def test_every_stage_left_its_outputs(pristine):
 def test_second_repro_is_a_no_op_and_status_is_clean(project):
     result = run(["dvc", "repro"], project)
     assert "Running stage" not in result.stdout
-    assert json.loads(run(["dvc", "status", "--json"], project).stdout) == {}
+    assert json.loads(run(["dvc", "status", "--json", "dvc.yaml"], project).stdout) == {}
 
 
 def test_dvc_metrics_and_plots_work(project):
@@ -198,6 +198,7 @@ SECTION_CHANGES = {
     "ray, threads": ("ray", {"cpus_per_worker": 2}, {"train"}),
     "mlflow": ("mlflow", {"experiment": "other"}, set()),
     "tune": ("tune", {"eval_samples": 150}, {"tune"}),
+    "study": ("study", {"num_samples": 3}, set()),   # its own pipeline, study/dvc.yaml
     "overrides": ("overrides", {"ring8": {"train": {"batch_size": 32}}},
                   _per_dataset("features") | {"train", "evaluate", "tune"}),
     "benchmark": ("benchmark", {"seeds": [0, 1]}, {"train", "evaluate", "report"}),
@@ -212,7 +213,7 @@ def test_each_params_change_invalidates_exactly_its_stages(pristine, tmp_path, c
     params = yaml.safe_load((project / "params.yaml").read_text())
     params[section] = values if section == "overrides" else {**params[section], **values}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    status = json.loads(run(["dvc", "status", "--json"], project).stdout)
+    status = json.loads(run(["dvc", "status", "--json", "dvc.yaml"], project).stdout)
     assert set(status) == expected, f"{change}: unexpected {set(status) - expected}, missing {expected - set(status)}"
 
 
@@ -225,7 +226,7 @@ def test_an_evaluation_only_change_reevaluates_and_trains_nothing(project):
     assert {"evaluate", "report"} <= ran and not ran & ({"train", "tune"} | _per_dataset("prepare")), ran
     result = json.loads((project / "metrics" / "evaluate" / "ring8" / "wgan-gp" / "seed0.json").read_text())
     assert "modes250" in result["final"] and result["final"]["status"] == "ok"
-    assert json.loads(run(["dvc", "status", "--json"], project).stdout) == {}
+    assert json.loads(run(["dvc", "status", "--json", "dvc.yaml"], project).stdout) == {}
 
 
 def test_the_sweep_winner_retrains_from_the_command_line(project):
