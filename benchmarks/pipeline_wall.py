@@ -24,6 +24,7 @@ Prints a table and writes ``benchmarks/results/pipeline_wall.json``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -47,8 +48,14 @@ from pipeline.data.stage import prepare  # noqa: E402
 GANLAB = str(Path(sys.executable).parent / "ganlab")
 
 
+@functools.cache
+def project_params() -> str:
+    """params.yaml as it was when the benchmark started (an edit during the run does not change the setups)."""
+    return json.dumps(load(ROOT / "params.yaml").to_dict())
+
+
 def params(args: argparse.Namespace, cpus_per_worker: float, variants: list[str], steps: int) -> dict[str, Any]:
-    raw = load(ROOT / "params.yaml").to_dict()
+    raw = json.loads(project_params())
     raw["benchmark"].update(datasets=[args.dataset], variants=variants, seeds=[0])
     raw["ray"]["cpus_per_worker"] = cpus_per_worker
     raw["overrides"].setdefault(args.dataset, {}).setdefault("train", {}).update(steps=steps)
@@ -145,11 +152,12 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pipeline_wall.json"))
     args = parser.parse_args()
     configure_logging("WARNING")
+    project_params()
     with tempfile.TemporaryDirectory(prefix="ganlab-wall-bench-") as tmp:
         base = Path(tmp)
         (base / "prepared").mkdir()
         os.chdir(base / "prepared")
-        prepare(load(ROOT / "params.yaml"), args.dataset)
+        prepare(parse(json.loads(project_params())), args.dataset)
         rows = local_setups(args, base, base / "prepared")
         cluster = cluster_run(args, base, base / "prepared")
         os.chdir(ROOT)
