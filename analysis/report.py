@@ -62,7 +62,7 @@ class MetricTable:
 
     def cells(self) -> list[list[tuple[str, str, str, bool]]]:
         """(mean, ``± std`` or "", the 95 % interval or "", shares the best rank) per cell; "—" where no finite
-        value exists. The interval is printed from :data:`MIN_SEEDS` seeds on."""
+        value exists. The interval is printed from :data:`MIN_SEEDS` seeds on, for metrics (columns with a direction)."""
         best = self.best_variants()
         rows = []
         for variant in self.values:
@@ -71,7 +71,7 @@ class MetricTable:
                 found = interval(self.finite(metric)[variant])
                 text = "—" if not found.n else f"{found.mean:.4g}"
                 spread = "" if math.isnan(found.std) else f"± {found.std:.2g}"
-                ci = f"[{found.low:.3g}, {found.high:.3g}]" if found.n >= MIN_SEEDS else ""
+                ci = f"[{found.low:.3g}, {found.high:.3g}]" if found.n >= MIN_SEEDS and metric in self.directions else ""
                 row.append((text, spread, ci, variant in best[metric]))
             rows.append(row)
         return rows
@@ -212,7 +212,7 @@ code{font-size:.95em}.note{color:#8a4b00}
 <h3>{{ table.title | e }}</h3>
 <p class="facts">{{ markdown_bold(table.legend()) }}</p>
 <table class="metrics"><thead><tr><th>variant</th>{% for h in table.header() %}<th>{{ breakable(h) }}</th>{% endfor %}</tr></thead>
-<tbody>{% for variant, row in zip(table.values, table.cells()) %}<tr><td>{{ variant | e }}</td>{% for mean, std, ci, best in row %}<td{% if best %} class="best"{% endif %}>{{ mean | e }}{% if std %}<span class="std">{{ std | e }}</span>{% endif %}{% if ci %}<span class="std">{{ ci | e }}</span>{% endif %}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+<tbody>{% for variant, row in zip(table.values, table.cells()) %}<tr><td>{{ variant | e }}</td>{% for mean, std, ci, best in row %}<td{% if best %} class="best"{% endif %}>{{ mean | e }}{% if std %}<span class="std">{{ std | e }}</span>{% endif %}{% if ci %}<span class="std">{{ breakable(ci) }}</span>{% endif %}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
 {% endfor %}
 {% if section.runs %}{{ plain_table(section.runs) }}{% endif %}
 <div class="grid">{% for f in section.figures %}<figure><img alt="{{ f.title | e }}" src="{{ uri(f.path) }}"><figcaption>{{ f.title | e }}</figcaption></figure>{% endfor %}</div>
@@ -230,9 +230,10 @@ code{font-size:.95em}.note{color:#8a4b00}
 )
 
 
-def _breakable(name: str) -> markupsafe.Markup:
-    """A metric name that may wrap after its underscores (``fid_clf2500`` → ``fid_`` / ``clf2500``)."""
-    return markupsafe.Markup(str(markupsafe.escape(name)).replace("_", "_<wbr>"))
+def _breakable(text: str) -> markupsafe.Markup:
+    """Text that may wrap after its underscores and commas (``fid_clf2500`` → ``fid_`` / ``clf2500``;
+    ``[-484, 4.48e+03]`` → ``[-484,`` / ``4.48e+03]``)."""
+    return markupsafe.Markup(str(markupsafe.escape(text)).replace("_", "_<wbr>").replace(", ", ",<wbr> "))
 
 
 def _markdown_bold(text: str) -> markupsafe.Markup:
