@@ -33,6 +33,14 @@ log = logging.getLogger("ganlab.ray")
 LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 #: Set while ganlab runs a local instance it started (inherited by Ray's workers and Tune's trials).
 LOCAL_MARKER = "GANLAB_LOCAL_RAY"
+#: Ray Tune's switch for its console reporter; "0" with ``verbose=0`` prints nothing.
+TUNE_OUTPUT_SWITCH = "RAY_AIR_NEW_OUTPUT"
+#: Ray Train settings for a local instance (inherited by every Ray process it starts; a cluster keeps its own).
+#: A laptop cannot be pre-empted (the watcher only adds a process and an error line); nothing scrapes Ray Train's
+#: Prometheus metrics there; and the controller notices a finished worker group within 0.5 s instead of 2 s.
+#: Measured here on 6 twenty-step runs, two at a time: 72 s → 60 s (health check) → 53 s (metrics off).
+LOCAL_TRAIN_SETTINGS = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_TRAIN_METRICS_ENABLED": "0",
+                        "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5"}
 
 
 class ResourceError(RuntimeError):
@@ -69,8 +77,8 @@ def ray_session(config: RayConfig) -> Iterator[None]:
         ray.init(address=address, **quiet)
         watchdog = None
     else:
-        # A laptop cannot be pre-empted; the watcher only adds a process and an error line.
-        os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
+        for name, value in LOCAL_TRAIN_SETTINGS.items():
+            os.environ.setdefault(name, value)
         os.environ[LOCAL_MARKER] = "1"
         watchdog = Watchdog.start()
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, **quiet)
@@ -88,6 +96,22 @@ def ray_session(config: RayConfig) -> Iterator[None]:
         if watchdog is not None:
             os.environ.pop(LOCAL_MARKER, None)
             watchdog.stop()
+
+
+@contextmanager
+def tune_console_off() -> Iterator[None]:
+    """Ray Tune's console reporter (trial tables, config boxes, result paths) off while a Tuner runs: ganlab's
+    own progress callbacks say what happens. Tune reads the switch when ``fit`` starts; with ``verbose=0`` in the
+    run config nothing of its reporter is printed."""
+    previous = os.environ.get(TUNE_OUTPUT_SWITCH)
+    os.environ[TUNE_OUTPUT_SWITCH] = "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(TUNE_OUTPUT_SWITCH, None)
+        else:
+            os.environ[TUNE_OUTPUT_SWITCH] = previous
 
 
 def local_instance() -> bool:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from models.families import family_of
-from pipeline.cluster.session import ray_session, require_resources
+from pipeline.cluster.session import ray_session, require_resources, tune_console_off
 from pipeline.common.digest import fingerprint
 from pipeline.common.files import write_json
 from pipeline.common.layout import reference_dir, tune_dir, tune_storage
@@ -133,7 +133,7 @@ def _new_tuner(config: Config, trainable: Any, metric: str, mode: str, path: Pat
                                         scheduler=_scheduler(config), search_alg=_searcher(config, metric, mode),
                                         time_budget_s=tune.time_budget_s, reuse_actors=False,
                                         max_concurrent_trials=_concurrent_trials(tune)),
-        run_config=ray_tune.RunConfig(name=path.name, storage_path=str(path.parent),
+        run_config=ray_tune.RunConfig(name=path.name, storage_path=str(path.parent), verbose=0,
                                       callbacks=[SweepProgress(metric, mode)],
                                       checkpoint_config=ray_tune.CheckpointConfig(num_to_keep=_checkpoints_kept(tune)),
                                       failure_config=ray_tune.FailureConfig(max_failures=tune.max_failures)),
@@ -248,7 +248,8 @@ def _fit(config: Config, sweep: SweepContext, place: SweepPlace, client: Any) ->
                                             resume_errored=True) if place.path.exists()
                      else _new_tuner(config, trainable, sweep.metric, sweep.mode, place.path))
             fitting = time.monotonic()
-            return tuner.fit(), fitting
+            with tune_console_off():  # SweepProgress says what happens
+                return tuner.fit(), fitting
     except BaseException:
         client.set_terminated(sweep.parent_run_id, "KILLED")
         raise
