@@ -180,6 +180,11 @@ class FamilyRun(ABC):
         """Whether mixed precision can no longer represent the gradients (a collapsed loss scale)."""
         return False
 
+    def scale_learning_rates(self, factor: float) -> None:
+        """Set every optimiser's learning rate to ``factor`` × its setting (``train.lr_decay``,
+        :mod:`models.schedule`). A family whose runs cannot do this refuses a schedule."""
+        raise NotImplementedError(f"{type(self).__name__} has no learning-rate schedule; leave train.lr_decay: none")
+
 
 class Family(ABC):
     """A registered GAN recipe (see the module docstring)."""

@@ -14,7 +14,8 @@ from models.step import Objective, build_optimiser, train_step
 from pipeline.training.job import resolve_job
 from pipeline.common.layout import prepared_dir, reference_dir
 from pipeline.training.batches import ShardedBatches
-from pipeline.training.loop import TrainingLoop, steady_rate
+from pipeline.training.clock import steady_rate
+from pipeline.training.loop import TrainingLoop
 from tests.conftest import tiny_config
 
 SPEC = NetworkSpec("mlp", (2,), z_dim=4, width=16, depth=2, d_norm="none")

@@ -118,11 +118,17 @@ class GANRun(FamilyRun):
 
     def use_settings(self, settings: GANSettings) -> None:
         self.settings = dataclasses.replace(self.settings, optimiser=settings.optimiser)
-        for optimiser, lr in ((self.opt_g, settings.optimiser.lr_g), (self.opt_d, settings.optimiser.lr_d)):
+        self.scale_learning_rates(1.0)
+        for optimiser in (self.opt_g, self.opt_d):
             for group in optimiser.param_groups:
-                group["lr"] = lr
                 if "betas" in group:
                     group["betas"] = settings.optimiser.betas
+
+    def scale_learning_rates(self, factor: float) -> None:
+        opt = self.settings.optimiser
+        for optimiser, lr in ((self.opt_g, opt.lr_g), (self.opt_d, opt.lr_d)):
+            for group in optimiser.param_groups:
+                group["lr"] = lr * factor
 
     def overflowed(self) -> bool:
         return self.precision.collapsed()

@@ -21,6 +21,7 @@ from models.networks import NORMS
 from models.options import option as _field
 from models.precision import PRECISIONS
 from models.regularisers import REGULARISERS
+from models.schedule import SCHEDULES
 
 POINT_DATASETS = ("ring8", "grid25")
 IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "image-folder")
@@ -90,6 +91,9 @@ class TrainConfig:
     lr_d: float | None = _field(None, low=0.0, open_low=True)
     betas: tuple[float, float] | None = _field(None, low=0.0, high=1.0, open_high=True)
     ema_decay: float | None = _field(None, low=0.0, high=1.0, open_low=True, open_high=True)
+    lr_decay: str = _field("none", choices=SCHEDULES, doc="linear: the learning rates fall linearly to 0 from "
+                                                           "lr_decay_start × steps on (Zhu et al. 2017)")
+    lr_decay_start: float = _field(0.5, low=0.0, high=1.0, open_high=True, doc="share of the steps before the decay")
     log_every: int = _field(50, low=1)
     eval_every: int = _field(500, low=1, doc="in-training metric that selects the best checkpoint")
     eval_samples: int = _field(1000, low=100)

@@ -50,12 +50,14 @@ class TrainingJob:
 
     def shaping_settings(self) -> dict[str, Any]:
         """Everything that shapes the weights: schedule-only settings and paths are left out, so a finished
-        run can be extended with more steps and a project can move."""
+        run can be extended with more steps and a project can move -- unless a learning-rate decay ties the
+        rates to the number of steps."""
         payload = dataclasses.asdict(self)
         payload.pop("data_dir")
         payload.pop("reference_dir")
         for key in _SCHEDULE_ONLY:
-            payload["train"].pop(key)
+            if key != "steps" or self.train.lr_decay == "none":
+                payload["train"].pop(key)
         return payload
 
     def fingerprint(self) -> str:

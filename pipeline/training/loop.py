@@ -17,7 +17,7 @@ import os
 import socket
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,12 +27,14 @@ from torch import nn
 
 from models.families import get_family
 from models.family import RunContext
+from models.schedule import lr_factor
 from pipeline.data.store import load_prepared, training_arrays
 from pipeline.scoring.registry import in_training_scorer
 from pipeline.tracking.store import flatten
 from pipeline.training.batches import ShardedBatches
 from pipeline.training.checkpoint import CheckpointMismatchError, load_checkpoint, save_checkpoint, weights_digest
 from pipeline.training.job import TrainingJob
+from pipeline.training.clock import Clock
 from pipeline.training.monitor import Best, Monitor
 
 log = logging.getLogger("ganlab.train")
@@ -75,27 +77,6 @@ def diverging(stats: dict[str, float]) -> dict[str, float]:
     """The non-finite losses and gradient norms of a step (statistics named ``loss*`` / ``grad_norm*``)."""
     return {key: value for key, value in stats.items()
             if key.startswith(("loss", "grad_norm")) and not math.isfinite(value)}
-
-
-@dataclass
-class Clock:
-    """Wall time of a run, with the in-training metric and checkpoints (side work) kept out of steps/s."""
-
-    started: float = field(default_factory=time.perf_counter)
-    window_started: float = field(default_factory=time.perf_counter)
-    window_step: int = 0
-    side_work: float = 0.0
-
-    def window_rate(self, step: int, now: float) -> float:
-        return (step - self.window_step) / max(now - self.window_started, 1e-9)
-
-    def new_window(self, step: int) -> None:
-        self.window_step, self.window_started = step, time.perf_counter()
-
-    def add_side_work(self, seconds: float, in_window: bool = False) -> None:
-        self.side_work += seconds
-        if in_window:
-            self.window_started += seconds
 
 
 class TrainingLoop:
@@ -233,6 +214,8 @@ class TrainingLoop:
         clock = Clock(window_step=self.step)
         progress_every = max(train.log_every, math.ceil(train.steps / 10 / train.log_every) * train.log_every)
         while self.step < train.steps and self.stop_reason is None:
+            if train.lr_decay != "none":
+                self.model.scale_learning_rates(lr_factor(train.lr_decay, self.step, train.steps, train.lr_decay_start))
             stats = self.model.step(self.batches, self.rng)
             self.step += 1
             hooks.progress(self.step)
@@ -334,17 +317,3 @@ class TrainingLoop:
         with tempfile.TemporaryDirectory(prefix="ganlab-ckpt-") as tmp:
             save_checkpoint(Path(tmp), state)
             hooks.report(metrics, Path(tmp))
-
-
-def steady_rate(history: list[dict[str, float]]) -> float | None:
-    """Steps/s over every logged window but the first (warm-up), i.e. total steps / total time.
-
-    Each history row carries its window's rate (``steps_per_s``, the
-    in-training metric and checkpoints left out); without a second window the
-    first one is used.
-    """
-    windows = [(row["step"] - previous, row["steps_per_s"])
-               for previous, row in zip([0] + [r["step"] for r in history], history)]
-    windows = windows[1:] or windows
-    seconds = sum(steps / rate for steps, rate in windows if rate > 0)
-    return sum(steps for steps, _ in windows) / seconds if seconds > 0 else None

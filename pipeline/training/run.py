@@ -18,7 +18,7 @@ from pipeline.tracking.store import client_for, driver_tags, resolve_tracking_ur
 from pipeline.training.checkpoint import load_checkpoint
 from pipeline.training.export import export_run
 from pipeline.training.job import TrainingJob
-from pipeline.training.loop import steady_rate
+from pipeline.training.clock import steady_rate
 from pipeline.training.ray_train import checkpoint_to_resume, run_trainer
 
 log = logging.getLogger("ganlab.train")

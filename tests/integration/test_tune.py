@@ -97,7 +97,7 @@ def test_asha_sweep_with_a_diverging_trial_and_crashing_trials(prepared):
 def test_pbt_exploits_the_better_trial(prepared):
     from pipeline.tuning.sweep import tune
 
-    config = sweep_config(scheduler="pbt", search="random", num_samples=2, steps=2000, eval_every=200,
+    config = sweep_config(scheduler="pbt", search="random", num_samples=2, steps=1000, eval_every=200,
                           grace_period=200, perturbation_interval=200, quantile_fraction=0.5, metric="hq100",
                           space={"lr_g": ["loguniform", 1.0e-5, 1.0e-3], "lr_d": ["loguniform", 1.0e-5, 1.0e-3]})
     tune(config)
