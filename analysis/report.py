@@ -57,8 +57,9 @@ class MetricTable:
         return {metric: set(ranking.shared) if ranking else set() for metric, ranking in self.rankings().items()}
 
     def tested(self) -> bool:
-        """Whether every variant has enough seeds for the significance test in some column."""
-        return all(ranking is None or not ranking.untested for ranking in self.rankings().values())
+        """Whether every variant ran at least :data:`MIN_SEEDS` seeds (the tests are made; a column may still
+        leave out a variant whose non-finite values leave it fewer, see :meth:`legend`)."""
+        return all(len(values) >= MIN_SEEDS for metrics in self.values.values() for values in metrics.values())
 
     def cells(self) -> list[list[tuple[str, str, str, bool]]]:
         """(mean, ``± std`` or "", the 95 % interval or "", shares the best rank) per cell; "—" where no finite
@@ -81,9 +82,13 @@ class MetricTable:
         if not self.tested():
             return (f"Fewer than {MIN_SEEDS} seeds in some variant: no test is possible; the best mean per column is "
                     "in **bold**.")
-        return (f"Mean ± std over seeds and Student's 95 % interval. **Bold**: the best mean and every variant that "
-                f"Welch's t-test (two-sided, Holm-corrected over all pairs, α = {ALPHA}) cannot tell apart from it "
-                "(a shared rank).")
+        legend = (f"Mean ± std over seeds and Student's 95 % interval. **Bold**: the best mean and every variant that "
+                  f"Welch's t-test (two-sided, Holm-corrected over all pairs, α = {ALPHA}) cannot tell apart from it "
+                  "(a shared rank).")
+        if any(ranking is not None and ranking.untested for ranking in self.rankings().values()):
+            legend += (f" A value that is not finite (a diverged run, the infinite KL of an empty mode histogram) is "
+                       f"left out; a variant left with fewer than {MIN_SEEDS} values in a column is not tested there.")
+        return legend
 
     def header(self) -> list[str]:
         arrows = {"min": "↓", "max": "↑"}

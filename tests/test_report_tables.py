@@ -32,9 +32,12 @@ def test_the_best_rank_per_column_respects_direction_and_significance():
     assert best["fid"] == {"wgan-gp"}, "hinge has one finite seed: not tested, so not sharing the rank"
     # hinge 8, 8, 8 against wgan-gp 8, 7, 8: Welch p = 0.42; minimax 1, 1, 2 is apart from both
     assert best["modes"] == {"hinge", "wgan-gp"}
-    assert not table().tested() and "no test is possible" in table().legend()
+    assert table().tested() and "Holm" in table().legend() and "not tested there" in table().legend(), \
+        "three seeds each: tested, and the legend says why hinge's fid is left out"
     three = MetricTable("t", {"a": {"m": [1.0, 2.0, 3.0]}, "b": {"m": [7.0, 8.0, 9.0]}}, ["m"], {"m": "max"})
-    assert three.tested() and three.best_variants() == {"m": {"b"}} and "Holm" in three.legend()
+    assert three.tested() and three.best_variants() == {"m": {"b"}} and "not tested there" not in three.legend()
+    two = MetricTable("t", {"a": {"m": [1.0, 2.0]}, "b": {"m": [7.0, 8.0, 9.0]}}, ["m"], {"m": "max"})
+    assert not two.tested() and "no test is possible" in two.legend()
 
 
 def test_cells_put_the_std_apart_and_dash_what_was_never_measured():
