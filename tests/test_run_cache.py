@@ -51,6 +51,24 @@ def test_dvc_yaml_lists_the_code_the_run_keys_hash():
     assert len(code_digest()) == 64
 
 
+def test_evaluate_lists_every_measuring_module_its_code_imports_and_no_other():
+    """The scoring code's ``analysis`` modules, found by walking its imports: the report's modules (plots,
+    report, significance) are not among them, so a change of the report does not re-score every run."""
+    from tests.test_house import GRAPH, MODULES
+
+    listed = {MODULES[m].relative_to(PROJECT).as_posix(): m for m in MODULES}
+    roots = [m for path, m in listed.items() if not m.startswith("analysis")
+             and any(path == code or path.startswith(f"{code}/") for code in SCORING_CODE)]
+    seen, todo = set(), roots
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo += GRAPH[module]
+    imported = {MODULES[m].relative_to(PROJECT).as_posix() for m in seen if m.startswith("analysis.")}
+    assert imported == {code for code in SCORING_CODE if code.startswith("analysis")}
+
+
 def test_dvc_yaml_lists_exactly_the_eval_keys_a_training_reads():
     from pipeline.training.job import IN_TRAINING_EVAL
 

@@ -88,7 +88,10 @@ def _score_both(scorers: list[Scorer], generators: dict[str, Any], task: str, ba
 
 #: The source that shapes an evaluation (what the ``evaluate`` stage of dvc.yaml lists).
 SCORING_CODE = ("models", "pipeline/scoring", "pipeline/features/inception.py", "pipeline/data/store.py",
-                "pipeline/data/classifier.py", "pipeline/common/feature_cache.py", "analysis")
+                "pipeline/data/classifier.py", "pipeline/common/feature_cache.py", "analysis/mode_metrics.py",
+                "analysis/class_metrics.py", "analysis/features.py", "analysis/progress.py", "analysis/frechet.py",
+                "analysis/inception_score.py", "analysis/classifier.py", "analysis/inception.py", "analysis/kid.py",
+                "analysis/precision_recall.py", "analysis/density_coverage.py", "analysis/neighbours.py")
 
 
 def build_scorers(config: Config, dataset: str, prepared: PreparedData, task: str) -> list[Scorer]:
