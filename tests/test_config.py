@@ -12,7 +12,7 @@ def test_the_project_params_file_is_valid():
     config = load(PROJECT / "params.yaml")
     assert config.benchmark.datasets == ("ring8", "digits")
     assert len(config.benchmark.variants) == 6
-    assert config.for_dataset("ring8").model.width == 128
+    assert config.for_dataset("ring8").model.width == 64
     assert config.for_dataset("digits").model.width == 32
 
 
