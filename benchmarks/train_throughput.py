@@ -45,7 +45,6 @@ from models.networks import build_discriminator, build_generator  # noqa: E402
 from models.step import build_optimiser, train_step  # noqa: E402
 from pipeline.config import load  # noqa: E402
 from pipeline.training.job import resolve_job  # noqa: E402
-from pipeline.common.layout import prepared_dir, reference_dir  # noqa: E402
 from pipeline.common.logs import configure_logging  # noqa: E402
 from pipeline.data.stage import prepare  # noqa: E402
 from pipeline.data.store import data_spec, load_prepared  # noqa: E402
@@ -60,7 +59,7 @@ def bare_loop(job, steps: int, warmup: int, threads: int) -> float:
     opt = settings.optimiser
     opt_g = build_optimiser(opt.name, generator.parameters(), opt.lr_g, opt.betas)
     opt_d = build_optimiser(opt.name, discriminator.parameters(), opt.lr_d, opt.betas)
-    data = torch.as_tensor(load_prepared(job.dataset, Path(job.data_dir)).train_x)
+    data = torch.as_tensor(load_prepared(job.dataset).train_x)
     batch = job.train.batch_size
     objective = settings.objective()
 
@@ -118,8 +117,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ganlab-bench-") as tmp:
         os.chdir(tmp)
         prepare(config, args.dataset)
-        job = resolve_job(config, args.dataset, args.variant, 0, data_spec(load_prepared(args.dataset)),
-                          prepared_dir(args.dataset), reference_dir(args.dataset))
+        job = resolve_job(config, args.dataset, args.variant, 0, data_spec(load_prepared(args.dataset)))
         for repeat in range(args.repeats):
             for label, workers in setups:
                 if workers == 0:

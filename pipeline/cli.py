@@ -30,12 +30,17 @@ from pipeline.scoring.evaluate import GeneratorFileError
 from pipeline.tracking.store import TrackingError
 from pipeline.training.checkpoint import CheckpointMismatchError
 from pipeline.training.ray_train import TrainingFailed, TrainingInterrupted
+from pipeline.cluster.jobs import RemoteJobError, Submission
+from pipeline.cluster.probe import ClusterError
 from pipeline.cluster.session import ResourceError, prefer_loopback
-from pipeline.tuning.errors import SweepFailed, SweepInterrupted
+from pipeline.cluster.shipping import CodeMismatchError
+from pipeline.cluster.storage import StorageError
+from pipeline.tuning.errors import SweepFailed, SweepInterrupted, TrialsLost
 
 USER_ERRORS = (ConfigError, DatasetError, PreparedDataError, ClassifierFileError, FeatureCacheError, TrackingError,
                CheckpointMismatchError, GeneratorFileError, FileNotFoundError, TrainingFailed, ExtractorUnavailable,
-               FeatureInputError, SweepInterrupted, SweepFailed, ResourceError, CorruptFileError, TrainingInterrupted)
+               FeatureInputError, SweepInterrupted, SweepFailed, ResourceError, CorruptFileError, TrainingInterrupted,
+               StorageError, ClusterError, CodeMismatchError, RemoteJobError, TrialsLost)
 
 
 def _selection(config: Config, args: argparse.Namespace, with_variants: bool) -> list[tuple]:
@@ -109,6 +114,34 @@ def _cmd_study_report(config: Config, args: argparse.Namespace) -> None:
     print(study_report(config))
 
 
+def _run_submitted(submission: Submission) -> None:
+    """A submitted command, in the project :class:`pipeline.cluster.jobs.SubmittedCommand` set up."""
+    config = load("params.yaml")
+    prefer_loopback(config.ray)
+    if submission.command == "train":
+        from pipeline.training.stage import train_matrix
+
+        train_matrix(config, [(str(d), str(v), int(s)) for d, v, s in submission.runs])
+    else:
+        COMMANDS[submission.command][0](config, argparse.Namespace(restart=submission.restart))
+
+
+def _job_run(job_id: str) -> int:
+    """``ganlab job-run``: what a Ray job submitted from outside the cluster runs (:mod:`pipeline.cluster.jobs`);
+    its status is the submitted command's, which the submitting machine reads from the storage."""
+    from pipeline.cluster.jobs import SubmittedCommand
+
+    ended: list[tuple[int, str | None]] = []
+
+    def run() -> None:
+        with SubmittedCommand(job_id) as command:
+            ended.append(_guarded(lambda: _run_submitted(command.submission)))
+            command.finish(*ended[0])
+
+    status, _ = _guarded(run)  # the submission itself unreadable, or its outputs not uploadable
+    return ended[0][0] if ended and status == 0 else status
+
+
 def _cmd_ui(config: Config, args: argparse.Namespace) -> None:
     from pipeline.tracking.ui import serve
 
@@ -126,6 +159,7 @@ COMMANDS: dict[str, tuple[Callable[[Config, argparse.Namespace], None], str, boo
               "writes study/", None),
     "study-report": (_cmd_study_report, "write study/report.md and study/report.html from the study's outputs", None),
     "ui": (_cmd_ui, "serve the MLflow UI on the project's tracking store (127.0.0.1 by default)", None),
+    "job-run": (None, "(run by Ray on the cluster) a command submitted from outside it, by id", None),
 }
 
 
@@ -145,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("tune", "study"):
             command.add_argument("--restart", action="store_true",
                                  help="start a new sweep even if a stopped one with the same settings can be resumed")
+        if name == "job-run":
+            command.add_argument("job_id", help="the submission id (jobs/<id> in the run storage)")
         if name == "ui":
             command.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this machine only)")
             command.add_argument("--port", type=int, help="port (default: a free one)")
@@ -157,23 +193,35 @@ def _stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def _guarded(action: Callable[[], None]) -> tuple[int, str | None]:
+    """Run ``action``; an error a user can fix is one ``ganlab: error:`` line and status 2, Ctrl-C status 130.
+    Returns (status, the error's message or None)."""
+    try:
+        action()
+    except USER_ERRORS as err:
+        print(f"ganlab: error: {err}", file=sys.stderr)
+        return 2, str(err)
+    except KeyboardInterrupt as stopped:
+        print(f"ganlab: stopped ({stopped or 'Ctrl-C'}); checkpoints are kept: run the command again to resume",
+              file=sys.stderr)
+        return 130, f"stopped ({stopped or 'Ctrl-C'})"
+    return 0, None
+
+
+def _run(args: argparse.Namespace) -> None:
+    config = _with_address(load(args.params), args)
+    prefer_loopback(config.ray)  # before any command imports Ray
+    COMMANDS[args.command][0](config, args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging()
     for stop_signal in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop_signal, _stop)
-    try:
-        config = _with_address(load(args.params), args)
-        prefer_loopback(config.ray)  # before any command imports Ray
-        COMMANDS[args.command][0](config, args)
-    except USER_ERRORS as err:
-        print(f"ganlab: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as stopped:
-        print(f"ganlab: stopped ({stopped or 'Ctrl-C'}); checkpoints are kept: run the command again to resume",
-              file=sys.stderr)
-        return 130
-    return 0
+    if args.command == "job-run":
+        return _job_run(args.job_id)
+    return _guarded(lambda: _run(args))[0]
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
+from pipeline.data.shipping import DatasetFolders
 from pipeline.common.layout import generators_file, metrics_file, model_dir, reference_dir, run_dir, train_summary_file
 from tests.conftest import tiny_config
 
@@ -28,7 +29,9 @@ def finished_run(prepared, tmp_path):
     state = training.state_dict()
     save_checkpoint(tmp_path / "ckpt", state)
     run_id = start_run(client_for(resolve_tracking_uri(prepared)), "ganlab", training.job.name, {}, {"stage": "train"})
-    export_run(training.job, state, tmp_path / "ckpt", {"run_id": run_id, "steps": training.step})
+    job = training.job
+    export_run(job, state, tmp_path / "ckpt", {"run_id": run_id, "steps": training.step},
+               DatasetFolders.of_project(job.dataset), run_dir(job.dataset, job.variant, job.seed))
     Path("params.yaml").write_text(yaml.safe_dump(tiny_config(benchmark={"variants": ["hinge"], "datasets": ["ring8"]},
                                                               tune={"dataset": "ring8"}).to_dict()))
     return training.job

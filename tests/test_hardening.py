@@ -86,7 +86,7 @@ def test_the_thread_count_is_part_of_the_fingerprint():
     from pipeline.training.job import resolve_job
 
     data = DataSpec("images", (1, 16, 16), 10)
-    jobs = [resolve_job(parse({"ray": {"cpus_per_worker": n}}), "digits", "hinge", 0, data, PROJECT, PROJECT)
+    jobs = [resolve_job(parse({"ray": {"cpus_per_worker": n}}), "digits", "hinge", 0, data)
             for n in (1, 2)]
     assert [job.threads for job in jobs] == [1, 2] and jobs[0].fingerprint() != jobs[1].fingerprint()
 

@@ -16,7 +16,7 @@ DATA = DataSpec("points", (2,))
 
 
 def _key(raw=None, manifest=MANIFEST, code="c" * 64, variant="hinge"):
-    job = resolve_job(parse(raw or {}), "ring8", variant, 0, DATA, PROJECT, PROJECT)
+    job = resolve_job(parse(raw or {}), "ring8", variant, 0, DATA)
     return run_key(job, manifest, code)
 
 

@@ -11,7 +11,8 @@ import torch
 
 import tests.families.toy_conditional  # noqa: F401  (registers the toy-cgan family and its variant)
 from models.families import get_family, get_variant
-from pipeline.common.layout import prepared_dir, reference_dir
+from pipeline.common.layout import reference_dir
+from pipeline.data.shipping import DatasetFolders
 from pipeline.config import ConfigError
 from pipeline.data.store import data_spec, load_prepared
 from pipeline.scoring.conditional import ConditionalScorer
@@ -25,9 +26,8 @@ TOY = tiny_config(benchmark={"datasets": ["digits"], "variants": ["toy-cgan"]},
 
 
 def _toy_training(config=TOY) -> TrainingLoop:
-    job = resolve_job(config, "digits", "toy-cgan", 0, data_spec(load_prepared("digits")), prepared_dir("digits"),
-                      reference_dir("digits"))
-    return TrainingLoop(job)
+    job = resolve_job(config, "digits", "toy-cgan", 0, data_spec(load_prepared("digits")))
+    return TrainingLoop(job, DatasetFolders.of_project("digits"))
 
 
 def test_the_toy_family_is_registered_as_a_class_conditional_family():
@@ -38,8 +38,7 @@ def test_the_toy_family_is_registered_as_a_class_conditional_family():
 
 def test_a_class_conditional_family_refuses_unlabelled_data(prepared):
     with pytest.raises(ConfigError, match=r"ring8 × toy-cgan: family toy-cgan is class-conditional and needs labelled"):
-        resolve_job(TOY, "ring8", "toy-cgan", 0, data_spec(load_prepared("ring8")), prepared_dir("ring8"),
-                    reference_dir("ring8"))
+        resolve_job(TOY, "ring8", "toy-cgan", 0, data_spec(load_prepared("ring8")))
 
 
 def test_the_toy_trains_20_steps_scores_itself_and_resumes_exactly(prepared, tmp_path):

@@ -12,7 +12,7 @@ from models.networks import NetworkSpec, build_discriminator, build_generator
 from models.regularisers import GradientPenalty, WeightClipping
 from models.step import Objective, build_optimiser, train_step
 from pipeline.training.job import resolve_job
-from pipeline.common.layout import prepared_dir, reference_dir
+from pipeline.data.shipping import DatasetFolders
 from pipeline.training.batches import ShardedBatches
 from pipeline.training.clock import steady_rate
 from pipeline.training.loop import TrainingLoop
@@ -103,9 +103,8 @@ def test_sharded_batches_are_disjoint_and_resumable():
 def _training(config, variant="wgan-gp", dataset="ring8", seed=0, rank=0, world=1):
     from pipeline.data.store import data_spec, load_prepared
 
-    job = resolve_job(config, dataset, variant, seed, data_spec(load_prepared(dataset)), prepared_dir(dataset),
-                      reference_dir(dataset))
-    return TrainingLoop(job, rank=rank, world=world)
+    job = resolve_job(config, dataset, variant, seed, data_spec(load_prepared(dataset)))
+    return TrainingLoop(job, DatasetFolders.of_project(dataset), rank=rank, world=world)
 
 
 def _weights(training: TrainingLoop) -> dict[str, torch.Tensor]:

@@ -90,7 +90,7 @@ def test_a_sample_wins_over_dataset_overrides_and_keeps_the_variant_beta2():
                     "overrides": {"ring8": {"train": {"lr_g": 0.5, "batch_size": 256}}}})
     trial, variant = trial_settings(config, "ring8", {"lr_g": 3e-4, "k_d_steps": 2, "beta1": 0.1})
     assert variant == "wgan-gp"
-    job = resolve_job(trial, "ring8", variant, 0, POINTS, PROJECT, PROJECT)
+    job = resolve_job(trial, "ring8", variant, 0, POINTS)
     assert job.settings.optimiser.lr_g == 3e-4 and job.settings.optimiser.k_d_steps == 2
     assert job.settings.optimiser.betas == (0.1, 0.9), "WGAN-GP's β2 = 0.9 (Gulrajani et al. 2017) is kept"
     assert job.train.batch_size == 256 and job.train.steps == 1000
@@ -129,7 +129,7 @@ def test_best_params_file_retrains_the_winner(tmp_path):
     retrain = load(path)
     assert retrain.benchmark.datasets == ("ring8",) and retrain.benchmark.variants == ("lsgan",)
     assert retrain.benchmark.seeds == (0, 1)
-    job = resolve_job(retrain, "ring8", "lsgan", 0, POINTS, PROJECT, PROJECT)
+    job = resolve_job(retrain, "ring8", "lsgan", 0, POINTS)
     assert (job.settings.optimiser.lr_g, job.settings.optimiser.k_d_steps, job.settings.optimiser.betas) == (2e-4, 5, (0.2, 0.999))
     assert job.train.steps == 1000
     assert best_trial(table.iloc[[2]], "modes1k", "max") is None
@@ -137,13 +137,13 @@ def test_best_params_file_retrains_the_winner(tmp_path):
 
 def test_pbt_adopt_takes_weights_and_moments_but_keeps_own_hyperparameters(prepared, tmp_path):
     from pipeline.training.checkpoint import CheckpointMismatchError, save_checkpoint
-    from pipeline.common.layout import prepared_dir, reference_dir
+    from pipeline.data.shipping import DatasetFolders
     from pipeline.training.loop import TrainingLoop
 
     def training(lr: float, width: int = 16) -> TrainingLoop:
         config = tiny_config(train={"lr_g": lr, "lr_d": lr, "steps": 4, "eval_every": 4}, model={"width": width})
-        return TrainingLoop(resolve_job(config, "ring8", "non-saturating", 0, POINTS, prepared_dir("ring8"),
-                                       reference_dir("ring8")))
+        return TrainingLoop(resolve_job(config, "ring8", "non-saturating", 0, POINTS),
+                            DatasetFolders.of_project("ring8"))
 
     donor, trial = training(1e-3), training(5e-4)
     donor.run()

@@ -24,9 +24,14 @@ import os
 import sys
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Any, Iterator
 
+from pipeline.cluster.probe import check_cluster
+from pipeline.cluster.shipping import runtime_env, shipped_environment
+from pipeline.cluster.storage import StoragePath, storage_location, storage_root
 from pipeline.cluster.watchdog import Watchdog
+from pipeline.common.digest import source_digest
 from pipeline.config import RayConfig
 
 log = logging.getLogger("ganlab.ray")
@@ -52,6 +57,13 @@ def cluster_address(config: RayConfig) -> str | None:
     return config.address or os.environ.get("RAY_ADDRESS") or None
 
 
+def jobs_address(config: RayConfig) -> str | None:
+    """The Ray Jobs (dashboard) address a command is submitted to from outside the cluster (``http://head:8265``),
+    or None when it joins a cluster or starts a local instance itself."""
+    address = cluster_address(config)
+    return address if address and address.startswith(("http://", "https://")) else None
+
+
 def prefer_loopback(config: RayConfig) -> None:
     """For a local instance: make Ray bind to 127.0.0.1. Ray reads the switch when it is imported, so this only
     acts before the first ``import ray`` of the process (``ganlab`` calls it first thing); a process that imported
@@ -60,9 +72,33 @@ def prefer_loopback(config: RayConfig) -> None:
         os.environ.setdefault(LOOPBACK_SWITCH, "0")
 
 
+@dataclass(frozen=True)
+class ClusterContext:
+    """What every Ray process of a command needs from its driver (sent with the work, never read from its disk)."""
+
+    storage: StoragePath
+    tracking_uri: str
+    code: str  # the driver's digest of ``code_paths``: every worker must import the same code
+    code_paths: tuple[str, ...]
+
+
 @contextmanager
-def ray_session(config: RayConfig) -> Iterator[None]:
-    """``ray.init`` unless Ray is already initialised (then the caller's session is reused)."""
+def cluster_session(config: RayConfig, tracking_uri: str, code_paths: tuple[str, ...]) -> Iterator[ClusterContext]:
+    """A Ray session whose processes get the driver's code and environment (:mod:`.shipping`), checked before any
+    compute on a cluster (:mod:`.probe`): every node sees the storage, can write the tracking store and runs
+    the driver's code."""
+    location = storage_location(config.storage)
+    context = ClusterContext(storage_root(config.storage), tracking_uri, source_digest(code_paths), code_paths)
+    with ray_session(config, runtime_env(shipped_environment(tracking_uri, location), config.ship_code)):
+        if not local_instance():
+            check_cluster(context.storage, tracking_uri, context.code, code_paths, config.resource_timeout_s)
+        yield context
+
+
+@contextmanager
+def ray_session(config: RayConfig, environment: dict[str, Any] | None = None) -> Iterator[None]:
+    """``ray.init`` with ``environment`` as the job's runtime_env, unless Ray is already initialised (then the
+    caller's session is reused as it is)."""
     prefer_loopback(config)
     import ray
 
@@ -70,8 +106,12 @@ def ray_session(config: RayConfig) -> Iterator[None]:
         yield
         return
     address = cluster_address(config)
+    if jobs_address(config):
+        raise ResourceError(f"ray.address {address} is a Ray Jobs (dashboard) address: only `ganlab train`, `tune` "
+                            "and `study` submit themselves to it; give the cluster's GCS address (host:6379) to join it")
     # Ray's own loggers in every process: errors only, so worker progress lines stay readable.
-    quiet = {"logging_level": logging.ERROR, "logging_config": ray.LoggingConfig(log_level="ERROR"), "log_to_driver": True}
+    quiet = {"logging_level": logging.ERROR, "logging_config": ray.LoggingConfig(log_level="ERROR"),
+             "log_to_driver": True, "runtime_env": environment or None}
     if address:
         log.info("joining the Ray cluster at %s", address)
         ray.init(address=address, **quiet)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any, Mapping
@@ -19,12 +20,26 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def source_digest(paths: tuple[str, ...], root: Path = PROJECT) -> str:
-    """sha256 over the Python sources under ``paths`` (relative to ``root``): each file's path and bytes, sorted."""
+def package_root(package: str) -> Path:
+    """The folder that holds the top-level ``package`` this process imports: the project on a developer's machine,
+    the unpacked copy Ray ships to a worker (``runtime_env`` ``py_modules``, one folder per package)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"package {package!r} cannot be imported here")
+    return Path(spec.origin).resolve().parents[1]
+
+
+def source_digest(paths: tuple[str, ...]) -> str:
+    """sha256 over the Python sources under ``paths`` (``models``, ``pipeline/training``, ...: relative to the folder
+    holding their top-level package, wherever this process imports it from): each file's path and bytes, sorted."""
     digest = hashlib.sha256()
-    files = sorted({f for path in paths for f in ([root / path] if (root / path).is_file() else (root / path).rglob("*.py"))})
-    for file in files:
-        digest.update(file.relative_to(root).as_posix().encode())
+    files = set()
+    for path in paths:
+        root = package_root(path.split("/")[0])
+        files |= {(f.relative_to(root).as_posix(), f) for f in
+                  ([root / path] if (root / path).is_file() else (root / path).rglob("*.py"))}
+    for name, file in sorted(files):
+        digest.update(name.encode())
         digest.update(file.read_bytes())
     return digest.hexdigest()
 

@@ -31,22 +31,29 @@ def features_dir(dataset: str) -> Path:
     return FEATURES / dataset
 
 
+#: The files a finished training leaves in its run folder (relative to it): the final checkpoint, the final and
+#: best sampling networks, the history, the summary and a sample figure (:mod:`pipeline.training.export`).
+MODEL, STATE, GENERATORS = "model", "model/state.pt", "model/generators.pt"
+HISTORY, SUMMARY, SAMPLES = "history.csv", "train_summary.json", "samples.png"
+RUN_FILES = (STATE, GENERATORS, HISTORY, SUMMARY, SAMPLES)
+
+
 def run_dir(dataset: str, variant: str, seed: int) -> Path:
     return RUNS / dataset / variant / f"seed{seed}"
 
 
 def model_dir(dataset: str, variant: str, seed: int) -> Path:
     """DVC out: final checkpoint and exported generators."""
-    return run_dir(dataset, variant, seed) / "model"
+    return run_dir(dataset, variant, seed) / MODEL
 
 
 def generators_file(dataset: str, variant: str, seed: int) -> Path:
     """The final and best sampling networks of a training, with what rebuilds them (family, settings, data)."""
-    return model_dir(dataset, variant, seed) / "generators.pt"
+    return run_dir(dataset, variant, seed) / GENERATORS
 
 
 def train_summary_file(dataset: str, variant: str, seed: int) -> Path:
-    return run_dir(dataset, variant, seed) / "train_summary.json"
+    return run_dir(dataset, variant, seed) / SUMMARY
 
 
 def stage_summary_file(stage: str, dataset: str | None = None, variant: str | None = None, seed: int | None = None) -> Path:
@@ -67,22 +74,7 @@ def stage_time_file(dataset: str, stage: str) -> Path:
     return METRICS / dataset / f"{stage}.json"
 
 
-def ray_storage() -> Path:
-    """Ray Train's own checkpoints and state (scratch, kept for resuming, not a DVC out)."""
-    return SCRATCH / "ray"
-
-
-def resume_dir(storage: Path, job_name: str) -> Path:
-    """Where an interrupted run's latest checkpoint is copied before Ray's run folder (``storage/<job>``) is cleared."""
-    return storage / "resume" / job_name
-
-
 def tune_dir(name: str = "tune") -> Path:
     """DVC outs of a sweep: ``trials.csv``, ``best_params.yaml``, ``summary.json`` -- ``tune/`` for the ``tune``
     stage, ``study/`` for the equal-budget study."""
     return {"tune": TUNE, "study": STUDY}[name]
-
-
-def tune_storage() -> Path:
-    """Ray Tune's experiment folders (trial checkpoints, searcher state) and each sweep's resume record."""
-    return SCRATCH / "tune"

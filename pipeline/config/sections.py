@@ -128,7 +128,13 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class RayConfig:
-    address: str | None = _field(None, doc="null: RAY_ADDRESS or a local instance")
+    address: str | None = _field(None, doc="null: RAY_ADDRESS or a local instance; host:port joins a cluster from one "
+                                           "of its nodes, http://head:8265 submits Ray jobs from outside it")
+    storage: str | None = _field(None, doc="checkpoints and outputs on their way back; null: GANLAB_STORAGE or "
+                                           "<project>/.ganlab; on a cluster a folder every node mounts or an s3:// "
+                                           "or gs:// URI")
+    ship_code: bool = _field(True, doc="send the driver's ganlab code with every Ray job (false: the nodes' own "
+                                       "installed ganlab, which must be the same)")
     num_workers: int = _field(1, low=1)
     use_gpu: bool = _field(False)
     cpus_per_worker: float = _field(1.0, low=0.0, open_low=True, doc="CPUs Ray reserves per worker (fractions "
@@ -137,6 +143,8 @@ class RayConfig:
     max_failures: int = _field(0, low=-1, doc="-1: retry forever")
     sync_batchnorm: bool = _field(False, doc="SyncBatchNorm across workers (GPU only)")
     fail_at_step: int | None = _field(None, low=1, doc="fault injection: rank 0 dies once at this step (tests)")
+    fail_mode: str = _field("exit", choices=("exit", "raise"), doc="fault injection: the worker process exits (a "
+                                                                   "crash) or raises an error (a bug)")
     fail_runs: tuple[str, ...] | None = _field(None, doc="fault injection only in these runs, e.g. ring8-hinge-seed0 "
                                                "(tests; null: every run)")
     resource_timeout_s: float = _field(120.0, low=0.0, doc="on a cluster, how long a run waits for the CPUs/GPUs "

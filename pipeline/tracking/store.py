@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from pipeline.common.files import atomic_path, reason
+from pipeline.common.files import reason
 from pipeline.config import Config
 
 log = logging.getLogger("ganlab.tracking")
@@ -112,12 +112,14 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def start_run(client: Any, experiment: str, run_name: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
-    """Create a run with flattened params and tags; returns its id."""
+def start_run(client: Any, experiment: str, run_name: str, params: Mapping[str, Any], tags: Mapping[str, str],
+              owner: Mapping[str, str] | None = None) -> str:
+    """Create a run with flattened params and tags; returns its id. ``owner`` names the driver process that holds
+    it open (:func:`driver_tags` of the ganlab command, wherever the run itself trains; default: this process)."""
     from mlflow.entities import Param
 
     run = client.create_run(experiment_id(client, experiment), run_name=run_name,
-                            tags={"mlflow.runName": run_name, **driver_tags(), **tags})
+                            tags={"mlflow.runName": run_name, **(owner or driver_tags()), **tags})
     items = [Param(k, str(v)[:_MAX_PARAM_CHARS]) for k, v in flatten(params).items()]
     for start in range(0, len(items), 100):  # log_batch takes at most 100 params per call
         client.log_batch(run.info.run_id, params=items[start : start + 100])
@@ -125,8 +127,9 @@ def start_run(client: Any, experiment: str, run_name: str, params: Mapping[str, 
 
 
 def driver_tags() -> dict[str, str]:
-    """Which process holds a run open (host, pid, start time): a run left RUNNING by a process that is gone
-    is closed as KILLED by the next ganlab command (:func:`close_orphaned_runs`)."""
+    """Which process holds a run open (host, pid, start time): the ganlab command that drives the stage, also for
+    runs that train on another node (Ray ends a driver's trials with it). A run left RUNNING by a driver that is
+    gone is closed as KILLED by the next ganlab command on that host (:func:`close_orphaned_runs`)."""
     import psutil
 
     return {DRIVER_HOST: socket.gethostname(), DRIVER_PID: str(os.getpid()),
@@ -185,10 +188,12 @@ class MetricLogger:
     restarted from a checkpoint recomputes exactly the rows logged since that checkpoint, and each
     step must appear once. A row the tracking server does not take (it is down) is kept, in order,
     in memory and in the ``spool`` file, and sent before the next one; :meth:`flush` retries for a
-    bounded time. A restarted run sends its spool first, so no step is lost to an outage.
+    bounded time. A restarted run sends its spool first, so no step is lost to an outage. The spool is a file
+    of the run storage (:class:`pipeline.cluster.storage.StoragePath`, written whole), so the node that resumes
+    the run reads what another node held back.
     """
 
-    def __init__(self, tracking_uri: str, run_id: str, resume_key: str | None = None, spool: Path | None = None) -> None:
+    def __init__(self, tracking_uri: str, run_id: str, resume_key: str | None = None, spool: Any = None) -> None:
         from mlflow.tracking import MlflowClient
 
         if tracking_uri.startswith(("http://", "https://")):  # fail fast and keep the row instead of blocking
@@ -197,6 +202,7 @@ class MetricLogger:
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.run_id, self.spool, self.resume_key = run_id, spool, resume_key
         self.pending: list[list[Any]] = self._read_spool()  # [step, timestamp ms, {name: value}]
+        self.spooled = bool(self.pending)  # whether the spool file holds rows (touched only then)
         self.logged_through: int | None = -1 if resume_key is None else None
         self.warned = False
 
@@ -206,14 +212,13 @@ class MetricLogger:
         return [json.loads(line) for line in self.spool.read_text().splitlines() if line.strip()]
 
     def _write_spool(self) -> None:
-        if self.spool is None:
+        if self.spool is None or not (self.pending or self.spooled):
             return
         if not self.pending:
             self.spool.unlink(missing_ok=True)
-            return
-        self.spool.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.spool) as tmp:
-            tmp.write_text("".join(json.dumps(row) + "\n" for row in self.pending))
+        else:
+            self.spool.write_text("".join(json.dumps(row) + "\n" for row in self.pending))
+        self.spooled = bool(self.pending)
 
     def log(self, step: int, metrics: Mapping[str, float]) -> None:
         self.pending.append([step, int(time.time() * 1000), {key: float(value) for key, value in metrics.items()}])

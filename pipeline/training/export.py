@@ -1,4 +1,6 @@
-"""What a finished training leaves in ``runs/<dataset>/<variant>/seed<k>/`` (the train stage's DVC outs):
+"""What a finished training leaves in its run folder, ``runs/<dataset>/<variant>/seed<k>/`` on the driver (the train
+stage's DVC outs). The trial that ran the training writes them into a folder of its own node and sends them
+through the run storage (:mod:`pipeline.training.outputs`):
 
 * ``model/state.pt`` — the full final checkpoint (resumable);
 * ``model/generators.pt`` — the final and best sampling networks, with the family, its settings and the
@@ -23,8 +25,8 @@ import torch
 from analysis.plots import sample_grid_png, scatter_png
 from models.families import get_family
 from pipeline.common.files import atomic_path, write_json
-from pipeline.common.layout import generators_file, model_dir, run_dir, train_summary_file
-from pipeline.data.store import load_prepared
+from pipeline.common.layout import GENERATORS, HISTORY, MODEL, SAMPLES, STATE, SUMMARY
+from pipeline.data.shipping import DatasetFolders
 from pipeline.scoring.sampling import Sampler, conditions_for, load_sampler
 from pipeline.training.checkpoint import STATE_FILE
 from pipeline.training.job import TrainingJob
@@ -39,34 +41,32 @@ def final_and_best(job: TrainingJob, state: dict[str, Any]) -> dict[str, dict[st
     return {"final": final, "best": best}
 
 
-def export_run(job: TrainingJob, state: dict[str, Any], checkpoint_dir: Path, summary: dict[str, Any]) -> dict[str, Path]:
-    """Write the stage's outputs from the final checkpoint (atomically, file by file)."""
-    out = run_dir(job.dataset, job.variant, job.seed)
-    models = model_dir(job.dataset, job.variant, job.seed)
-    if models.exists():
-        shutil.rmtree(models)
-    models.mkdir(parents=True)
-    shutil.copy2(checkpoint_dir / STATE_FILE, models / STATE_FILE)
+def export_run(job: TrainingJob, state: dict[str, Any], checkpoint_dir: Path, summary: dict[str, Any],
+               data: DatasetFolders, out: Path) -> dict[str, Path]:
+    """Write the run folder's files into ``out`` from the final checkpoint (atomically, file by file)."""
+    if (out / MODEL).exists():
+        shutil.rmtree(out / MODEL)
+    (out / MODEL).mkdir(parents=True)
+    shutil.copy2(checkpoint_dir / STATE_FILE, out / STATE)
     samplers = final_and_best(job, state)
     generators = {"family": job.family, "variant": job.variant, "settings": dataclasses.asdict(job.settings),
                   "data": dataclasses.asdict(job.data), "final": samplers["final"], "best": samplers["best"],
                   "final_step": state["step"], "best_step": state["best"]["step"] if state["best"] else state["step"],
                   "ema": job.train.ema_decay is not None, "fingerprint": job.fingerprint()}
-    with atomic_path(generators_file(job.dataset, job.variant, job.seed)) as tmp, open(tmp, "wb") as handle:
+    with atomic_path(out / GENERATORS) as tmp, open(tmp, "wb") as handle:
         torch.save(generators, handle)  # a file object: the archive inside is not named after the temporary file
-    with atomic_path(out / "history.csv") as tmp:
+    with atomic_path(out / HISTORY) as tmp:
         pd.DataFrame(state["history"]).to_csv(tmp, index=False)
-    write_json(train_summary_file(job.dataset, job.variant, job.seed), summary)
-    samples = sample_figure(job, load_sampler(generators, "final"), out / "samples.png")
-    return {"history": out / "history.csv", "summary": train_summary_file(job.dataset, job.variant, job.seed),
-            "samples": samples}
+    write_json(out / SUMMARY, summary)
+    samples = sample_figure(job, load_sampler(generators, "final"), data, out / SAMPLES)
+    return {"history": out / HISTORY, "summary": out / SUMMARY, "samples": samples}
 
 
-def sample_figure(job: TrainingJob, sampler: Sampler, path: Path) -> Path:
+def sample_figure(job: TrainingJob, sampler: Sampler, data: DatasetFolders, path: Path) -> Path:
     """Generated vs real points with the modes marked (2-D), or a grid of 64 samples (every class in turn)."""
     title = f"{job.dataset} · {job.variant} · seed {job.seed}"
     if job.data.kind == "points":
-        prepared = load_prepared(job.dataset, Path(job.data_dir))
+        prepared = data.load()
         samples = sampler.draw(2500, SAMPLE_SEED, conditions=conditions_for(sampler.family.task, job.data, 2500))
         return scatter_png(samples, prepared.train_x[:2500], np.asarray(prepared.manifest["modes"]), path, title)
     samples = sampler.draw(64, SAMPLE_SEED, conditions=conditions_for(sampler.family.task, job.data, 64))

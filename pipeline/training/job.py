@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from models.families import get_family, get_variant
@@ -37,8 +36,6 @@ class TrainingJob:
     eval: EvalConfig
     world_size: int
     threads: int  # torch threads per worker: convolutions sum in another order with another count
-    data_dir: str
-    reference_dir: str
 
     @property
     def name(self) -> str:
@@ -49,12 +46,9 @@ class TrainingJob:
         return self.train.batch_size * self.world_size
 
     def shaping_settings(self) -> dict[str, Any]:
-        """Everything that shapes the weights: schedule-only settings and paths are left out, so a finished
-        run can be extended with more steps and a project can move -- unless a learning-rate decay ties the
-        rates to the number of steps."""
+        """Everything that shapes the weights: schedule-only settings are left out, so a finished run can be
+        extended with more steps -- unless a learning-rate decay ties the rates to the number of steps."""
         payload = dataclasses.asdict(self)
-        payload.pop("data_dir")
-        payload.pop("reference_dir")
         for key in _SCHEDULE_ONLY:
             if key != "steps" or self.train.lr_decay == "none":
                 payload["train"].pop(key)
@@ -65,10 +59,9 @@ class TrainingJob:
         return fingerprint(self.shaping_settings())
 
     def as_params(self) -> dict[str, Any]:
-        """What MLflow records: every setting (the family's at the top level), not the machine-specific paths."""
+        """What MLflow records: every setting (the family's at the top level)."""
         params = dataclasses.asdict(self)
-        for key in ("data_dir", "reference_dir", "settings"):
-            params.pop(key)
+        params.pop("settings")
         return {**params, **dataclasses.asdict(self.settings)}
 
 
@@ -77,8 +70,7 @@ def in_training_eval(eval_config: EvalConfig) -> EvalConfig:
     return dataclasses.replace(EvalConfig(), **{key: getattr(eval_config, key) for key in IN_TRAINING_EVAL})
 
 
-def resolve_job(config: Config, dataset: str, variant: str, seed: int, data: DataSpec, data_dir: Path,
-                reference_dir: Path) -> TrainingJob:
+def resolve_job(config: Config, dataset: str, variant: str, seed: int, data: DataSpec) -> TrainingJob:
     """The job of one training: the variant's family resolves the dataset's params against its data.
 
     ``train.batch_size`` is per worker, so the global batch is ``batch_size × ray.num_workers``; DDP
@@ -94,4 +86,4 @@ def resolve_job(config: Config, dataset: str, variant: str, seed: int, data: Dat
         raise ConfigError(f"{dataset} × {variant}: {err}") from None
     return TrainingJob(dataset=dataset, variant=variant, family=family.name, seed=seed, data=data, settings=settings,
                        train=config.train, eval=in_training_eval(config.eval), world_size=config.ray.num_workers,
-                       threads=max(1, int(config.ray.cpus_per_worker)), data_dir=str(data_dir.resolve()), reference_dir=str(reference_dir.resolve()))
+                       threads=max(1, int(config.ray.cpus_per_worker)))

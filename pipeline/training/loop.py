@@ -28,7 +28,8 @@ from torch import nn
 from models.families import get_family
 from models.family import RunContext
 from models.schedule import lr_factor
-from pipeline.data.store import load_prepared, training_arrays
+from pipeline.data.shipping import DatasetFolders
+from pipeline.data.store import training_arrays
 from pipeline.scoring.registry import in_training_scorer
 from pipeline.tracking.store import flatten
 from pipeline.training.batches import ShardedBatches
@@ -40,6 +41,20 @@ from pipeline.training.monitor import Best, Monitor
 log = logging.getLogger("ganlab.train")
 #: Loop-level statistics → MLflow metric names (the family names its step statistics; metrics are eval/<name>).
 LOOP_METRICS = {"steps_per_s": "perf/steps_per_s"}
+
+
+@dataclass(frozen=True)
+class FaultInjection:
+    """``ray.fail_at_step``: rank 0 fails once at ``step`` -- its process exits (a crash) or it raises (a bug); the
+    ``marker`` (in the run storage, which every node sees) records that it happened, so a restarted worker goes on."""
+
+    step: int
+    mode: str
+    marker: Any  # a StoragePath: exists() and touch()
+
+
+class InjectedFault(RuntimeError):
+    """The error ``ray.fail_mode: raise`` injects."""
 
 
 @dataclass
@@ -89,26 +104,26 @@ class TrainingLoop:
     includes it).
     """
 
-    def __init__(self, job: TrainingJob, *, rank: int = 0, world: int = 1, device: torch.device | str = "cpu",
-                 wrap: Callable[[nn.Module], nn.Module] = lambda module: module, fail_at_step: int | None = None,
-                 fault_marker: Path | None = None, node_id: str = "", run_id: str = "") -> None:
+    def __init__(self, job: TrainingJob, data: DatasetFolders, *, rank: int = 0, world: int = 1,
+                 device: torch.device | str = "cpu", wrap: Callable[[nn.Module], nn.Module] = lambda module: module,
+                 fault: FaultInjection | None = None, node_id: str = "", run_id: str = "") -> None:
         if world != job.world_size:
             raise ValueError(f"job {job.name} was resolved for {job.world_size} worker(s), started on {world}")
         self.job, self.rank, self.world, self.device = job, rank, world, torch.device(device)
         if job.train.deterministic:
             use_deterministic_algorithms()
-        self.fail_at_step, self.fault_marker, self.run_id = fail_at_step, fault_marker, run_id
+        self.fault, self.run_id = fault, run_id
         self.workers = all_gather({"rank": rank, "node_id": node_id, "host": socket.gethostname(), "pid": os.getpid()}, world)
         self.family = get_family(job.family)
         context = RunContext(self.device, wrap, job.seed, job.train.ema_decay, job.train.precision)
         self.model = self.family.create(job.settings, job.data, context)
-        prepared = load_prepared(job.dataset, Path(job.data_dir))
+        prepared = data.load()
         arrays = training_arrays(prepared, self.family.task)
-        data = {key: torch.as_tensor(values, dtype=torch.float32 if key != "y" else torch.int64, device=self.device)
-                for key, values in arrays.items()}
-        self.batches = ShardedBatches(data, job.train.batch_size, rank, world, job.seed)
+        tensors = {key: torch.as_tensor(values, dtype=torch.float32 if key != "y" else torch.int64, device=self.device)
+                   for key, values in arrays.items()}
+        self.batches = ShardedBatches(tensors, job.train.batch_size, rank, world, job.seed)
         self.monitor: Monitor | None = None
-        scorer = in_training_scorer(self.family.task, prepared, Path(job.reference_dir), job.eval,
+        scorer = in_training_scorer(self.family.task, prepared, data.reference, job.eval,
                                     job.train.eval_samples) if rank == 0 else None
         if scorer is not None:
             self.monitor = Monitor(scorer, self.family, self.family.latent_dim(job.settings), job.data,
@@ -277,19 +292,20 @@ class TrainingLoop:
         return False
 
     def _maybe_fail(self) -> None:
-        """Fault injection (``ray.fail_at_step``): rank 0 dies once at that step.
+        """Fault injection (:class:`FaultInjection`): rank 0 fails once at that step.
 
-        ``fault_marker`` records that it happened, so the restarted worker goes
-        on. Before dying the worker waits a few seconds, so that its last
-        reported checkpoint reaches Ray's controller, as it would for a worker
-        that fails mid-run rather than milliseconds after a report.
+        Before failing the worker waits a few seconds, so that its last reported checkpoint reaches Ray's
+        controller, as it would for a worker that fails mid-run rather than milliseconds after a report.
         """
-        if self.rank != 0 or self.step != self.fail_at_step or self.fault_marker is None or self.fault_marker.exists():
+        fault = self.fault
+        if self.rank != 0 or fault is None or self.step != fault.step or fault.marker.exists():
             return
-        self.fault_marker.parent.mkdir(parents=True, exist_ok=True)
-        self.fault_marker.touch()
-        log.warning("%s: fault injection, worker process exits at step %d", self.job.name, self.step)
+        fault.marker.touch()
+        log.warning("%s: fault injection at step %d (%s)", self.job.name, self.step, fault.mode)
         time.sleep(5.0)
+        if fault.mode == "raise":
+            raise InjectedFault(f"{self.job.name}: fault injected at step {self.step} on {socket.gethostname()} "
+                                "(ray.fail_at_step)")
         os._exit(1)
 
     def _summarise(self, window: list[dict[str, float]], steps_per_s: float) -> dict[str, float]:

@@ -8,7 +8,9 @@ its workers and DDP, checkpoints, ``FailureConfig`` and MLflow run. Tune starts 
 CPUs hold (``ray.num_workers × ray.cpus_per_worker`` each), so a bigger cluster runs more at once with the
 same params, and a trial that fails does not stop the others.
 
-Inside the stage, a run whose key (:mod:`pipeline.training.run_cache`) is what ``runs/…`` holds is kept.
+Nothing a trial needs comes from the driver's disk: each dataset's files go once into Ray's object store, the
+code and environment with the job (:mod:`pipeline.cluster.shipping`), and each finished run's files come back
+through the run storage (:mod:`pipeline.training.outputs`).
 """
 
 from __future__ import annotations
@@ -16,19 +18,21 @@ from __future__ import annotations
 import logging
 import math
 import os
-import shutil
+import socket
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Mapping
 
-from pipeline.cluster.session import ray_session, require_resources, tune_console_off
-from pipeline.common.layout import SCRATCH
+from pipeline.cluster.failures import failure_cause
+from pipeline.cluster.session import ClusterContext, cluster_session, require_resources, tune_console_off
+from pipeline.cluster.shipping import verify_code
+from pipeline.cluster.storage import new_token
 from pipeline.common.logs import configure_logging
 from pipeline.config import Config
+from pipeline.data.shipping import DatasetFolders, ShippedDataset
 from pipeline.training.job import TrainingJob
-from pipeline.training.ray_train import TrainingFailed, TrainingInterrupted
-from pipeline.training.run import train_job
+from pipeline.training.run import RunRequest, train_job
+from pipeline.training.run_cache import TRAINING_CODE
 
 log = logging.getLogger("ganlab.train")
 
@@ -38,20 +42,26 @@ class MatrixContext:
     """What every trial of the fan-out shares (sent once to Ray's object store)."""
 
     config: Config
-    project: str
-    jobs: dict[str, TrainingJob]
-    keys: dict[str, str]
+    requests: dict[str, RunRequest]
+
+
+@dataclass(frozen=True)
+class FanOutResult:
+    """How the trials of a fan-out ended: the runs that failed (with the cause) and the runs left unfinished."""
+
+    failed: dict[str, str]
+    unfinished: list[str]
 
 
 def run_one(trial: dict[str, Any], context: MatrixContext) -> None:
     """The Tune trial: train one run of the matrix completely, then report its headline to the driver."""
     import ray.tune
 
-    os.chdir(context.project)
     configure_logging()
-    name = trial["run"]
+    request = context.requests[trial["run"]]
+    verify_code(request.cluster.code, request.cluster.code_paths, f"the trial of {trial['run']} on {socket.gethostname()}")
     started = time.monotonic()
-    summary = train_job(context.jobs[name], context.config, context.keys[name])
+    summary = train_job(request, context.config)
     ray.tune.report({"wall_time_s": time.monotonic() - started, "steps": summary["steps"],
                      "headline": headline(summary)})
 
@@ -71,7 +81,7 @@ def capacity(config: Config) -> int:
     return max(1, math.floor(ray.cluster_resources().get("CPU", 1) / per_run))
 
 
-def _tuner(config: Config, context: MatrixContext, names: list[str], storage: Path) -> Any:
+def _tuner(config: Config, context: MatrixContext, names: list[str], cluster: ClusterContext, experiment: str) -> Any:
     from ray import tune
 
     from pipeline.training.matrix_progress import MatrixProgress
@@ -84,37 +94,42 @@ def _tuner(config: Config, context: MatrixContext, names: list[str], storage: Pa
         trainable,
         param_space={"run": tune.grid_search(names)},
         tune_config=tune.TuneConfig(max_concurrent_trials=capacity(config), reuse_actors=True),
-        run_config=tune.RunConfig(name=storage.name, storage_path=str(storage.parent), verbose=0,
+        run_config=tune.RunConfig(name=experiment, **(cluster.storage / "matrix").ray_options(), verbose=0,
                                   callbacks=[MatrixProgress(len(names))],
                                   failure_config=tune.FailureConfig(max_failures=0)),
     )
 
 
-def fan_out(config: Config, jobs: list[TrainingJob], keys: dict[str, str]) -> None:
-    """Train ``jobs`` concurrently on Ray; raise naming the runs that failed (the others are trained and kept)."""
-    context = MatrixContext(config, str(Path.cwd().resolve()), {job.name: job for job in jobs}, keys)
-    storage = (SCRATCH / "matrix").resolve() / f"train-{os.getpid()}"
-    shutil.rmtree(storage, ignore_errors=True)
-    try:
-        with ray_session(config.ray):
-            ray_cfg = config.ray
-            require_resources(f"a run ({ray_cfg.num_workers} worker(s) × {ray_cfg.cpus_per_worker:g} CPU)",
-                              cpus=ray_cfg.num_workers * ray_cfg.cpus_per_worker, gpus=ray_cfg.num_workers * ray_cfg.use_gpu,
-                              nodes=ray_cfg.num_workers if ray_cfg.placement_strategy == "STRICT_SPREAD" else 1,
-                              timeout_s=ray_cfg.resource_timeout_s)
-            log.info("training %d run(s), up to %d at once on Ray", len(jobs), capacity(config))
+def fan_out(config: Config, jobs: list[TrainingJob], keys: Mapping[str, str], tracking_uri: str,
+            owner: Mapping[str, str], commit: str) -> FanOutResult:
+    """Train ``jobs`` concurrently on Ray, each run's files left in the run storage for :func:`collect`."""
+    with cluster_session(config.ray, tracking_uri, TRAINING_CODE) as cluster:
+        ray_cfg = config.ray
+        require_resources(f"a run ({ray_cfg.num_workers} worker(s) × {ray_cfg.cpus_per_worker:g} CPU)",
+                          cpus=ray_cfg.num_workers * ray_cfg.cpus_per_worker, gpus=ray_cfg.num_workers * ray_cfg.use_gpu,
+                          nodes=ray_cfg.num_workers if ray_cfg.placement_strategy == "STRICT_SPREAD" else 1,
+                          timeout_s=ray_cfg.resource_timeout_s)
+        data = {dataset: ShippedDataset.put(DatasetFolders.of_project(dataset))
+                for dataset in dict.fromkeys(job.dataset for job in jobs)}
+        requests = {job.name: RunRequest(job, keys[job.name], cluster, data[job.dataset], dict(owner), commit)
+                    for job in jobs}
+        experiment = f"train-{os.getpid()}-{new_token()[:8]}"
+        log.info("training %d run(s), up to %d at once on Ray; storage %s", len(jobs), capacity(config),
+                 cluster.storage.location)
+        try:
             with tune_console_off():  # MatrixProgress says what happens
-                grid = _tuner(config, context, [job.name for job in jobs], storage).fit()
-    finally:
-        shutil.rmtree(storage, ignore_errors=True)
-    failed = {result.config["run"]: str(result.error).strip().splitlines()[-1][:300]
-              for result in grid if result.error is not None}
-    if failed:
-        raise TrainingFailed(f"{len(failed)} of {len(jobs)} run(s) failed: "
-                             + "; ".join(f"{name} ({why})" for name, why in sorted(failed.items()))
-                             + ". The others are trained and kept: run the stage again to retry only these")
-    unfinished = [result.config["run"] for result in grid if not result.metrics.get("headline")]
-    if unfinished:
-        raise TrainingInterrupted(f"the stage was stopped with {len(unfinished)} run(s) unfinished "
-                                  f"({', '.join(sorted(unfinished))}); their checkpoints are kept: run it again "
-                                  "to resume them")
+                grid = _tuner(config, MatrixContext(config, requests), list(requests), cluster, experiment).fit()
+        finally:
+            (cluster.storage / "matrix" / experiment).rmtree()
+    failed = {result.config["run"]: failure_cause(result.error) for result in grid if result.error is not None}
+    unfinished = [result.config["run"] for result in grid
+                  if result.error is None and not (result.metrics or {}).get("headline")]
+    return FanOutResult(failed, unfinished)
+
+
+def without_outputs(result: FanOutResult, names: list[str], storage: str) -> FanOutResult:
+    """``result`` with every run of ``names`` that neither failed nor was left unfinished, yet whose files did not
+    arrive, counted as failed."""
+    lost = {name: f"it finished on the cluster but its files never arrived in {storage}/outputs/{name}"
+            for name in names if name not in result.failed and name not in result.unfinished}
+    return replace(result, failed={**result.failed, **lost})

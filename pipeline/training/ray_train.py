@@ -2,26 +2,32 @@
 
 Both of a family's trainable networks go through ``prepare_model`` (DDP when there are several workers;
 SyncBatchNorm first when ``ray.sync_batchnorm``); ``FailureConfig`` restarts the worker group from the
-latest reported checkpoint; an interrupted run's latest checkpoint is found again by the job's
-fingerprint (:func:`checkpoint_to_resume`).
+latest reported checkpoint. Checkpoints go to the run storage (:class:`pipeline.training.places.RunPlaces`), so a
+worker on any node can save them and the next attempt, on any node, resumes the latest one of the same job
+(:func:`checkpoint_to_resume`); the prepared data reaches every worker through Ray's object store, and every
+worker checks that it runs the driver's code.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
+import socket
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
-from pipeline.cluster.session import require_resources
-from pipeline.common.layout import resume_dir
+from pipeline.cluster.failures import failure_cause
+from pipeline.cluster.session import ClusterContext, require_resources
+from pipeline.cluster.shipping import verify_code
+from pipeline.cluster.storage import StoragePath
 from pipeline.common.logs import configure_logging
 from pipeline.config import Config
+from pipeline.data.shipping import ShippedDataset
 from pipeline.training.checkpoint import CheckpointMismatchError, load_checkpoint
 from pipeline.training.job import TrainingJob
-from pipeline.training.loop import LOOP_METRICS, Hooks, TrainingLoop
+from pipeline.training.loop import LOOP_METRICS, FaultInjection, Hooks, TrainingLoop
+from pipeline.training.places import RunPlaces
 from pipeline.tracking.store import MetricLogger, flatten
 from pipeline.training.stop_rules import StopRules
 
@@ -41,13 +47,10 @@ class TrainingInterrupted(RuntimeError):
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """The Ray Train worker function: build, restore if a checkpoint exists, train, report.
+    """The Ray Train worker function: check the code, fetch the data, build, restore if a checkpoint exists, train.
 
-    The family's trainable nets go through ``prepare_model`` (DDP when there are several
-    workers; SyncBatchNorm first when ``ray.sync_batchnorm``). A checkpoint
-    comes from Ray after a worker failure (``FailureConfig``) or, on the
-    first attempt, from ``resume_from`` when an interrupted stage is re-run
-    (a folder every worker can read, like Ray's storage path).
+    A checkpoint comes from Ray after a worker failure (``FailureConfig``) or, on the first attempt, from
+    ``resume_from`` (a folder of the run storage) when an interrupted run is trained again.
     """
     import ray
     import ray.train
@@ -57,83 +60,111 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     # Ray Train's per-report INFO lines go through loggers without a level of their own: ganlab's lines say it.
     logging.getLogger().setLevel(logging.WARNING)
     job: TrainingJob = config["job"]
-    torch.set_num_threads(job.threads)
+    cluster: ClusterContext = config["cluster"]
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
+    verify_code(cluster.code, cluster.code_paths, f"worker {rank} of {job.name} on {socket.gethostname()}")
+    torch.set_num_threads(job.threads)
 
     def wrap(module: torch.nn.Module) -> torch.nn.Module:
         if config["sync_batchnorm"]:
             module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
         return ray.train.torch.prepare_model(module)
 
-    training = TrainingLoop(job, rank=rank, world=world, device=ray.train.torch.get_device(), wrap=wrap,
-                            fail_at_step=config["fail_at_step"], fault_marker=Path(config["fault_marker"]),
-                            node_id=ray.get_runtime_context().get_node_id(), run_id=config["run_id"])
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as directory:
-            training.restore(Path(directory))
-    elif config["resume_from"]:
-        training.restore(Path(config["resume_from"]))
-    if training.step:
-        log.info("%s: worker %d resumed from step %d", job.name, rank, training.step)
-    metric_logger = (MetricLogger(config["tracking_uri"], config["run_id"], resume_key=RESUME_KEY,
-                                  spool=Path(config["metrics_spool"])) if rank == 0 else None)
+    data: ShippedDataset = config["data"]
+    with data.folders() as folders:
+        training = TrainingLoop(job, folders, rank=rank, world=world, device=ray.train.torch.get_device(), wrap=wrap,
+                                fault=config["fault"], node_id=ray.get_runtime_context().get_node_id(),
+                                run_id=config["run_id"])
+        _resume_worker(training, ray.train.get_checkpoint(), config["resume_from"])
+        metric_logger = (MetricLogger(cluster.tracking_uri, config["run_id"], resume_key=RESUME_KEY,
+                                      spool=config["spool"]) if rank == 0 else None)
 
-    def report(metrics: dict[str, float], directory: Path | None) -> None:
-        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(directory)) if directory else None)
+        def report(metrics: dict[str, float], directory: Path | None) -> None:
+            checkpoint = ray.train.Checkpoint.from_directory(str(directory)) if directory else None
+            ray.train.report(metrics, checkpoint=checkpoint)
 
-    hooks = Hooks(report=report, log_metrics=metric_logger.log if metric_logger else Hooks.log_metrics)
-    if config["stop_rules"] is not None:
-        hooks.stop_check = config["stop_rules"].reason
-    training.run(hooks)
+        hooks = Hooks(report=report, log_metrics=metric_logger.log if metric_logger else Hooks.log_metrics)
+        if config["stop_rules"] is not None:
+            hooks.stop_check = config["stop_rules"].reason
+        training.run(hooks)
     if metric_logger is not None:
         metric_logger.flush()  # rows a tracking outage held back; an error keeps them in the spool for a re-run
 
 
-def metrics_spool(storage: Path, job: TrainingJob) -> Path:
-    """Where rank 0 keeps metric rows the tracking store did not take yet (outside Ray's run folder, which a
-    resumed run clears)."""
-    return storage.resolve() / f"{job.name}.pending-metrics.jsonl"
+def _resume_worker(training: TrainingLoop, checkpoint: Any, resume_from: StoragePath | None) -> None:
+    """Continue from Ray's checkpoint (a restarted worker group), else from ``resume_from``, else start at 0."""
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            training.restore(Path(directory))
+    elif resume_from is not None:
+        with resume_from.as_local() as directory:
+            training.restore(directory)
+    if training.step:
+        log.info("%s: worker %d resumed from step %d", training.job.name, training.rank, training.step)
 
 
-def find_resumable(job: TrainingJob, storage: Path) -> tuple[Path, dict[str, Any]] | None:
-    """The latest checkpoint of this very job (same fingerprint) that an interrupted run left in ``storage``."""
+def _state_of(job: TrainingJob, directory: StoragePath) -> dict[str, Any] | None:
+    """The checkpoint in ``directory`` if it belongs to this very job (same fingerprint), else None."""
+    try:
+        with directory.as_local() as local:
+            return load_checkpoint(local, job.fingerprint(), flatten(job.shaping_settings()))
+    except (FileNotFoundError, CheckpointMismatchError) as err:
+        log.info("%s: not resuming from %s (%s)", job.name, directory.location, err)
+        return None
+
+
+def find_resumable(job: TrainingJob, places: RunPlaces) -> tuple[StoragePath, dict[str, Any]] | None:
+    """The latest checkpoint of this very job that an interrupted run left: in Ray's run folder, or the copy an
+    earlier attempt made (an attempt stopped before its first checkpoint leaves only that)."""
+    candidates = [folder for folder in places.run_folder.children() if folder.name.startswith("checkpoint_")]
     found = None
-    for directory in (storage.resolve() / job.name).glob("checkpoint_*/"):
-        try:
-            state = load_checkpoint(directory, job.fingerprint(), flatten(job.shaping_settings()))
-        except (FileNotFoundError, CheckpointMismatchError) as err:
-            log.info("%s: not resuming from %s (%s)", job.name, directory.name, err)
-            continue
-        if state["step"] <= job.train.steps and (found is None or state["step"] > found[1]["step"]):
+    for directory in candidates + ([places.resume] if places.resume.exists() else []):
+        state = _state_of(job, directory)
+        if state is not None and state["step"] <= job.train.steps and (found is None or state["step"] > found[1]["step"]):
             found = (directory, state)
     return found
 
 
-def run_trainer(job: TrainingJob, config: Config, run_id: str, tracking_uri: str, resume_from: Path | None,
-                storage: Path, stop_rules: StopRules | None = None, callbacks: Sequence[Any] = ()) -> Path:
-    """Fit on Ray Train (run folder ``storage/<job name>``); returns a directory holding the final checkpoint.
+def checkpoint_to_resume(job: TrainingJob, places: RunPlaces) -> tuple[StoragePath, dict[str, Any]] | None:
+    """The latest checkpoint an interrupted run of this job left, copied to ``places.resume`` (with its state),
+    because Ray's run folder is cleared for the new run."""
+    found = find_resumable(job, places)
+    if found is not None and found[0] != places.resume:
+        found[0].copy_to(places.resume)
+        found = (places.resume, found[1])
+    places.run_folder.rmtree()
+    return found
 
-    ``stop_rules`` and ``callbacks`` serve tuning trials that are themselves Ray Train runs;
+
+def _fault(config: Config, job: TrainingJob, places: RunPlaces) -> FaultInjection | None:
+    ray_cfg = config.ray
+    if ray_cfg.fail_at_step is None or job.name not in (ray_cfg.fail_runs or (job.name,)):
+        return None
+    return FaultInjection(ray_cfg.fail_at_step, ray_cfg.fail_mode, places.fault_marker)
+
+
+def run_trainer(job: TrainingJob, config: Config, run_id: str, cluster: ClusterContext, data: ShippedDataset,
+                places: RunPlaces, resume_from: StoragePath | None, stop_rules: StopRules | None = None,
+                callbacks: Sequence[Any] = ()) -> StoragePath:
+    """Fit on Ray Train (run folder ``places.run_folder``); returns the storage folder of the final checkpoint.
+
+    ``stop_rules`` and ``callbacks`` serve tuning trials that are themselves Ray Train runs.
     """
     from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     ray_cfg = config.ray
-    storage = storage.resolve()
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"job": job, "run_id": run_id, "tracking_uri": tracking_uri,
-                           "metrics_spool": str(metrics_spool(storage, job)), "sync_batchnorm": ray_cfg.sync_batchnorm,
-                           "fail_at_step": ray_cfg.fail_at_step if job.name in (ray_cfg.fail_runs or (job.name,)) else None,
-                           "fault_marker": str(storage / job.name / "fault-injected"),
-                           "resume_from": str(resume_from) if resume_from else None, "stop_rules": stop_rules},
+        train_loop_config={"job": job, "run_id": run_id, "cluster": cluster, "data": data, "spool": places.spool,
+                           "sync_batchnorm": ray_cfg.sync_batchnorm, "fault": _fault(config, job, places),
+                           "resume_from": resume_from, "stop_rules": stop_rules},
         torch_config=TorchConfig(backend="nccl" if ray_cfg.use_gpu else "gloo"),
         scaling_config=ScalingConfig(num_workers=ray_cfg.num_workers, use_gpu=ray_cfg.use_gpu,
                                      resources_per_worker={"CPU": ray_cfg.cpus_per_worker},
                                      placement_strategy=ray_cfg.placement_strategy),
-        run_config=RunConfig(name=job.name, storage_path=str(storage), callbacks=list(callbacks),
+        run_config=RunConfig(name=job.name, **places.ray.ray_options(), callbacks=list(callbacks),
                              logging_config=LoggingConfig(log_level="WARNING"),  # ganlab's own lines say what happens
                              checkpoint_config=CheckpointConfig(num_to_keep=job.train.keep_checkpoints),
                              failure_config=FailureConfig(max_failures=ray_cfg.max_failures)),
@@ -145,21 +176,8 @@ def run_trainer(job: TrainingJob, config: Config, run_id: str, tracking_uri: str
     try:
         result = trainer.fit()
     except Exception as err:  # ray.train.TrainingFailedError wraps the worker's exception
-        raise TrainingFailed(f"{job.name}: training failed on the Ray workers: {err}") from err
+        raise TrainingFailed(f"{job.name}: training failed on the Ray workers: {failure_cause(err)}") from err
     if result.checkpoint is None:
         raise TrainingFailed(f"{job.name}: Ray Train finished without a checkpoint")
-    return Path(result.checkpoint.path)
-
-
-def checkpoint_to_resume(job: TrainingJob, storage: Path) -> tuple[Path, dict[str, Any]] | None:
-    """The latest checkpoint an interrupted run of this job left in ``storage``, copied to
-    ``storage/resume/<job name>`` (with its state), because Ray's run folder is cleared for the new run."""
-    found = find_resumable(job, storage)
-    if found is not None:
-        directory, state = found
-        resume_from = resume_dir(storage, job.name).resolve()
-        shutil.rmtree(resume_from, ignore_errors=True)
-        shutil.copytree(directory, resume_from)
-        found = (resume_from, state)
-    shutil.rmtree(storage / job.name, ignore_errors=True)
-    return found
+    final = result.checkpoint
+    return StoragePath(final.filesystem, final.path, f"{places.run_folder.location}/{Path(final.path).name}")

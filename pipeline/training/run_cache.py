@@ -16,7 +16,7 @@ from typing import Any
 
 from pipeline.common.digest import fingerprint, source_digest
 from pipeline.common.files import read_json
-from pipeline.common.layout import generators_file, model_dir, run_dir, train_summary_file
+from pipeline.common.layout import RUN_FILES, run_dir, train_summary_file
 from pipeline.training.job import TrainingJob
 
 #: The source that shapes a training's outputs: what the ``train`` stage of dvc.yaml lists (a test checks it).
@@ -41,18 +41,13 @@ def data_digest(manifest: dict[str, Any]) -> str:
 
 
 def run_key(job: TrainingJob, manifest: dict[str, Any], code: str) -> str:
-    payload = dataclasses.asdict(job)
-    payload.pop("data_dir")
-    payload.pop("reference_dir")
-    return fingerprint({"job": payload, "data": data_digest(manifest), "code": code})
+    return fingerprint({"job": dataclasses.asdict(job), "data": data_digest(manifest), "code": code})
 
 
 def kept(job: TrainingJob, key: str) -> dict[str, Any] | None:
     """The summary of the finished run of ``job`` in ``runs/…`` when it was made under ``key`` (else None)."""
     summary_file = train_summary_file(job.dataset, job.variant, job.seed)
-    outputs = (generators_file(job.dataset, job.variant, job.seed), model_dir(job.dataset, job.variant, job.seed) / "state.pt",
-               run_dir(job.dataset, job.variant, job.seed) / "history.csv", run_dir(job.dataset, job.variant, job.seed) / "samples.png")
-    if not summary_file.is_file() or not all(path.is_file() for path in outputs):
+    if not all((run_dir(job.dataset, job.variant, job.seed) / name).is_file() for name in RUN_FILES):
         return None
     try:
         summary = read_json(summary_file, "training summary", "")

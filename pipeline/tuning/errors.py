@@ -7,3 +7,7 @@ class SweepInterrupted(RuntimeError):
 
 class SweepFailed(RuntimeError):
     """No trial measured the objective (all diverged or crashed): there is no winner to write."""
+
+
+class TrialsLost(RuntimeError):
+    """Trials of a finished sweep ended in an error; the outputs are written, the failed trials can be retried."""

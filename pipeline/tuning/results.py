@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from pipeline.cluster.failures import failure_cause
 from pipeline.config import Config
 from pipeline.training.stop_rules import COMPLETED, EARLY_STOPPED, ERROR
 from pipeline.tuning.space import sample_values
@@ -48,7 +49,7 @@ def trial_row(result: Any, hyperparameters: list[str], metric: str, mode: str, s
         f"best_{metric}": best_value,
         "best_step": best_step,
         "time_s": round(float(last.get("time_total_s", 0.0)), 1),
-        "error": str(result.error).splitlines()[0][:200] if result.error else "",
+        "error": failure_cause(result.error) if result.error else "",
     }
 
 

@@ -19,25 +19,29 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 from models.families import family_of
-from pipeline.cluster.session import ray_session, require_resources, tune_console_off
+from pipeline.cluster.failures import failure_cause
+from pipeline.cluster.jobs import RemoteJobError, Submission, check_submittable, run_as_job
+from pipeline.cluster.session import cluster_session, jobs_address, require_resources, tune_console_off
+from pipeline.cluster.storage import storage_root
 from pipeline.common.digest import fingerprint
-from pipeline.common.files import write_json
-from pipeline.common.layout import reference_dir, tune_dir, tune_storage
+from pipeline.common.files import read_json
+from pipeline.common.layout import prepared_dir, reference_dir, tune_dir
 from pipeline.config import Config, ConfigError
 from pipeline.config.space import PBT_MUTABLE
+from pipeline.data.shipping import DatasetFolders, ShippedDataset
 from pipeline.data.store import PreparedData, data_spec, load_prepared
 from pipeline.scoring.registry import Scorer, direction, in_training_scorer
 from pipeline.tracking.git import git_commit
-from pipeline.tracking.store import client_for, resolve_tracking_uri, start_run
-from pipeline.tuning.errors import SweepInterrupted
+from pipeline.tracking.store import client_for, driver_tags, resolve_tracking_uri, start_run
+from pipeline.training.run_cache import TRAINING_CODE
+from pipeline.tuning.errors import SweepInterrupted, TrialsLost
 from pipeline.tuning.outputs import write_outputs
+from pipeline.tuning.place import SweepPlace, resumable, saved_trials
 from pipeline.tuning.progress import SweepProgress
 from pipeline.tuning.space import grid_size, ray_domain, ray_space
 from pipeline.tuning.trial import SweepContext, run_trial
@@ -122,7 +126,7 @@ def _checkpoints_kept(tune: Any) -> int | None:
     return None if tune.scheduler == "pbt" else 2
 
 
-def _new_tuner(config: Config, trainable: Any, metric: str, mode: str, path: Path) -> Any:
+def _new_tuner(config: Config, trainable: Any, metric: str, mode: str, place: SweepPlace) -> Any:
     from ray import tune as ray_tune
 
     tune = config.tune
@@ -133,61 +137,11 @@ def _new_tuner(config: Config, trainable: Any, metric: str, mode: str, path: Pat
                                         scheduler=_scheduler(config), search_alg=_searcher(config, metric, mode),
                                         time_budget_s=tune.time_budget_s, reuse_actors=False,
                                         max_concurrent_trials=_concurrent_trials(tune)),
-        run_config=ray_tune.RunConfig(name=path.name, storage_path=str(path.parent), verbose=0,
+        run_config=ray_tune.RunConfig(name=place.path.name, **place.folder.ray_options(), verbose=0,
                                       callbacks=[SweepProgress(metric, mode)],
                                       checkpoint_config=ray_tune.CheckpointConfig(num_to_keep=_checkpoints_kept(tune)),
                                       failure_config=ray_tune.FailureConfig(max_failures=tune.max_failures)),
     )
-
-
-@dataclass(frozen=True)
-class SweepPlace:
-    """Where a sweep's Ray Tune experiment and its resume record live."""
-
-    path: Path
-    record_file: Path
-
-    @classmethod
-    def of(cls, dataset: str, name: str = "tune") -> SweepPlace:
-        storage = tune_storage().resolve()
-        prefix = "sweep" if name == "tune" else name
-        return cls(storage / f"{prefix}-{dataset}", storage / f"{prefix}-{dataset}.json")
-
-    @property
-    def scratch(self) -> Path:
-        return self.path.parent / f"{self.path.name}-scratch"
-
-    def remove(self) -> None:
-        for folder in (self.path, self.scratch):
-            shutil.rmtree(folder, ignore_errors=True)
-        self.record_file.unlink(missing_ok=True)
-
-
-def _resumable(place: SweepPlace, sweep_id: str, restart: bool) -> dict[str, Any] | None:
-    """The resume record of an unfinished sweep with the same settings, else None (stale state removed)."""
-    from ray import tune as ray_tune
-
-    record = json.loads(place.record_file.read_text()) if place.record_file.is_file() else None
-    if record is not None and not restart and record["fingerprint"] == sweep_id and ray_tune.Tuner.can_restore(str(place.path)):
-        return record
-    if record is not None or place.path.exists():
-        why = ("--restart" if restart else "its settings differ" if record and record["fingerprint"] != sweep_id
-               else "it cannot be restored")
-        log.info("not resuming the sweep at %s (%s): starting a new one", place.path, why)
-    shutil.rmtree(place.path, ignore_errors=True)
-    place.record_file.unlink(missing_ok=True)
-    return None
-
-
-def _saved_trials(path: Path) -> list[Any]:
-    """The trials of the experiment state Tune saved on disk (statuses, failure counts).
-
-    Tune saves that state before it stops the remaining trials, so after a Ctrl-C it still says which
-    trials were pending or running (the in-memory statuses no longer do).
-    """
-    from ray.tune import ExperimentAnalysis
-
-    return ExperimentAnalysis(str(path)).trials
 
 
 def _check_sweep(config: Config, name: str) -> None:
@@ -208,18 +162,17 @@ def _parent_run(config: Config, client: Any, place: SweepPlace, sweep_id: str, m
                 commit: str, restart: bool) -> str:
     """The sweep's MLflow parent run: the stopped sweep's when it is resumed, else a new one."""
     settings = config.tune
-    record = _resumable(place, sweep_id, restart)
+    record = resumable(place, sweep_id, restart)
     if record is not None:
         client.update_run(record["parent_run_id"], status="RUNNING")
-        log.info("resuming the stopped sweep at %s (MLflow run %s) with Tuner.restore", place.path,
+        log.info("resuming the stopped sweep at %s (MLflow run %s) with Tuner.restore", place.path.location,
                  record["parent_run_id"])
         return record["parent_run_id"]
     params = {"tune": config.to_dict()["tune"], "metric": metric, "mode": mode}
     parent = start_run(client, config.mlflow.experiment, f"sweep-{settings.dataset}", params,
                        {"stage": "tune", "dataset": settings.dataset, "variant": ",".join(settings.variants),
                         "git_commit": commit, "ganlab.fingerprint": sweep_id})
-    place.record_file.parent.mkdir(parents=True, exist_ok=True)
-    write_json(place.record_file, {"fingerprint": sweep_id, "parent_run_id": parent})
+    place.record_file.write_text(json.dumps({"fingerprint": sweep_id, "parent_run_id": parent}))
     return parent
 
 
@@ -234,30 +187,51 @@ def _trainable(sweep: SweepContext) -> Any:
     return ray_tune.with_resources(ray_tune.with_parameters(run_trial, sweep=sweep), resources)
 
 
-def _fit(config: Config, sweep: SweepContext, place: SweepPlace, client: Any) -> tuple[Any, float]:
-    """Run (or restore) the Tuner; returns its results and the monotonic time fitting began."""
+def _fit(config: Config, plan: SweepContext, place: SweepPlace, client: Any) -> tuple[Any, float]:
+    """Run (or restore) the Tuner on the cluster, the dataset shipped to its trials; returns its results and the
+    monotonic time fitting began."""
     from ray import tune as ray_tune
 
-    trainable = _trainable(sweep)
     settings = config.tune
     try:
-        with ray_session(config.ray):
+        with cluster_session(config.ray, plan.tracking_uri, TRAINING_CODE) as cluster:
             require_resources(f"a trial of the sweep ({settings.cpus_per_trial:g} CPU)", cpus=settings.cpus_per_trial,
                               timeout_s=config.ray.resource_timeout_s)
-            tuner = (ray_tune.Tuner.restore(str(place.path), trainable=trainable, resume_unfinished=True,
-                                            resume_errored=True) if place.path.exists()
-                     else _new_tuner(config, trainable, sweep.metric, sweep.mode, place.path))
+            data = ShippedDataset.put(DatasetFolders.of_project(settings.dataset))
+            trainable = _trainable(replace(plan, cluster=cluster, shipped=data))
+            tuner = (ray_tune.Tuner.restore(place.path.path, trainable=trainable, resume_unfinished=True,
+                                            resume_errored=True, storage_filesystem=place.path.filesystem)
+                     if place.exists() else _new_tuner(config, trainable, plan.metric, plan.mode, place))
             fitting = time.monotonic()
             with tune_console_off():  # SweepProgress says what happens
                 return tuner.fit(), fitting
     except BaseException:
-        client.set_terminated(sweep.parent_run_id, "KILLED")
+        client.set_terminated(plan.parent_run_id, "KILLED")
         raise
+
+
+def _tune_remotely(config: Config, uri: str, restart: bool, name: str) -> dict[str, Any]:
+    """From outside the cluster: the sweep as a Ray job, its outputs (``tune/`` or ``study/``) brought back."""
+    dataset = config.tune.dataset
+    submission = Submission(name, [], restart, [str(tune_dir(name))])
+    error = run_as_job(config, uri, submission, [str(prepared_dir(dataset)), str(reference_dir(dataset))])
+    if error:
+        raise RemoteJobError(f"the sweep failed on the cluster: {error}")
+    return read_json(tune_dir(name) / "summary.json", "sweep summary", f"run `ganlab {name}` again")
+
+
+def _lost_trials(grid: Any) -> dict[str, str]:
+    """Trial id → the cause, for every trial that ended in an error (past ``tune.max_failures`` retries)."""
+    return {(result.metrics or {}).get("trial_id") or str(result.path).rsplit("/", 1)[-1]: failure_cause(result.error)
+            for result in grid if result.error is not None}
 
 
 def tune(config: Config, restart: bool = False, name: str = "tune") -> dict[str, Any]:
     """Run (or resume) the sweep of ``config.tune``; returns ``<name>/summary.json``'s content (``name``: the
-    ``tune`` stage's outputs, or ``study`` for :mod:`pipeline.tuning.study`)."""
+    ``tune`` stage's outputs, or ``study`` for :mod:`pipeline.tuning.study`).
+
+    Trials that end in an error are reported in the outputs (``trials.csv``'s ``error`` column holds the cause) and
+    fail the command once the outputs are written; the sweep is kept, so the next run retries only them."""
     started = time.monotonic()
     _check_sweep(config, name)
     settings = config.tune
@@ -265,8 +239,11 @@ def tune(config: Config, restart: bool = False, name: str = "tune") -> dict[str,
     scorer = trial_scorer(config, prepared)
     metric, mode = objective(config, scorer)
     uri = resolve_tracking_uri(config)
+    if jobs_address(config.ray):
+        check_submittable(config, uri)
+        return _tune_remotely(config, uri, restart, name)
     client = client_for(uri)
-    place = SweepPlace.of(settings.dataset, name)
+    place = SweepPlace.of(storage_root(config.ray.storage), settings.dataset, name)
     commit = git_commit()
     parent_run_id = _parent_run(config, client, place, sweep_fingerprint(config), metric, mode, commit, restart)
     trials = (grid_size(settings.space, settings.variants, settings.grid_points) if settings.search == "grid"
@@ -274,20 +251,28 @@ def tune(config: Config, restart: bool = False, name: str = "tune") -> dict[str,
     log.info("sweep of %s on %s: %d trial(s), %s search, %s scheduler, objective %s (%s); MLflow run %s in %s",
              ", ".join(settings.variants), settings.dataset, trials, settings.search, settings.scheduler, metric, mode,
              parent_run_id, uri)
-    sweep = SweepContext(config=config, project=str(Path.cwd().resolve()), data=data_spec(prepared), metric=metric,
-                         mode=mode, parent_run_id=parent_run_id, tracking_uri=uri, git_commit=commit,
-                         scratch=str(place.scratch), coverage_metric=scorer.coverage_metric)
-    grid, fitting = _fit(config, sweep, place, client)
+    plan = SweepContext(config=config, data=data_spec(prepared), metric=metric, mode=mode, parent_run_id=parent_run_id,
+                        git_commit=commit, scratch=place.scratch, coverage_metric=scorer.coverage_metric,
+                        tracking_uri=uri, owner=driver_tags())
+    grid, fitting = _fit(config, plan, place, client)
     out_of_time = settings.time_budget_s is not None and time.monotonic() - fitting >= settings.time_budget_s
-    saved = _saved_trials(place.path)
+    saved = saved_trials(place)
     unfinished = sum(trial.status not in ("TERMINATED", "ERROR") for trial in saved)
     if unfinished and not out_of_time:
         client.set_terminated(parent_run_id, "KILLED")
         raise SweepInterrupted(f"the sweep was stopped with {unfinished} trial(s) unfinished; run `ganlab tune` "
                                "again to resume it (Tuner.restore), or `ganlab tune --restart` to start over")
+    lost = _lost_trials(grid)
     try:
         failures = {trial.trial_id: trial.num_failures for trial in saved}
-        return write_outputs(config, client, grid, metric, mode, parent_run_id, started, failures, tune_dir(name))
-    finally:  # every trial ended: nothing to resume
-        client.set_terminated(parent_run_id, "FINISHED")
-        place.remove()
+        summary = write_outputs(config, client, grid, metric, mode, parent_run_id, started, failures, tune_dir(name))
+    finally:
+        client.set_terminated(parent_run_id, "FAILED" if lost else "FINISHED")
+        if not lost:  # every trial ended: nothing to resume (else the next run retries the failed ones)
+            place.remove()
+    if lost:
+        raise TrialsLost(f"{len(lost)} of {len(saved)} trial(s) of the sweep failed: "
+                         + "; ".join(f"{trial} ({cause})" for trial, cause in sorted(lost.items()))
+                         + f". {tune_dir(name)}/ holds the others' results; run the command again to retry only "
+                         "these (from their checkpoints), or with --restart to start over")
+    return summary

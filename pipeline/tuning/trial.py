@@ -21,23 +21,28 @@ from __future__ import annotations
 import json
 import logging
 import math
+import socket
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 
 from models.families import get_variant
 from models.family import DataSpec
-from pipeline.common.layout import prepared_dir, reference_dir
+from pipeline.cluster.session import ClusterContext
+from pipeline.cluster.shipping import verify_code
+from pipeline.cluster.storage import StoragePath
 from pipeline.common.logs import configure_logging
 from pipeline.config import Config
+from pipeline.data.shipping import DatasetFolders, ShippedDataset
 from pipeline.tracking.store import MetricLogger, experiment_id, start_run
 from pipeline.training.checkpoint import load_checkpoint
 from pipeline.training.job import TrainingJob, resolve_job
-from pipeline.training.loop import Hooks, TrainingLoop
+from pipeline.training.loop import FaultInjection, Hooks, TrainingLoop
+from pipeline.training.places import RunPlaces
 from pipeline.training.ray_train import RESUME_KEY
 from pipeline.training.stop_rules import COMPLETED, EARLY_STOPPED, ERROR, StopRules
 from pipeline.tuning.space import trial_settings
@@ -52,26 +57,25 @@ RESUMED_TAG = "ganlab.resumed_from"
 
 @dataclass(frozen=True)
 class SweepContext:
-    """What every trial of a sweep shares (sent once to Ray's object store by ``tune.with_parameters``)."""
+    """What every trial of a sweep shares (sent once to Ray's object store by ``tune.with_parameters``); nothing in
+    it is a path of the driver's disk."""
 
     config: Config
-    project: str  # absolute project root: trials run in Ray's own working directory
     data: DataSpec
     metric: str
     mode: str
     parent_run_id: str
     tracking_uri: str
     git_commit: str
-    scratch: str  # fault-injection markers and the Ray Train runs of multi-worker trials
-
+    scratch: StoragePath  # in the run storage: fault markers, held-back metric rows, multi-worker trials' Ray Train runs
     coverage_metric: str | None  # what the mode-collapse rule watches (modes<N>, classes<N>)
+    owner: Mapping[str, str]  # MLflow tags naming the driver process (``pipeline.tracking.store.driver_tags``)
+    cluster: ClusterContext | None = None  # set once the Ray session is open
+    shipped: ShippedDataset | None = None
 
     def settings(self, sample: dict[str, Any]) -> tuple[Config, TrainingJob]:
         config, variant = trial_settings(self.config, self.config.tune.dataset, sample)
-        root = Path(self.project)
-        dataset = self.config.tune.dataset
-        return config, resolve_job(config, dataset, variant, self.config.tune.seed, self.data,
-                                   root / prepared_dir(dataset), root / reference_dir(dataset))
+        return config, resolve_job(config, self.config.tune.dataset, variant, self.config.tune.seed, self.data)
 
     def stop_rules(self, job: TrainingJob) -> StopRules:
         tune = self.config.tune
@@ -83,7 +87,7 @@ class SweepContext:
 
 def child_run(client: Any, sweep: SweepContext, trial_id: str, job: TrainingJob, sample: dict[str, Any]) -> str:
     """This trial's MLflow run under the sweep's parent: the existing one, or a new one."""
-    experiment = experiment_id(client, sweep.config.mlflow.experiment, Path(sweep.project))
+    experiment = experiment_id(client, sweep.config.mlflow.experiment)  # the driver created it
     existing = client.search_runs([experiment], filter_string=(
         f"tags.`mlflow.parentRunId` = '{sweep.parent_run_id}' and tags.`{TRIAL_ID_TAG}` = '{trial_id}'"))
     if existing:
@@ -92,7 +96,7 @@ def child_run(client: Any, sweep: SweepContext, trial_id: str, job: TrainingJob,
     tags = {"mlflow.parentRunId": sweep.parent_run_id, TRIAL_ID_TAG: trial_id, "stage": "tune-trial",
             "dataset": job.dataset, "variant": job.variant, "seed": str(job.seed), "git_commit": sweep.git_commit}
     params = {"tune": dict(sample), **job.as_params()}
-    return start_run(client, sweep.config.mlflow.experiment, f"{job.name}-{trial_id}", params, tags)
+    return start_run(client, sweep.config.mlflow.experiment, f"{job.name}-{trial_id}", params, tags, sweep.owner)
 
 
 def run_trial(sample: dict[str, Any], sweep: SweepContext) -> None:
@@ -102,6 +106,7 @@ def run_trial(sample: dict[str, Any], sweep: SweepContext) -> None:
 
     configure_logging()
     trial_id = ray.tune.get_context().get_trial_id()
+    verify_code(sweep.cluster.code, sweep.cluster.code_paths, f"trial {trial_id} on {socket.gethostname()}")
     config, job = sweep.settings(sample)
     client = MlflowClient(tracking_uri=sweep.tracking_uri)
     run_id = child_run(client, sweep, trial_id, job, sample)
@@ -110,11 +115,21 @@ def run_trial(sample: dict[str, Any], sweep: SweepContext) -> None:
         _run_ray_train_trial(config, job, sweep, trial_id, run_id, sample, rules, client)
         return
     torch.set_num_threads(job.threads)
-    training = TrainingLoop(job, fail_at_step=config.ray.fail_at_step,
-                            fault_marker=Path(sweep.scratch) / "faults" / trial_id, run_id=run_id)
+    with sweep.shipped.folders() as folders:
+        _run_in_process(config, job, folders, sweep, trial_id, run_id, sample, rules, client)
+
+
+def _run_in_process(config: Config, job: TrainingJob, folders: DatasetFolders, sweep: SweepContext, trial_id: str,
+                    run_id: str, sample: dict[str, Any], rules: StopRules, client: Any) -> None:
+    """A trial whose training loop runs in its own process (``tune.workers_per_trial: 1``)."""
+    import ray.tune
+
+    fault = (FaultInjection(config.ray.fail_at_step, config.ray.fail_mode, sweep.scratch / "faults" / trial_id)
+             if config.ray.fail_at_step else None)
+    training = TrainingLoop(job, folders, fault=fault, run_id=run_id)
     donor = _restore(training, trial_id)
     logger = MetricLogger(sweep.tracking_uri, run_id, resume_key=RESUME_KEY,
-                          spool=Path(sweep.scratch) / "metrics" / f"{trial_id}.jsonl")
+                          spool=sweep.scratch / "metrics" / f"{trial_id}.jsonl")
     client.log_batch(run_id, metrics=_hyperparameter_metrics(sample, training.step))
     if donor is not None:
         client.set_tag(run_id, "pbt.last_exploit", f"trial {donor['trial_id']} at step {training.step}")
@@ -146,14 +161,15 @@ def _run_ray_train_trial(config: Config, job: TrainingJob, sweep: SweepContext, 
 
     from pipeline.training.ray_train import checkpoint_to_resume, run_trainer
 
-    storage = Path(sweep.scratch) / "train" / trial_id
-    found = checkpoint_to_resume(job, storage)
+    places = RunPlaces(sweep.scratch / "train" / trial_id, job.name)
+    found = checkpoint_to_resume(job, places)
     client.log_batch(run_id, metrics=_hyperparameter_metrics(sample, found[1]["step"] if found else 0))
     final: dict[str, Any] = {}
     with _ended(client, run_id, lambda: (final.get("stop_reason"), final.get("step", 0) >= job.train.steps)):
-        directory = run_trainer(job, config, run_id, sweep.tracking_uri, found[0] if found else None, storage,
+        directory = run_trainer(job, config, run_id, sweep.cluster, sweep.shipped, places, found[0] if found else None,
                                 stop_rules=rules, callbacks=[TuneReportCallback()])
-        final.update(load_checkpoint(directory, job.fingerprint()))
+        with directory.as_local() as local:
+            final.update(load_checkpoint(local, job.fingerprint()))
 
 
 @contextmanager

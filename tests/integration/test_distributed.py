@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from pipeline.common.layout import model_dir, ray_storage
+from pipeline.common.layout import SCRATCH, model_dir
 from pipeline.training.ray_train import TrainingFailed
 from pipeline.training.stage import train
 from tests.conftest import tiny_config
@@ -88,7 +88,7 @@ def test_an_interrupted_stage_resumes_instead_of_starting_over(prepared):
     common = {"train": {"steps": 10, "log_every": 1, "checkpoint_every": 4, "eval_every": 5}}
     with pytest.raises(TrainingFailed):
         train(tiny_config(**common, ray={"cpus_per_worker": 1, "fail_at_step": 6}), "ring8", "hinge", 0)
-    assert list((ray_storage() / "ring8-hinge-seed0").glob("checkpoint_*")), "the interrupted run left checkpoints"
+    assert list((SCRATCH / "ray" / "ring8-hinge-seed0").glob("checkpoint_*")), "the interrupted run left checkpoints"
     client = MlflowClient(resolve_tracking_uri(tiny_config()))
     (failed,) = client.search_runs(client.get_experiment_by_name("ganlab").experiment_id)
     assert failed.info.status == "FAILED"
@@ -98,7 +98,7 @@ def test_an_interrupted_stage_resumes_instead_of_starting_over(prepared):
     assert client.get_run(summary["run_id"]).info.status == "FINISHED"
     assert summary["steps"] == 10 and summary["resumed_from"] == [4], "continued from step 4, not from 0"
     assert _metric_steps(summary) == list(range(1, 11))
-    assert not (ray_storage() / "ring8-hinge-seed0").exists(), "a finished run leaves nothing to resume"
+    assert not (SCRATCH / "ray" / "ring8-hinge-seed0").exists(), "a finished run leaves nothing to resume"
 
 
 def test_a_checkpoint_of_another_configuration_is_not_resumed(prepared):
