@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 
@@ -39,3 +40,23 @@ def start_ui(cwd: Path, timeout_s: float = 120.0) -> tuple[subprocess.Popen, int
     while "ganlab runs" not in printed and time.monotonic() < deadline and process.poll() is None:
         printed += process.stdout.readline()
     return process, port, printed
+
+
+def start_mlflow_server(store: Path, port: int) -> subprocess.Popen:
+    """A real ``mlflow server`` on 127.0.0.1:``port`` (its own process group), sqlite store ``store`` and artifacts
+    served by it (``--artifacts-destination`` beside the store), once it answers ``/health``."""
+    from pipeline.tracking.ui import stop_group
+
+    process = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{store}",
+                                "--artifacts-destination", (store.parent / "artifacts").as_uri(), "--host", "127.0.0.1",
+                                "--port", str(port), "--workers", "1"],
+                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return process
+        except OSError:
+            time.sleep(0.5)
+    stop_group(process)
+    raise AssertionError("mlflow server did not start")

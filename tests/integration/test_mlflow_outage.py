@@ -6,35 +6,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
 
 from pipeline.tracking.ui import free_port, stop_group
 from tests.conftest import tiny_config
-from tests.integration.commands import command_env
+from tests.integration.commands import command_env, start_mlflow_server
 
 pytestmark = pytest.mark.slow
-
-
-def _server(store: Path, port: int) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{store}",
-                                "--default-artifact-root", (store.parent / "artifacts").as_uri(), "--host", "127.0.0.1",
-                                "--port", str(port), "--workers", "1"],
-                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return process
-        except OSError:
-            time.sleep(0.5)
-    stop_group(process)
-    raise AssertionError("mlflow server did not start")
 
 
 def test_a_training_survives_a_tracking_server_outage(prepared, in_tmp):
@@ -48,7 +29,7 @@ def test_a_training_survives_a_tracking_server_outage(prepared, in_tmp):
     params = tiny_config(train={"steps": steps, "log_every": every, "eval_every": 3000, "checkpoint_every": 3000},
                          ray={"cpus_per_worker": 1}, mlflow={"tracking_uri": uri}).to_dict()
     (in_tmp / "params.yaml").write_text(yaml.safe_dump(params))
-    server = _server(store, port)
+    server = start_mlflow_server(store, port)
     driver = subprocess.Popen(["ganlab", "train", "--dataset", "ring8", "--variant", "hinge", "--seed", "0"], cwd=in_tmp,
                               env={**command_env(), "GANLAB_TRACKING_RETRY_S": "300"}, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
@@ -65,13 +46,13 @@ def test_a_training_survives_a_tracking_server_outage(prepared, in_tmp):
         run_id = runs[0].info.run_id
         stop_group(server)  # the server goes away mid-training ...
         time.sleep(8.0)
-        server = _server(store, port)  # ... and comes back on the same port and store
+        server = start_mlflow_server(store, port)  # ... and comes back on the same port and store
         assert driver.wait(timeout=600) == 0, driver.stderr.read()[-5000:]
     finally:
         if driver.poll() is None:
             os.kill(driver.pid, signal.SIGTERM)
         stop_group(server)
-        server = _server(store, port)
+        server = start_mlflow_server(store, port)
     try:
         client = MlflowClient(tracking_uri=uri)
         history = sorted(m.step for m in client.get_metric_history(run_id, "loss/d"))
