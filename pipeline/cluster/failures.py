@@ -9,7 +9,12 @@ and first line -- what the stage's error and ``trials.csv`` show.
 
 from __future__ import annotations
 
+import re
+
 from pipeline.common.files import reason
+
+#: What Ray appends to an error's text (its log context), not part of the cause.
+RAY_CONTEXT = re.compile(r"\s*job_id=\S+ worker_id=\S+ node_id=\S+ timestamp_ns=\d+")
 
 
 def innermost(error: BaseException) -> BaseException:
@@ -27,7 +32,7 @@ def innermost(error: BaseException) -> BaseException:
 def failure_cause(error: BaseException) -> str:
     """``RuntimeError: fault injected at step 5`` for whatever Ray wrapped around it."""
     cause = innermost(error)
-    text = str(cause).strip()
+    text = RAY_CONTEXT.sub("", str(cause)).strip()
     if text.startswith("ray::") or "Traceback (most recent call last)" in text:  # a header and a traceback
         return text.splitlines()[-1].strip()[:300]
-    return reason(cause)
+    return RAY_CONTEXT.sub("", reason(cause))

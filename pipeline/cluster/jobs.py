@@ -3,7 +3,7 @@ submitted to the cluster's dashboard (``ray.address`` or ``RAY_ADDRESS`` = ``htt
 come back into the project (DESIGN.md, "A cluster is not one disk").
 
 On the laptop, :func:`run_as_job` puts the command's inputs -- the params and the prepared data it reads -- into
-the run storage (``jobs/<id>/inputs``), submits ``python -m pipeline.cli job-run <id>`` with the project's code
+the run storage (``jobs/<id>/inputs``), submits ``ganlab job-run <id>`` (:data:`ENTRYPOINT`) with the project's code
 (``py_modules``, unless ``ray.ship_code: false``) and the environment ganlab ships (the storage, the tracking URI
 and the credentials of :data:`pipeline.cluster.shipping.SHIPPED`, as the job's ``env_vars``), prints the job's log
 as it comes, and moves ``jobs/<id>/outputs`` into the project once the job has ended. On the cluster,
@@ -39,6 +39,10 @@ from pipeline.config import Config
 
 log = logging.getLogger("ganlab.ray")
 SUBMISSION, RESULT, PARAMS = "submission.json", "result.json", "params.yaml"
+#: The job's entrypoint. ``python -m`` would put the job's working directory first on ``sys.path``, where a checkout
+#: of another ganlab may lie (the folder a node's ``ray start`` ran in); without it the shipped code comes first.
+ENTRYPOINT = ('python -c "import sys; del sys.path[0]; from pipeline.cli import main; sys.exit(main(sys.argv[1:]))" '
+              "job-run {job_id}")
 #: How long a stopped job is given to upload what it finished before the laptop gives up on it.
 STOP_GRACE_S = 120.0
 
@@ -142,7 +146,7 @@ def run_as_job(config: Config, tracking_uri: str, submission: Submission, inputs
     address = jobs_address(config.ray)
     try:
         client = JobSubmissionClient(address)
-        client.submit_job(entrypoint=f"python -m pipeline.cli job-run {job_id}", submission_id=job_id,
+        client.submit_job(entrypoint=ENTRYPOINT.format(job_id=job_id), submission_id=job_id,
                           runtime_env=_runtime_env(config, tracking_uri))
         log.info("submitted Ray job %s to %s (inputs in %s); its log follows", job_id, address, folder.location)
         status = _wait(client, job_id)

@@ -43,8 +43,9 @@ class NodeReport:
 
 
 def describe_node(node: dict[str, Any]) -> str:
-    """``node 10.0.0.7 (worker-2)`` for messages."""
-    return f"node {node.get('NodeManagerAddress', '?')} ({node.get('NodeManagerHostname', '?')})"
+    """``node 10.0.0.7 (worker-2, 1a2b3c4d)`` for messages: address, host name and the start of Ray's node id."""
+    return (f"node {node.get('NodeManagerAddress', '?')} ({node.get('NodeManagerHostname', '?')}, "
+            f"{str(node.get('NodeID', '?'))[:8]})")
 
 
 def machine_identity() -> str:

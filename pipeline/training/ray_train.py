@@ -176,7 +176,7 @@ def run_trainer(job: TrainingJob, config: Config, run_id: str, cluster: ClusterC
     try:
         result = trainer.fit()
     except Exception as err:  # ray.train.TrainingFailedError wraps the worker's exception
-        raise TrainingFailed(f"{job.name}: training failed on the Ray workers: {failure_cause(err)}") from err
+        raise TrainingFailed(f"on the Ray workers: {failure_cause(err)}") from err
     if result.checkpoint is None:
         raise TrainingFailed(f"{job.name}: Ray Train finished without a checkpoint")
     final = result.checkpoint

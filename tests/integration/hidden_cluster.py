@@ -75,9 +75,10 @@ def _wait(predicate, what: str, timeout_s: float = 180.0) -> None:
     raise AssertionError(f"the hidden cluster did not come up: {what}")
 
 
-def _dashboard_up(url: str) -> bool:
+def _dashboard_up(url: str, token: str) -> bool:
+    request = urllib.request.Request(f"{url}/api/version", headers={"Authorization": f"Bearer {token}"})
     try:
-        with urllib.request.urlopen(f"{url}/api/version", timeout=2) as response:
+        with urllib.request.urlopen(request, timeout=2) as response:
             return bool(json.loads(response.read()))
     except OSError:
         return False
@@ -104,15 +105,23 @@ def start(hidden: list[Path], node_cpus: int = 2) -> HiddenCluster:
             "--dashboard-host=127.0.0.1", f"--dashboard-port={cluster.dashboard.rsplit(':', 1)[1]}", "--num-cpus=0",
             "--disable-usage-stats", f"--temp-dir={ray_tmp}"]
     worker = ["ray", "start", "--block", f"--address={cluster.gcs}", f"--num-cpus={node_cpus}", "--disable-usage-stats"]
-    for index, ray_start in enumerate((head, worker)):
+    try:
+        _start_nodes(cluster, hidden, packages, (head, worker))
+    except BaseException:
+        stop(cluster)
+        raise
+    return cluster
+
+
+def _start_nodes(cluster: HiddenCluster, hidden: list[Path], packages: Path, commands: tuple[list[str], ...]) -> None:
+    for index, ray_start in enumerate(commands):
         process = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "bash", "-c",
                                     _node_script(hidden, packages, ray_start)], env=cluster.env(),
                                    start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cluster.node_pids.append(process.pid)
         if index == 0:
-            _wait(lambda: _dashboard_up(cluster.dashboard), "the head's dashboard")
-    _wait(lambda: _nodes_alive(cluster, 2), "two alive nodes")
-    return cluster
+            _wait(lambda: _dashboard_up(cluster.dashboard, cluster.token), "the head's dashboard")
+    _wait(lambda: _nodes_alive(cluster, len(commands)), "every node alive")
 
 
 def stop(cluster: HiddenCluster) -> None:
