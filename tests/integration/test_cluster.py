@@ -213,11 +213,14 @@ def test_a_run_that_fails_on_the_remote_node_fails_the_stage_with_its_own_messag
     assert not (project / "metrics/train/ring8/hinge/seed0.json").exists(), "no summary for the failed run"
 
 
+#: A sweep of two trials on ring8.
+SWEEP = {"dataset": "ring8", "variants": ["hinge"], "search": "grid", "scheduler": "fifo", "steps": 20, "eval_every": 10,
+         "eval_samples": 200, "stop_after_step": 1000, "space": {"lr_g": ["choice", [1.0e-4, 2.0e-4]]}}
+
+
 def test_a_sweep_that_loses_trials_on_the_remote_node_says_so(cluster, tmp_path):
     project = _project(tmp_path / "project", RUNS[:1], ray={"fail_at_step": 15, "fail_mode": "raise"},
-                       tune={"dataset": "ring8", "variants": ["hinge"], "search": "grid", "scheduler": "fifo",
-                             "steps": 20, "eval_every": 10, "eval_samples": 200, "max_failures": 0,
-                             "stop_after_step": 1000, "space": {"lr_g": ["choice", [1.0e-4, 2.0e-4]]}})
+                       tune={**SWEEP, "max_failures": 0})
     line = _error_line(_ganlab(project, _on_cluster(cluster, project), "tune"), refused=False)
     assert "2 of 2 trial(s) of the sweep failed" in line and "fault injected at step 15" in line, line
     trials = pd.read_csv(project / "tune/trials.csv")
@@ -226,7 +229,10 @@ def test_a_sweep_that_loses_trials_on_the_remote_node_says_so(cluster, tmp_path)
 
 
 def test_a_laptop_drives_the_cluster_through_ray_jobs(cluster, local_reference, tmp_path):
-    project = _project(tmp_path / "project")
+    """Trainings and a sweep from a machine that is no node: Ray jobs submitted to the dashboard's address."""
+    from mlflow.tracking import MlflowClient
+
+    project = _project(tmp_path / "project", tune=SWEEP)
     env = _on_cluster(cluster, project, cluster.dashboard)
     result = _ganlab(project, env)
     assert result.returncode == 0, result.stderr[-5000:]
@@ -236,3 +242,9 @@ def test_a_laptop_drives_the_cluster_through_ray_jobs(cluster, local_reference, 
     assert not any(_storage(cluster, project).glob("jobs/*")), "the submission's folder is removed"
     again = _ganlab(project, env)
     assert again.returncode == 0 and "2 kept (unchanged), 0 to train" in again.stderr, again.stderr[-3000:]
+    sweep = _ganlab(project, env, "tune")
+    assert sweep.returncode == 0 and "submitted Ray job ganlab-tune-" in sweep.stderr, sweep.stderr[-5000:]
+    trials = pd.read_csv(project / "tune/trials.csv")
+    assert len(trials) == 2 and (trials["stop_reason"] == "completed").all()
+    parent = json.loads((project / "tune/summary.json").read_text())["parent_run_id"]
+    assert MlflowClient(cluster.tracking).get_run(parent).info.status == "FINISHED"
