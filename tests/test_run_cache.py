@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import yaml
 
 from models.family import DataSpec
@@ -76,3 +78,27 @@ def test_dvc_yaml_lists_exactly_the_eval_keys_a_training_reads():
     for stage in ("train", "tune"):
         keys = {p.split(".", 1)[1] for p in stages[stage]["params"] if p.startswith("eval.")}
         assert keys == set(IN_TRAINING_EVAL), stage
+
+
+def test_a_runs_files_come_back_from_the_storage_only_whole_and_of_the_expected_key(in_tmp):
+    from pipeline.cluster.storage import open_storage
+    from pipeline.common.layout import RUN_FILES, SUMMARY, run_dir
+    from pipeline.training.outputs import collect
+    from pipeline.training.places import RunPlaces
+
+    job = resolve_job(parse({}), "ring8", "hinge", 0, DATA)
+    storage = open_storage(str(in_tmp / "storage"))
+    sent = in_tmp / "sent"
+    for name in RUN_FILES:
+        (sent / name).parent.mkdir(parents=True, exist_ok=True)
+        (sent / name).write_text(name)
+    (sent / SUMMARY).write_text(json.dumps({"run_key": "k1", "steps": 7}))
+    outputs = RunPlaces(storage, job.name).outputs
+    outputs.upload(sent)
+    assert collect(job, "k2", storage) is None and outputs.exists(), "files of another key are left alone"
+    (outputs / "samples.png").unlink()
+    assert collect(job, "k1", storage) is None and not run_dir("ring8", "hinge", 0).exists(), "a partial run is not"
+    outputs.upload(sent)
+    assert collect(job, "k1", storage) == {"run_key": "k1", "steps": 7}
+    assert all((run_dir("ring8", "hinge", 0) / name).is_file() for name in RUN_FILES)
+    assert not outputs.exists(), "collected files leave the storage"

@@ -22,7 +22,7 @@ def innermost(error: BaseException) -> BaseException:
     seen = {id(error)}
     while True:
         inner = (getattr(error, "cause", None) or getattr(error, "controller_failure", None)
-                 or next(iter(getattr(error, "worker_failures", None) or {}.values()), None) or error.__cause__)
+                 or next(iter((getattr(error, "worker_failures", None) or {}).values()), None) or error.__cause__)
         if not isinstance(inner, BaseException) or id(inner) in seen:
             return error
         seen.add(id(inner))

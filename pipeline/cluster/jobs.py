@@ -149,8 +149,10 @@ def run_as_job(config: Config, tracking_uri: str, submission: Submission, inputs
         client.submit_job(entrypoint=ENTRYPOINT.format(job_id=job_id), submission_id=job_id,
                           runtime_env=_runtime_env(config, tracking_uri))
         log.info("submitted Ray job %s to %s (inputs in %s); its log follows", job_id, address, folder.location)
-        status = _wait(client, job_id)
-        _bring_back(folder, submission.outputs)
+        try:
+            status = _wait(client, job_id)
+        finally:  # also what a stopped job finished
+            _bring_back(folder, submission.outputs)
         if (folder / RESULT).is_file():
             return json.loads((folder / RESULT).read_text())["error"]
         return (f"Ray job {job_id} ended {status} before ganlab ran on the cluster ({client.get_job_info(job_id).message}); "

@@ -56,8 +56,10 @@ def machine_identity() -> str:
 
 
 def tracking_file(uri: str) -> Path | None:
-    """The local file (or folder) behind a sqlite or file tracking URI; None for a server."""
+    """The local file (or folder) behind a sqlite or file tracking URI; None for a server (or Databricks)."""
     parts = urlsplit(uri)
+    if uri.startswith("databricks"):
+        return None
     if parts.scheme == "sqlite":
         return Path(uri.split(":///", 1)[1] if ":///" in uri else parts.path).resolve()
     if parts.scheme in ("", "file"):

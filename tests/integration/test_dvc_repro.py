@@ -285,3 +285,23 @@ def test_params_and_metrics_diff_then_an_experiment_with_another_variant(project
     for seed in (0, 1):
         hinge = metrics[f"metrics/evaluate/ring8/hinge/seed{seed}.json"]
         assert hinge["final.hq300"]["new"] == seeds[seed]["final"]["hq300"] and hinge["final.hq300"]["old"] is None
+
+
+def test_a_dvc_remote_hands_the_data_and_results_to_a_teammate(project, tmp_path):
+    """README, "A DVC remote for a team": `dvc remote add` + `dvc push`; a fresh clone's `dvc pull` brings the
+    prepared data, the classifier statistics and every run, and its pipeline is up to date (nothing retrains)."""
+    remote = tmp_path / "team-remote"
+    run(["dvc", "remote", "add", "-d", "team", str(remote)], project)
+    run(["git", "add", "-A"], project)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "results and the team's remote"], project)
+    run(["dvc", "push"], project)
+    assert "in sync" in run(["dvc", "status", "--cloud"], project).stdout
+    clone = tmp_path / "teammate"
+    run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
+    assert not (clone / "runs").exists() and not (clone / "data").exists(), "git alone carries no data or runs"
+    run(["dvc", "pull", "dvc.yaml"], clone)  # the main pipeline: this copy never ran the study (study/dvc.yaml)
+    for relative in ("data/prepared/digits/train.npz", "data/prepared/digits/classifier.pt",
+                     "runs/ring8/wgan-gp/seed0/model/generators.pt", "runs/digits/non-saturating/seed0/history.csv"):
+        assert (clone / relative).read_bytes() == (project / relative).read_bytes(), relative
+    assert json.loads(run(["dvc", "status", "--json", "dvc.yaml"], clone).stdout) == {}
+    assert "Running stage" not in run(["dvc", "repro"], clone).stdout, "the teammate's clone retrains nothing"
