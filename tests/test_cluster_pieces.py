@@ -79,7 +79,8 @@ def test_the_job_environment_carries_tracking_storage_and_credentials_but_not_ot
     assert "env_vars" not in environment, "credentials never go where Ray logs a runtime_env"
     assert sorted(p.rsplit("/", 1)[-1] for p in environment["py_modules"]) == ["analysis", "models", "pipeline"]
     hook = environment["worker_process_setup_hook"]
-    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN")
+    for name in hook.variables:  # recorded, so restored after the test
+        monkeypatch.setenv(name, "")
     pickle.loads(pickle.dumps(hook))()  # what Ray runs in each worker process
     import os
 
