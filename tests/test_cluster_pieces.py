@@ -48,6 +48,8 @@ def test_the_environment_overrides_the_params_which_override_the_project_default
     monkeypatch.delenv(STORAGE_ENV, raising=False)
     assert storage_location(None, tmp_path) == str(tmp_path / ".ganlab")
     assert storage_location("/nfs/ganlab", tmp_path) == "/nfs/ganlab"
+    monkeypatch.chdir(tmp_path)
+    assert storage_location("shared/runs") == str(tmp_path / "shared" / "runs"), "absolute, to travel"
     monkeypatch.setenv(STORAGE_ENV, "s3://bucket/prefix")
     assert storage_location("/nfs/ganlab", tmp_path) == "s3://bucket/prefix"
 

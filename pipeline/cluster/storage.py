@@ -210,8 +210,10 @@ def open_storage(location: str) -> StoragePath:
 
 
 def storage_location(configured: str | None, project: Path | None = None) -> str:
-    """``GANLAB_STORAGE``, else ``ray.storage`` (``configured``), else ``<project>/.ganlab``."""
-    return os.environ.get(STORAGE_ENV) or configured or str((project or Path.cwd()).resolve() / SCRATCH)
+    """``GANLAB_STORAGE``, else ``ray.storage`` (``configured``), else ``<project>/.ganlab``; a local path made
+    absolute (it travels to processes with other working directories)."""
+    location = os.environ.get(STORAGE_ENV) or configured or str((project or Path.cwd()) / SCRATCH)
+    return location if "://" in location else str(Path(location).expanduser().resolve())
 
 
 def storage_root(configured: str | None, project: Path | None = None) -> StoragePath:

@@ -106,6 +106,7 @@ def _tracked(cluster, runs=RUNS) -> None:
 
     client = MlflowClient(cluster.tracking)
     experiment = client.get_experiment_by_name("ganlab").experiment_id
+    owners = set()
     for dataset, variant, seed in runs:
         (found,) = client.search_runs([experiment], f"tags.stage = 'train' and attributes.run_name = "
                                                     f"'{dataset}-{variant}-seed{seed}'", order_by=["start_time DESC"],
@@ -114,6 +115,8 @@ def _tracked(cluster, runs=RUNS) -> None:
         assert sorted(m.step for m in client.get_metric_history(found.info.run_id, "loss/d")) == [5, 10, 15, 20]
         assert {"samples.png", "history.csv", "train_summary.json"} <= {a.path for a in
                                                                         client.list_artifacts(found.info.run_id)}
+        owners.add(found.data.tags["ganlab.driver_pid"])
+    assert len(owners) == 1, "each run names the one command that drove it, not the trial process that trained it"
 
 
 def _error_line(result: subprocess.CompletedProcess, refused: bool = True) -> str:
