@@ -12,9 +12,14 @@ instance sized to this machine, which
 * leaves no process behind, however the command ends: a watchdog (:mod:`pipeline.cluster.watchdog`)
   outlives a ``kill -9`` of the driver and stops every Ray process the session started.
 
-Before any compute, the resources a run asks for are checked against what the instance has: on a local
-instance a request larger than the machine is an error at once; on a cluster the request waits for
-``ray.resource_timeout_s`` (the autoscaler may add nodes), then fails naming what is missing.
+An address ``http://head:8265`` is a Ray Jobs address: the commands that train submit themselves there
+(:mod:`pipeline.cluster.jobs`) instead of joining.
+
+:func:`cluster_session` is the session a training command opens: every Ray process gets the driver's code and
+environment (:mod:`pipeline.cluster.shipping`) and, on a cluster, every node is checked before any compute
+(:mod:`pipeline.cluster.probe`). Before any compute, too, the resources a run asks for are checked against what
+the instance has: on a local instance a request larger than the machine is an error at once; on a cluster the
+request waits for ``ray.resource_timeout_s`` (the autoscaler may add nodes), then fails naming what is missing.
 """
 
 from __future__ import annotations

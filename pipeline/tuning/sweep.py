@@ -8,11 +8,12 @@ stopping. Each trial is :func:`pipeline.tuning.trial.run_trial`: the training
 loop of ``ganlab train`` with the trial's settings.
 
 Tracking: one MLflow parent run per sweep (tag ``stage: tune``), one child run
-per trial. Resuming: the sweep's Ray Tune experiment lives in
-``.ganlab/tune/sweep-<dataset>``; when a driver was stopped (Ctrl-C, a killed
-job), running ``ganlab tune`` again with the same settings continues it with
-``Tuner.restore`` and the same parent run; other settings, or ``--restart``,
-start a new sweep.
+per trial. Resuming: the sweep's Ray Tune experiment lives in ``tune/sweep-<dataset>``
+of the run storage (:mod:`pipeline.tuning.place`); when a driver was stopped (Ctrl-C,
+a killed job) or trials failed, running ``ganlab tune`` again with the same settings
+continues it with ``Tuner.restore`` and the same parent run; other settings, or
+``--restart``, start a new sweep. From outside the cluster the sweep runs as a Ray
+job (:mod:`pipeline.cluster.jobs`).
 """
 
 from __future__ import annotations
