@@ -10,6 +10,7 @@ Helpers to start, address and stop it, and to look into a node's namespace (``ns
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -91,8 +92,20 @@ def _nodes_alive(cluster: HiddenCluster, expected: int) -> bool:
     return probe.stdout.strip().endswith(str(expected))
 
 
+def require_namespaces() -> None:
+    """Skip (fail under ``GANLAB_REQUIRE_NAMESPACES=1``, which ``.ci/run`` sets) without root or ``unshare``."""
+    import pytest
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
+        message = "the hidden cluster needs root and util-linux's unshare and nsenter (mount namespaces)"
+        if os.environ.get("GANLAB_REQUIRE_NAMESPACES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 def start(hidden: list[Path], node_cpus: int = 2) -> HiddenCluster:
     """A head (no CPUs: Ray's production advice) and one worker node with ``node_cpus``, both hiding ``hidden``."""
+    require_namespaces()
     scratch = Path(tempfile.mkdtemp(prefix="ganlab-hidden-", dir="/tmp"))
     packages = _changed_packages(scratch / "node-ganlab")
     storage = Path(tempfile.mkdtemp(prefix="ganlab-nfs-", dir="/tmp"))
