@@ -16,7 +16,6 @@ from pipeline.cluster.session import ClusterContext
 from pipeline.cluster.storage import StoragePath
 from pipeline.config import Config
 from pipeline.data.shipping import DatasetFolders, ShippedDataset
-from pipeline.tracking.git import git_commit
 from pipeline.tracking.store import client_for, retrying, start_run
 from pipeline.training.checkpoint import load_checkpoint
 from pipeline.training.clock import steady_rate
