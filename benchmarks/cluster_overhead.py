@@ -1,13 +1,16 @@
-"""What "nothing through the driver's disk" costs: the train stage's wall time with the code shipped or not, and
-with the run storage a local folder or an S3 bucket (moto's server on 127.0.0.1), in one run.
+"""What "nothing through the driver's disk" costs: the train stage's wall time on a local instance and on a joined
+cluster, with the code shipped or not, and with the run storage a local folder or an S3 bucket (moto's server on
+127.0.0.1), in one run.
 
 The same trainings (``--dataset`` × ``--variants``, seed 0, ``--steps`` generator steps each, one CPU per worker)
-go through ``ganlab train`` on a local Ray instance in these setups, each in a fresh project folder:
+go through ``ganlab train`` in these setups, each in a fresh project folder:
 
-  shipped, local storage     the default: ``ray.ship_code: true``, storage ``<project>/.ganlab``;
-  installed, local storage   ``ray.ship_code: false`` (the workers import the installed ganlab);
-  shipped, S3 storage        ``GANLAB_STORAGE=s3://...`` on moto: every checkpoint, every run's files and the Tune
-                             experiment go through an S3 API on loopback.
+  local instance             the default: a local Ray started by the command, storage ``<project>/.ganlab``;
+  local instance, S3         ``GANLAB_STORAGE=s3://...`` on moto: every checkpoint, every run's files and the Tune
+                             experiment go through an S3 API on loopback;
+  cluster, code shipped      a one-node cluster (``ray start --head`` on 127.0.0.1) joined through ``RAY_ADDRESS``:
+                             the per-node checks before compute, and ``ray.ship_code: true`` (``py_modules``);
+  cluster, installed code    the same with ``ray.ship_code: false``: the shipping's own share.
 
 The setups are interleaved ``--repeats`` times (the machine drifts by ±20 % within minutes); the table gives
 each setup's median wall time and its ratio to the default's in the same repeat (median and range).
@@ -23,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import secrets
 import statistics
 import subprocess
 import sys
@@ -90,22 +94,42 @@ def s3_server(port: int) -> subprocess.Popen:
     raise SystemExit("moto's S3 server did not start")
 
 
-def run_setups(args: argparse.Namespace, base: Path, port: int) -> dict[str, list[float]]:
-    setups = {"shipped, local storage": (True, {}), "installed, local storage": (False, {}),
-              "shipped, S3 storage": (True, {"GANLAB_STORAGE": "s3://bench/{name}?endpoint_override=127.0.0.1:"
-                                                               f"{port}&scheme=http", **CREDENTIALS})}
+def ray_head(token: str) -> tuple[subprocess.Popen, str]:
+    """A one-node Ray cluster on 127.0.0.1 (its own process group) and its address, once a driver can join it."""
+    port = free_port("127.0.0.1")
+    env = environment(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    ray = str(Path(sys.executable).parent / "ray")
+    head = subprocess.Popen([ray, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+                             "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"], env=env,
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    probe = f"import ray; ray.init(address='127.0.0.1:{port}', logging_level='ERROR')"
+    for _ in range(60):
+        if subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True).returncode == 0:
+            return head, f"127.0.0.1:{port}"
+        time.sleep(2.0)
+    stop_group(head)
+    raise SystemExit("ray start --head did not come up")
+
+
+def run_setups(args: argparse.Namespace, base: Path, port: int, address: str, token: str) -> dict[str, list[float]]:
+    joined = {"RAY_ADDRESS": address, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token,
+              "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    setups = {"local instance": (True, {}),
+              "local instance, S3": (True, {"GANLAB_STORAGE": "s3://bench/{name}?endpoint_override=127.0.0.1:"
+                                                              f"{port}&scheme=http", **CREDENTIALS}),
+              "cluster, code shipped": (True, joined), "cluster, installed code": (False, joined)}
     walls: dict[str, list[float]] = {name: [] for name in setups}
     for repeat in range(args.repeats):
         for index, (name, (ship, variables)) in enumerate(setups.items()):
             folder = project(base, f"r{repeat}-s{index}", args, ship)
             env = environment(**{k: v.format(name=folder.name) for k, v in variables.items()})
             walls[name].append(timed(folder, env))
-            print(f"repeat {repeat + 1}/{args.repeats}  {name:<26} {walls[name][-1]:6.1f} s", flush=True)
+            print(f"repeat {repeat + 1}/{args.repeats}  {name:<24} {walls[name][-1]:6.1f} s", flush=True)
     return walls
 
 
 def table(walls: dict[str, list[float]]) -> list[dict[str, Any]]:
-    base = walls["shipped, local storage"]
+    base = walls["local instance"]
     rows = []
     for name, times in walls.items():
         ratios = [t / b for t, b in zip(times, base)]
@@ -122,12 +146,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "cluster_overhead.json"))
     args = parser.parse_args()
-    port = free_port("127.0.0.1")
+    port, token = free_port("127.0.0.1"), secrets.token_hex(32)
     server = s3_server(port)
+    head, address = ray_head(token)
     try:
         with tempfile.TemporaryDirectory(prefix="ganlab-overhead-") as tmp:
-            rows = table(run_setups(args, Path(tmp), port))
+            rows = table(run_setups(args, Path(tmp), port, address, token))
     finally:
+        stop_group(head)
         stop_group(server)
     print(f"\n{'setup':<26} {'median wall':>12} {'× default (paired median [min, max])':>40}")
     for row in rows:

@@ -133,8 +133,8 @@ class RayConfig:
     storage: str | None = _field(None, doc="checkpoints and outputs on their way back; null: GANLAB_STORAGE or "
                                            "<project>/.ganlab; on a cluster a folder every node mounts or an s3:// "
                                            "or gs:// URI")
-    ship_code: bool = _field(True, doc="send the driver's ganlab code with every Ray job (false: the nodes' own "
-                                       "installed ganlab, which must be the same)")
+    ship_code: bool = _field(True, doc="on a cluster, send the driver's ganlab code with every Ray job (false: the "
+                                       "nodes' own installed ganlab, which must be the same)")
     num_workers: int = _field(1, low=1)
     use_gpu: bool = _field(False)
     cpus_per_worker: float = _field(1.0, low=0.0, open_low=True, doc="CPUs Ray reserves per worker (fractions "

@@ -74,8 +74,9 @@ def _ganlab(project: Path, env: dict[str, str], command: str = "train") -> subpr
 
 
 @pytest.fixture(scope="module")
-def local_reference(tmp_path_factory) -> Path:
-    """The same trainings on a local Ray instance and the project's sqlite store."""
+def local_reference(cluster, tmp_path_factory) -> Path:
+    """The same trainings on a local Ray instance and the project's sqlite store -- started while the hidden
+    cluster runs on this machine, which a command without ``RAY_ADDRESS`` must not join."""
     project = _project(tmp_path_factory.mktemp("local") / "project")
     result = _ganlab(project, command_env())
     assert result.returncode == 0, result.stderr[-3000:]

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -158,3 +159,18 @@ def test_more_workers_than_this_machine_has_fail_before_any_compute(prepared, in
     line = [line for line in result.stderr.splitlines() if line.startswith("ganlab: error:")]
     assert line and "1000 CPUs (the cluster has" in line[0] and "not available on this machine" in line[0], result.stderr
     assert "Traceback" not in result.stderr and time.monotonic() - started < 120
+
+
+def test_a_local_command_starts_its_own_ray_whatever_ray_start_left_behind(prepared, in_tmp):
+    """``ray start`` leaves its address in ``<tmp>/ray/ray_current_cluster`` (kept after a crash), and a bare
+    ``ray.init()`` joins it: a command without ``ray.address`` or ``RAY_ADDRESS`` must start its own instance."""
+    params = tiny_config(ray={"num_workers": 1000, "cpus_per_worker": 1}).to_dict()
+    (in_tmp / "params.yaml").write_text(yaml.safe_dump(params))
+    with tempfile.TemporaryDirectory(prefix="r", dir="/tmp") as short:  # Ray's socket paths must stay short
+        (Path(short) / "ray").mkdir()
+        (Path(short) / "ray" / "ray_current_cluster").write_text("127.0.0.1:1")
+        result = subprocess.run(["ganlab", "train", "--dataset", "ring8", "--variant", "hinge", "--seed", "0"],
+                                cwd=in_tmp, env={**command_env(), "RAY_TMPDIR": short}, capture_output=True,
+                                text=True, timeout=600)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "not available on this machine" in result.stderr and "Traceback" not in result.stderr, result.stderr
