@@ -183,19 +183,19 @@ def distribution_png(values: Mapping[str, Sequence[float]], objective: str, path
     return _save(fig, path)
 
 
-def budget_curves_png(curves: Mapping[str, Sequence[tuple[int, float, float]]], objective: str, path: Path,
+def budget_curves_png(curves: Mapping[str, Sequence[tuple[int, float, float, float]]], objective: str, path: Path,
                       title: str) -> Path:
-    """Per variant, the expected best objective against the number of trials k (points ``(k, mean, std)``),
-    with a ± one standard deviation band (Lucic et al. 2018, Fig. 4)."""
+    """Per variant, the expected best objective against the number of trials k (points ``(k, mean, low, high)``),
+    with its bootstrap band where it is finite (Lucic et al. 2018, Fig. 4; :mod:`analysis.budget_curve`)."""
     fig, ax = plt.subplots(figsize=(6, 3.4))
     for index, (name, points) in enumerate(curves.items()):
-        shown = [(k, m, s) for k, m, s in points if np.isfinite(m)]
+        shown = [point for point in points if np.isfinite(point[1])]
         if not shown:
             continue
-        k, mean, std = (np.array(column, dtype=float) for column in zip(*shown))
-        std = np.nan_to_num(std)
+        k, mean, low, high = (np.array(column, dtype=float) for column in zip(*shown))
         ax.plot(k, mean, marker="o", markersize=3, color=f"C{index % 10}", label=name)
-        ax.fill_between(k, mean - std, mean + std, color=f"C{index % 10}", alpha=0.15)
+        banded = np.isfinite(low) & np.isfinite(high)
+        ax.fill_between(k[banded], low[banded], high[banded], color=f"C{index % 10}", alpha=0.15)
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("budget k (trials)")
     ax.set_ylabel(f"expected best {objective}")

@@ -186,8 +186,11 @@ class TuneConfig:
     stop_d_fake_below: float = _field(1.0e-3, low=0.0, doc="D wins: mean D(G(z)) below this ...")
     stop_grad_g_below: float = _field(1.0e-4, low=0.0, doc="... while G's gradient norm is below this")
     stop_coverage_at_most: int = _field(1, low=0, doc="mode collapse: coverage falls to this many modes (classes)")
-    equal_budget: bool = _field(False, doc="every variant gets num_samples random samples of the space at the full "
-                                "budget (random search, fifo; the study's protocol, Lucic et al. 2018)")
+    equal_budget: bool = _field(False, doc="every variant trains the same num_samples random points of the space "
+                                "(drawn once from seed) at the full budget (random search, fifo; the study's "
+                                "protocol, Lucic et al. 2018)")
+    seeds_per_sample: int = _field(1, low=1, doc="with equal_budget: each (point, variant) trained from this many "
+                                   "seeds (seed, seed + 1, ...; random restarts)")
     space: tuple[Any, ...] = _field((), doc="{name: [loguniform|uniform, low, high] | [choice, [values]]}")
 
 
@@ -203,7 +206,8 @@ class StudyConfig:
     dataset: str = _field("digits", choices=DATASETS)
     variants: tuple[str, ...] = _field(("non-saturating", "lsgan", "wgan-gp"), choices=variant_names)
     seed: int = _field(0, low=0)
-    num_samples: int = _field(8, low=1, doc="random samples per variant")
+    num_samples: int = _field(8, low=1, doc="random points of the space, the same for every variant")
+    seeds_per_sample: int = _field(2, low=1, doc="seeds each (point, variant) trains from (random restarts)")
     steps: int = _field(600, low=1, doc="generator steps of every trial")
     eval_every: int = _field(200, low=1)
     eval_samples: int = _field(1000, low=100)

@@ -19,6 +19,7 @@ from pipeline.config import Config
 from pipeline.training.stop_rules import ERROR
 from pipeline.tuning.errors import SweepFailed
 from pipeline.tuning.results import best_params, best_params_text, best_trial, trial_curve, trial_row
+from pipeline.tuning.space import POINT_KEY, SEED_KEY, VARIANT_KEY
 from pipeline.tuning.trial import TRIAL_ID_TAG
 
 log = logging.getLogger("ganlab.tune")
@@ -26,8 +27,11 @@ OUTPUT_FILES = ("trials.csv", "trial_curves.csv", "best_params.yaml", "summary.j
 
 
 def hyperparameter_names(config: Config) -> list[str]:
+    """The columns of ``trials.csv`` that say what a trial trained: with ``equal_budget`` first the shared
+    point's index and the seed, then the searched values and the variant."""
     settings = config.tune
-    return [d.name for d in settings.space] + (["variant"] if len(settings.variants) > 1 else [])
+    placed = [POINT_KEY, SEED_KEY] if settings.equal_budget else []
+    return placed + [d.name for d in settings.space] + ([VARIANT_KEY] if len(settings.variants) > 1 else [])
 
 
 def trials_table(config: Config, grid: Any, metric: str, mode: str, failures: dict[str, int]) -> pd.DataFrame:

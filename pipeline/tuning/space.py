@@ -7,6 +7,7 @@ its dimensions become Ray Tune domains or grid values, and a sampled point becom
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, Mapping
 
@@ -37,24 +38,63 @@ def grid_values(dimension: Dimension, points: int) -> list[Any]:
     return [int(round(v)) if TUNABLE[dimension.name][2] is int else float(v) for v in spaced]
 
 
-def ray_space(space: tuple[Dimension, ...], variants: tuple[str, ...], search: str, grid_points: int,
-              equal_budget: bool = False) -> dict[str, Any]:
-    """Ray Tune's ``param_space``: domains (random, optuna) or grid values (grid); several variants are one more
-    choice, or, with ``equal_budget``, a grid that Tune repeats ``num_samples`` times (each variant gets as many
-    random samples of the other dimensions)."""
+#: Keys of a trial's config that place it in an equal-budget sweep rather than set a hyperparameter.
+POINT_KEY, SEED_KEY, VARIANT_KEY = "sample", "seed", "variant"
+
+
+def draw(dimension: Dimension, rng: np.random.Generator) -> Any:
+    """One value of ``dimension``: log-uniform as exp(U(log low, log high)), uniform, or one of the choices."""
+    if dimension.kind == "loguniform":
+        return float(np.exp(rng.uniform(math.log(dimension.low), math.log(dimension.high))))
+    if dimension.kind == "uniform":
+        return float(rng.uniform(dimension.low, dimension.high))
+    return dimension.values[int(rng.integers(len(dimension.values)))]
+
+
+def shared_points(space: tuple[Dimension, ...], num_samples: int, seed: int) -> list[dict[str, Any]]:
+    """The ``num_samples`` points of ``space`` an equal-budget sweep gives every variant, drawn once from
+    ``seed`` (Lucic et al. 2018 compare losses on the same random samples of one space)."""
+    rng = np.random.default_rng(seed)
+    return [{d.name: draw(d, rng) for d in space} for _ in range(num_samples)]
+
+
+def _point_value(points: list[dict[str, Any]], name: str, config: Mapping[str, Any]) -> Any:
+    """``name``'s value at the point the trial's grid index names (Ray Tune resolves it after the grid)."""
+    return points[config[POINT_KEY]][name]
+
+
+def ray_space(settings: Any) -> dict[str, Any]:
+    """Ray Tune's ``param_space`` for the ``tune`` section ``settings``: domains (random, optuna) or grid values
+    (grid), several variants being one more choice; with ``equal_budget``, a grid of point index × variant ×
+    seed whose hyperparameters are looked up in :func:`shared_points`, so every variant trains the very same
+    points (a grid beside random domains would make Tune draw them afresh for every grid point)."""
     from ray import tune
 
-    if equal_budget:
-        return {**{d.name: ray_domain(d) for d in space}, "variant": tune.grid_search(list(variants))}
-    if search == "grid":
-        params = {d.name: tune.grid_search(grid_values(d, grid_points)) for d in space}
+    space, variants = settings.space, list(settings.variants)
+    if settings.equal_budget:
+        points = shared_points(space, settings.num_samples, settings.seed)
+        seeds = [settings.seed + i for i in range(settings.seeds_per_sample)]
+        return {POINT_KEY: tune.grid_search(list(range(len(points)))), VARIANT_KEY: tune.grid_search(variants),
+                SEED_KEY: tune.grid_search(seeds),
+                **{d.name: tune.sample_from(functools.partial(_point_value, points, d.name)) for d in space}}
+    if settings.search == "grid":
+        params = {d.name: tune.grid_search(grid_values(d, settings.grid_points)) for d in space}
         if len(variants) > 1:
-            params["variant"] = tune.grid_search(list(variants))
+            params[VARIANT_KEY] = tune.grid_search(variants)
         return params
     params = {d.name: ray_domain(d) for d in space}
     if len(variants) > 1:
-        params["variant"] = tune.choice(list(variants))
+        params[VARIANT_KEY] = tune.choice(variants)
     return params
+
+
+def sweep_trials(settings: Any) -> int:
+    """How many trials the sweep of the ``tune`` section ``settings`` runs."""
+    if settings.search == "grid":
+        return grid_size(settings.space, settings.variants, settings.grid_points)
+    if settings.equal_budget:
+        return settings.num_samples * len(settings.variants) * settings.seeds_per_sample
+    return settings.num_samples
 
 
 def grid_size(space: tuple[Dimension, ...], variants: tuple[str, ...], grid_points: int) -> int:
@@ -64,10 +104,10 @@ def grid_size(space: tuple[Dimension, ...], variants: tuple[str, ...], grid_poin
 def sample_values(config: Config, dataset: str, sample: Mapping[str, Any]) -> tuple[str, dict[str, dict[str, Any]]]:
     """(variant, ``{section: {key: value}}``): the params a sample sets. ``beta1`` becomes ``train.betas``
     with the second Adam β of the dataset's config or, when that is null, of the variant."""
-    variant = sample.get("variant", config.tune.variants[0])
+    variant = sample.get(VARIANT_KEY, config.tune.variants[0])
     sections: dict[str, dict[str, Any]] = {"train": {}, "loss": {}}
     for name, value in sample.items():
-        if name == "variant":
+        if name in (POINT_KEY, SEED_KEY, VARIANT_KEY):
             continue
         section, key, kind = TUNABLE[name]
         value = kind(value)

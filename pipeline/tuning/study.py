@@ -36,7 +36,8 @@ def study_sweep(config: Config) -> Config:
     study = config.study
     sweep = dataclasses.replace(
         config.tune, dataset=study.dataset, variants=study.variants, seed=study.seed, scheduler="fifo",
-        search="random", equal_budget=True, num_samples=study.num_samples, steps=study.steps,
+        search="random", equal_budget=True, num_samples=study.num_samples, seeds_per_sample=study.seeds_per_sample,
+        steps=study.steps,
         eval_every=study.eval_every, eval_samples=study.eval_samples, cpus_per_trial=study.cpus_per_trial,
         workers_per_trial=1, max_concurrent=0, time_budget_s=None, metric="auto", mode="auto",
         space=study.space or COMPARE_GAN_V1_SPACE)

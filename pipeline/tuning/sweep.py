@@ -44,7 +44,7 @@ from pipeline.tuning.errors import SweepInterrupted, TrialsLost
 from pipeline.tuning.outputs import write_outputs
 from pipeline.tuning.place import SweepPlace, resumable, saved_trials
 from pipeline.tuning.progress import SweepProgress
-from pipeline.tuning.space import grid_size, ray_domain, ray_space
+from pipeline.tuning.space import ray_domain, ray_space, sweep_trials
 from pipeline.tuning.trial import SweepContext, run_trial
 
 log = logging.getLogger("ganlab.tune")
@@ -105,8 +105,8 @@ def _searcher(config: Config, metric: str, mode: str) -> Any:
 
 
 def _samples(tune: Any) -> int:
-    """Ray's ``num_samples``: a grid is tried once (its trials share the seed, repeats would be copies)."""
-    return 1 if tune.search == "grid" else tune.num_samples
+    """Ray's ``num_samples``: a grid (also the equal-budget sweep's grid of shared points) is tried once."""
+    return 1 if tune.search == "grid" or tune.equal_budget else tune.num_samples
 
 
 def _concurrent_trials(tune: Any) -> int | None:
@@ -133,7 +133,7 @@ def _new_tuner(config: Config, trainable: Any, metric: str, mode: str, place: Sw
     tune = config.tune
     return ray_tune.Tuner(
         trainable,
-        param_space=ray_space(tune.space, tune.variants, tune.search, tune.grid_points, tune.equal_budget),
+        param_space=ray_space(tune),
         tune_config=ray_tune.TuneConfig(metric=metric, mode=mode, num_samples=_samples(tune),
                                         scheduler=_scheduler(config), search_alg=_searcher(config, metric, mode),
                                         time_budget_s=tune.time_budget_s, reuse_actors=False,
@@ -154,6 +154,9 @@ def _check_sweep(config: Config, name: str) -> None:
     if not settings.space:
         raise ConfigError(f"{name}.space is empty: give at least one of lr, lr_g, lr_d, k_d_steps, gp_lambda, "
                           "batch_size, beta1 (see params.yaml)")
+    if settings.seeds_per_sample > 1 and not settings.equal_budget:
+        raise ConfigError(f"{name}.seeds_per_sample {settings.seeds_per_sample} needs tune.equal_budget: true (other "
+                          "sweeps train each sample from tune.seed); set it to 1 or make the sweep an equal-budget one")
     if settings.equal_budget and (settings.search, settings.scheduler) != ("random", "fifo"):
         raise ConfigError(f"tune.equal_budget gives every variant the same random samples at the full budget: it "
                           f"needs tune.search random and tune.scheduler fifo (got {settings.search}, {settings.scheduler})")
@@ -247,8 +250,7 @@ def tune(config: Config, restart: bool = False, name: str = "tune") -> dict[str,
     place = SweepPlace.of(storage_root(config.ray.storage), settings.dataset, name)
     commit = git_commit()
     parent_run_id = _parent_run(config, client, place, sweep_fingerprint(config), metric, mode, commit, restart)
-    trials = (grid_size(settings.space, settings.variants, settings.grid_points) if settings.search == "grid"
-              else settings.num_samples * (len(settings.variants) if settings.equal_budget else 1))
+    trials = sweep_trials(settings)
     log.info("sweep of %s on %s: %d trial(s), %s search, %s scheduler, objective %s (%s); MLflow run %s in %s",
              ", ".join(settings.variants), settings.dataset, trials, settings.search, settings.scheduler, metric, mode,
              parent_run_id, uri)

@@ -45,7 +45,7 @@ from pipeline.training.loop import FaultInjection, Hooks, TrainingLoop
 from pipeline.training.places import RunPlaces
 from pipeline.training.ray_train import RESUME_KEY
 from pipeline.training.stop_rules import COMPLETED, EARLY_STOPPED, ERROR, StopRules
-from pipeline.tuning.space import trial_settings
+from pipeline.tuning.space import SEED_KEY, trial_settings
 
 log = logging.getLogger("ganlab.tune")
 TRIAL_FILE = "trial.json"  # written into each reported checkpoint: which trial made it
@@ -75,7 +75,8 @@ class SweepContext:
 
     def settings(self, sample: dict[str, Any]) -> tuple[Config, TrainingJob]:
         config, variant = trial_settings(self.config, self.config.tune.dataset, sample)
-        return config, resolve_job(config, self.config.tune.dataset, variant, self.config.tune.seed, self.data)
+        seed = int(sample.get(SEED_KEY, self.config.tune.seed))
+        return config, resolve_job(config, self.config.tune.dataset, variant, seed, self.data)
 
     def stop_rules(self, job: TrainingJob) -> StopRules:
         tune = self.config.tune
