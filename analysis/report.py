@@ -14,81 +14,82 @@ from pathlib import Path
 
 import jinja2
 import markupsafe
-import pandas as pd
 
-from analysis.significance import ALPHA, MIN_SEEDS, Ranking, interval, rank
+from analysis.significance import ALPHA, Ranking, median, rank
+
+
+def _number(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _seed_value(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "—"
+    return ("∞" if value > 0 else "−∞") if math.isinf(value) else f"{value:.3g}"
 
 
 @dataclass
 class MetricTable:
-    """Rows = variants; each cell is the list of per-seed values of one metric."""
+    """Rows = variants; each cell is the list of per-seed values of one metric (None: not measured)."""
 
     title: str
     values: dict[str, dict[str, list[float | None]]]  # variant → metric → per-seed values
     metrics: list[str]
     directions: dict[str, str]  # metric → "min" | "max"; others (e.g. "best step") are never marked
 
-    def summary(self) -> pd.DataFrame:
-        """mean and std (ddof=1 when several seeds) per cell; NaN where no finite value exists."""
-        rows = {}
-        for variant, metrics in self.values.items():
-            row = {}
-            for metric in self.metrics:
-                finite = [v for v in metrics.get(metric, []) if v is not None and math.isfinite(v)]
-                series = pd.Series(finite, dtype=float)
-                row[(metric, "mean")] = series.mean() if finite else math.nan
-                row[(metric, "std")] = series.std(ddof=1) if len(finite) > 1 else math.nan
-                row[(metric, "n")] = len(finite)
-            rows[variant] = row
-        return pd.DataFrame.from_dict(rows, orient="index")
-
-    def finite(self, metric: str) -> dict[str, list[float]]:
-        """Each variant's finite per-seed values of ``metric`` (a diverged or unmeasured seed is left out)."""
-        return {variant: [v for v in metrics.get(metric, []) if v is not None and math.isfinite(v)]
-                for variant, metrics in self.values.items()}
-
     def rankings(self) -> dict[str, Ranking | None]:
-        """Per metric with a direction: the best mean and the variants Welch's test cannot tell apart from it."""
-        return {metric: rank(self.finite(metric), self.directions[metric])
+        """Per metric with a direction: the best median and the variants the exact test cannot tell apart from it
+        (:mod:`analysis.significance`; a value that is not finite ranks worst)."""
+        return {metric: rank({v: m.get(metric, []) for v, m in self.values.items()}, self.directions[metric])
                 if self.directions.get(metric) in ("min", "max") else None for metric in self.metrics}
 
-    def best_variants(self) -> dict[str, set[str]]:
-        """Per metric: the best-mean variant and every variant sharing its rank (:mod:`analysis.significance`)."""
-        return {metric: set(ranking.shared) if ranking else set() for metric, ranking in self.rankings().items()}
-
-    def tested(self) -> bool:
-        """Whether every variant ran at least :data:`MIN_SEEDS` seeds (the tests are made; a column may still
-        leave out a variant whose non-finite values leave it fewer, see :meth:`legend`)."""
-        return all(len(values) >= MIN_SEEDS for metrics in self.values.values() for values in metrics.values())
+    def marks(self) -> dict[str, tuple[set[str], set[str]]]:
+        """Per metric: (the bold variants, the separated ones). Bold is the shared rank where a test can reach α,
+        else the best median alone (the legend says that no difference can be significant)."""
+        marks = {}
+        for metric, ranking in self.rankings().items():
+            if ranking is None or ranking.best is None:
+                marks[metric] = (set(), set())
+            else:
+                marks[metric] = (set(ranking.shared) if ranking.testable else {ranking.best}, set(ranking.separated))
+        return marks
 
     def cells(self) -> list[list[tuple[str, str, str, bool]]]:
-        """(mean, ``± std`` or "", the 95 % interval or "", shares the best rank) per cell; "—" where no finite
-        value exists. The interval is printed from :data:`MIN_SEEDS` seeds on, for metrics (columns with a direction)."""
-        best = self.best_variants()
+        """(median, the per-seed values, the count of values that are not finite, bold) per cell. A value that is
+        not finite shows as ∞ (or −∞); one never measured as —; a cell with none finite has the median "—"."""
+        marks = self.marks()
         rows = []
-        for variant in self.values:
+        for variant, metrics in self.values.items():
             row = []
             for metric in self.metrics:
-                found = interval(self.finite(metric)[variant])
-                text = "—" if not found.n else f"{found.mean:.4g}"
-                spread = "" if math.isnan(found.std) else f"± {found.std:.2g}"
-                ci = f"[{found.low:.3g}, {found.high:.3g}]" if found.n >= MIN_SEEDS and metric in self.directions else ""
-                row.append((text, spread, ci, variant in best[metric]))
+                raw = metrics.get(metric, [])
+                finite = [float(v) for v in raw if v is not None and math.isfinite(v)]
+                text = _number(median(finite)) if finite else "—"
+                missing = len(raw) - len(finite)
+                note = f"∞ or — in {missing}/{len(raw)}" if missing and finite else ""
+                shown = " / ".join(_seed_value(v) for v in raw) if len(raw) > 1 else ""
+                bold, separated = marks[metric]
+                row.append((text + (" ▼" if variant in separated else ""), shown, note, variant in bold))
             rows.append(row)
         return rows
 
     def legend(self) -> str:
-        """What the marks mean, or why there are no tests."""
-        if not self.tested():
-            return (f"Fewer than {MIN_SEEDS} seeds in some variant: no test is possible; the best mean per column is "
-                    "in **bold**.")
-        legend = (f"Mean ± std over seeds and Student's 95 % interval. **Bold**: the best mean and every variant that "
-                  f"Welch's t-test (two-sided, Holm-corrected over all pairs, α = {ALPHA}) cannot tell apart from it "
-                  "(a shared rank).")
-        if any(ranking is not None and ranking.untested for ranking in self.rankings().values()):
-            legend += (f" A value that is not finite (a diverged run, the infinite KL of an empty mode histogram) is "
-                       f"left out; a variant left with fewer than {MIN_SEEDS} values in a column is not tested there.")
-        return legend
+        """What a cell shows, what the marks mean, and what the seeds can separate."""
+        legend = ("Median over seeds, each seed's value below it (∞: diverged, or an infinite KL; —: not measured); "
+                  "a non-finite value ranks worst. ")
+        rankings = [r for r in self.rankings().values() if r is not None and r.best is not None]
+        if not rankings:
+            return legend
+        smallest = min(r.smallest_p for r in rankings)
+        if all(r.testable for r in rankings):
+            legend += (f"**Bold**: the best median and every variant Wilcoxon's exact rank-sum test (two-sided, "
+                       f"Holm-corrected over all pairs, α = {ALPHA}) cannot tell apart from it (a shared rank); "
+                       f"the smallest p these seeds can give is {smallest:.2g}.")
+        else:
+            legend += (f"**Bold**: the best median only. With these seeds the smallest p an exact rank test can give "
+                       f"is {smallest:.2g} ≥ α = {ALPHA}: no difference between two variants can be significant, "
+                       f"and the table ranks medians without a test.")
+        return legend + " ▼: every seed worse than every seed of the best (descriptive)."
 
     def header(self) -> list[str]:
         arrows = {"min": "↓", "max": "↑"}
@@ -160,7 +161,8 @@ def render_markdown(report: Report, relative_to: Path) -> str:
             lines.append("| variant | " + " | ".join(table.header()) + " |")
             lines.append("|---|" + "---|" * len(table.metrics))
             for variant, row in zip(table.values, table.cells()):
-                cells = (" ".join(filter(None, (mean, std, ci))) for mean, std, ci, _ in row)
+                cells = (median + (f" ({seeds}{'; ' + note if note else ''})" if seeds else "")
+                         for median, seeds, note, _ in row)
                 lines.append(f"| {variant} | " + " | ".join(f"**{c}**" if marked else c
                                                             for c, (*_, marked) in zip(cells, row)) + " |")
             lines.append("")
@@ -195,7 +197,7 @@ th,td{border:1px solid #ddd;padding:.3em .45em;text-align:right;vertical-align:t
 th{overflow-wrap:break-word}td{white-space:nowrap}td.wrap{white-space:normal;overflow-wrap:anywhere;text-align:left}
 th:first-child,td:first-child{text-align:left}
 thead th{background:#f3f3f3}td.best{font-weight:700;background:#e8f4e8}
-.std{display:block;color:#666;font-weight:400;font-size:.85em}
+.std{display:block;color:#666;font-weight:400;font-size:.85em;white-space:normal}
 .facts{font-size:.9em;color:#444;overflow-wrap:anywhere}.protocol{font-size:.85em;color:#555;background:#fafafa;border-left:3px solid #bbb;padding:.4em .8em;overflow-wrap:anywhere}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,460px),1fr));gap:.8em}
 .samples{display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:.8em}
@@ -217,7 +219,7 @@ code{font-size:.95em}.note{color:#8a4b00}
 <h3>{{ table.title | e }}</h3>
 <p class="facts">{{ markdown_bold(table.legend()) }}</p>
 <table class="metrics"><thead><tr><th>variant</th>{% for h in table.header() %}<th>{{ breakable(h) }}</th>{% endfor %}</tr></thead>
-<tbody>{% for variant, row in zip(table.values, table.cells()) %}<tr><td>{{ variant | e }}</td>{% for mean, std, ci, best in row %}<td{% if best %} class="best"{% endif %}>{{ mean | e }}{% if std %}<span class="std">{{ std | e }}</span>{% endif %}{% if ci %}<span class="std">{{ breakable(ci) }}</span>{% endif %}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+<tbody>{% for variant, row in zip(table.values, table.cells()) %}<tr><td>{{ variant | e }}</td>{% for median, seeds, note, best in row %}<td{% if best %} class="best"{% endif %}>{{ median | e }}{% if seeds %}<span class="std">{{ breakable(seeds) }}</span>{% endif %}{% if note %}<span class="std">{{ note | e }}</span>{% endif %}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
 {% endfor %}
 {% if section.runs %}{{ plain_table(section.runs) }}{% endif %}
 <div class="grid">{% for f in section.figures %}<figure><img alt="{{ f.title | e }}" src="{{ uri(f.path) }}"><figcaption>{{ f.title | e }}</figcaption></figure>{% endfor %}</div>

@@ -1,16 +1,18 @@
-"""Significance across seeds: confidence intervals, Welch's t-test between variants, Holm's correction, and the
-variants a results table cannot tell apart from the best.
+"""Which variants a results table can tell apart, with statistics that fit a handful of seeds and bounded or
+infinite metrics.
 
-* **Interval.** mean ± t_{0.975, n−1} · s / √n, s the sample standard deviation (ddof = 1): Student's 95 %
-  interval for the mean over n seeds.
-* **Welch's t-test** (Welch 1947), two-sided: t = (m_a − m_b) / √(s_a²/n_a + s_b²/n_b) with the
-  Welch–Satterthwaite degrees of freedom ν = (s_a²/n_a + s_b²/n_b)² / ((s_a²/n_a)²/(n_a − 1) + (s_b²/n_b)²/(n_b − 1)),
-  p = 2 · P(T_ν > |t|). Two groups without spread are equal (p = 1) or different (p = 0).
+* **Summary.** The median over seeds, with every seed's value shown beside it: with three seeds a mean ± a
+  Student's interval leaves the metric's support (a mode count of "1.3 ± 2.3 [-4.4, 7.1]"), the values do not.
+* **Test.** Wilcoxon's exact rank-sum test between two variants (:mod:`analysis.rank_tests`), in which a value
+  that is not finite -- a diverged run, the infinite KL of an empty mode histogram, a metric never measured --
+  ranks **worst** instead of being dropped.
 * **Holm's step-down correction** (Holm 1979) over the m pairwise tests: with p_(1) ≤ … ≤ p_(m),
   p̃_(i) = max_{j ≤ i} min(1, (m − j + 1) · p_(j)); a difference is significant when p̃ < α.
-* **Shared rank.** Every variant whose adjusted p against the best-mean variant is ≥ α shares its rank
-  (Lucic et al. 2018 show that most claimed differences between GAN losses vanish across seeds). With fewer
-  than :data:`MIN_SEEDS` finite values in a variant no test is made for it.
+* **Shared rank.** The variant with the best median (of equal medians, the best mean), and every variant whose adjusted p against it is ≥ α
+  (Lucic et al. 2018 show that most claimed differences between GAN losses vanish across seeds). An exact test
+  on n_a and n_b values cannot give p below 2 / C(n_a + n_b, n_a) (0.1 for 3 against 3 seeds): when that
+  bound is not below α no difference can be significant, and the ranking says so (``testable`` false).
+* **Separated.** Descriptive, not a test: a variant every one of whose seeds is worse than every seed of the best.
 """
 
 from __future__ import annotations
@@ -20,42 +22,25 @@ import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from scipy import stats
+from analysis.rank_tests import rank_sum_test, smallest_rank_sum_p
 
-#: Fewer seeds than this: no interval or test is printed (a t-test on two values per group says little).
-MIN_SEEDS = 3
 ALPHA = 0.05
 
 
-@dataclass(frozen=True)
-class Interval:
-    n: int
-    mean: float
-    std: float
-    low: float
-    high: float
+def oriented(values: Sequence[float | None], mode: str) -> list[float]:
+    """Values turned so that lower is better, anything not finite (None, NaN, ±inf) the worst (+inf)."""
+    sign = 1.0 if mode == "min" else -1.0
+    return [sign * float(v) if v is not None and math.isfinite(v) else math.inf for v in values]
 
 
-def interval(values: Sequence[float], level: float = 0.95) -> Interval:
-    """Student's ``level`` interval for the mean of ``values`` (NaN bounds with fewer than two values)."""
-    n = len(values)
-    mean = sum(values) / n if n else math.nan
-    if n < 2:
-        return Interval(n, mean, math.nan, math.nan, math.nan)
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * std / math.sqrt(n)
-    return Interval(n, mean, std, mean - half, mean + half)
-
-
-def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
-    """Two-sided p-value of Welch's t-test between ``a`` and ``b`` (each at least two values)."""
-    ia, ib = interval(a), interval(b)
-    va, vb = ia.std**2 / ia.n, ib.std**2 / ib.n
-    if va + vb == 0:
-        return 1.0 if ia.mean == ib.mean else 0.0
-    t = (ia.mean - ib.mean) / math.sqrt(va + vb)
-    dof = (va + vb) ** 2 / (va**2 / (ia.n - 1) + vb**2 / (ib.n - 1))
-    return float(2 * stats.t.sf(abs(t), dof))
+def median(values: Sequence[float]) -> float:
+    """The median (the mean of the two middle values for an even count); +inf among the middle ones gives +inf."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    low, high = ordered[middle - 1], ordered[middle]
+    return high if math.isinf(high) else (low + high) / 2
 
 
 def holm(pvalues: Mapping[tuple[str, str], float]) -> dict[tuple[str, str], float]:
@@ -70,30 +55,33 @@ def holm(pvalues: Mapping[tuple[str, str], float]) -> dict[tuple[str, str], floa
 
 @dataclass(frozen=True)
 class Ranking:
-    """Which variants are indistinguishable from the best one, with the adjusted p-values of every pair tested."""
+    """The best variant, those the tests cannot tell apart from it, and the adjusted p-values of every pair."""
 
     best: str | None
     shared: frozenset[str]            # the best and every variant not significantly different from it
-    untested: frozenset[str]          # fewer than MIN_SEEDS finite values
+    separated: frozenset[str]         # every seed worse than every seed of the best (descriptive)
     adjusted: dict[tuple[str, str], float]
+    smallest_p: float                 # the smallest p any pair's exact test can reach
+    testable: bool                    # smallest_p < α: a difference can be significant at all
 
 
 def pairwise(values: Mapping[str, Sequence[float]]) -> dict[tuple[str, str], float]:
-    """Holm-adjusted Welch p-values of every pair of variants that have at least :data:`MIN_SEEDS` values."""
-    tested = [name for name, vals in values.items() if len(vals) >= MIN_SEEDS]
-    raw = {(a, b): welch_p(values[a], values[b]) for a, b in itertools.combinations(tested, 2)}
-    return holm(raw)
+    """Holm-adjusted exact rank-sum p-values of every pair of variants (values oriented, lower better)."""
+    return holm({(a, b): rank_sum_test(values[a], values[b]).p for a, b in itertools.combinations(values, 2)})
 
 
-def rank(values: Mapping[str, Sequence[float]], mode: str, alpha: float = ALPHA) -> Ranking:
-    """The best-mean variant (``mode`` "min" or "max") and those whose difference from it is not significant."""
-    finite = {name: [v for v in vals if math.isfinite(v)] for name, vals in values.items()}
-    means = {name: sum(vals) / len(vals) for name, vals in finite.items() if vals}
-    untested = frozenset(name for name, vals in finite.items() if len(vals) < MIN_SEEDS)
-    if not means:
-        return Ranking(None, frozenset(), untested, {})
-    best = (min if mode == "min" else max)(means, key=means.__getitem__)
-    adjusted = pairwise(finite)
-    shared = {best} | {name for name in means if name not in untested and best not in untested and name != best
-                       and adjusted[tuple(sorted((name, best), key=list(finite).index))] >= alpha}
-    return Ranking(best, frozenset(shared), untested, adjusted)
+def rank(values: Mapping[str, Sequence[float | None]], mode: str, alpha: float = ALPHA) -> Ranking:
+    """The best-median variant (``mode`` "min" or "max"; of equal medians the best mean), and those whose
+    difference from it is not significant."""
+    turned = {name: oriented(vals, mode) for name, vals in values.items() if vals}
+    if not turned or all(math.isinf(v) for vals in turned.values() for v in vals):
+        return Ranking(None, frozenset(), frozenset(), {}, 1.0, False)
+    order = {name: (median(vals), sum(vals) / len(vals)) for name, vals in turned.items()}  # ties: the mean
+    best = min(order, key=order.__getitem__)
+    adjusted = pairwise(turned)
+    smallest = min((smallest_rank_sum_p(len(turned[a]), len(turned[b]))
+                    for a, b in itertools.combinations(turned, 2)), default=1.0)
+    shared = {best} | {name for name in turned if name != best
+                       and adjusted[tuple(sorted((name, best), key=list(turned).index))] >= alpha}
+    separated = {name for name in turned if name != best and min(turned[name]) > max(turned[best])}
+    return Ranking(best, frozenset(shared), frozenset(separated), adjusted, smallest, smallest < alpha)

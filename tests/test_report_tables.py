@@ -1,48 +1,45 @@
-"""The report's metric tables: mean ± std and the 95 % interval over seeds, the best rank per column marked."""
+"""The report's metric tables: the median and every seed's value, non-finite values counted and ranked worst,
+the bold marks from the exact rank test, and a legend that says what the seeds can separate."""
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
-from scipy import stats
-
 from analysis.report import MetricTable
+from analysis.significance import rank
 
 
 def table() -> MetricTable:
     values = {
         "wgan-gp": {"fid": [10.0, 12.0, 17.0], "modes": [8, 7, 8]},
-        "hinge": {"fid": [30.0, None, math.nan], "modes": [8, 8, 8]},  # a diverged seed is left out
+        "hinge": {"fid": [30.0, None, math.inf], "modes": [8, 8, 8]},  # a diverged seed, a seed never measured
         "minimax": {"fid": [None, None, None], "modes": [1, 1, 2]},
     }
     return MetricTable("Final checkpoint", values, ["fid", "modes"], {"fid": "min", "modes": "max"})
 
 
-def test_mean_and_sample_std_over_finite_seeds():
-    summary = table().summary()
-    assert summary.at["wgan-gp", ("fid", "mean")] == np.mean([10.0, 12.0, 17.0])
-    assert math.isclose(summary.at["wgan-gp", ("fid", "std")], np.std([10.0, 12.0, 17.0], ddof=1))
-    assert summary.at["hinge", ("fid", "n")] == 1 and math.isnan(summary.at["hinge", ("fid", "std")])
-    assert math.isnan(summary.at["minimax", ("fid", "mean")])
-
-
-def test_the_best_rank_per_column_respects_direction_and_significance():
-    best = table().best_variants()
-    assert best["fid"] == {"wgan-gp"}, "hinge has one finite seed: not tested, so not sharing the rank"
-    # hinge 8, 8, 8 against wgan-gp 8, 7, 8: Welch p = 0.42; minimax 1, 1, 2 is apart from both
-    assert best["modes"] == {"hinge", "wgan-gp"}
-    assert table().tested() and "Holm" in table().legend() and "not tested there" in table().legend(), \
-        "three seeds each: tested, and the legend says why hinge's fid is left out"
-    three = MetricTable("t", {"a": {"m": [1.0, 2.0, 3.0]}, "b": {"m": [7.0, 8.0, 9.0]}}, ["m"], {"m": "max"})
-    assert three.tested() and three.best_variants() == {"m": {"b"}} and "not tested there" not in three.legend()
-    two = MetricTable("t", {"a": {"m": [1.0, 2.0]}, "b": {"m": [7.0, 8.0, 9.0]}}, ["m"], {"m": "max"})
-    assert not two.tested() and "no test is possible" in two.legend()
-
-
-def test_cells_put_the_std_apart_and_dash_what_was_never_measured():
+def test_cells_show_the_median_every_seed_and_the_count_of_non_finite_values():
     rows = dict(zip(["wgan-gp", "hinge", "minimax"], table().cells()))
-    low, high = stats.t.interval(0.95, 2, loc=13.0, scale=stats.sem([10.0, 12.0, 17.0]))
-    assert rows["wgan-gp"][0] == ("13", f"± {np.std([10.0, 12.0, 17.0], ddof=1):.2g}", f"[{low:.3g}, {high:.3g}]", True)
-    assert rows["hinge"][0] == ("30", "", "", False), "one finite seed: no std, no interval"
-    assert rows["minimax"][0] == ("—", "", "", False)
+    assert rows["wgan-gp"][0] == ("12", "10 / 12 / 17", "", True)
+    assert rows["hinge"][0] == ("30 ▼", "30 / — / ∞", "∞ or — in 2/3", False), "worse in every seed"
+    assert rows["minimax"][0] == ("— ▼", "— / — / —", "", False)
+    assert rows["minimax"][1][0] == "1 ▼", "every minimax seed covers fewer modes than every wgan-gp seed"
+
+
+def test_three_seeds_cannot_be_separated_and_the_legend_says_so():
+    """3 against 3: the smallest exact p is 0.1, so bold is the best median alone and the legend explains why
+    (0/0/0 against 8/8/8 is not 'significantly worse')."""
+    marks = table().marks()
+    assert marks["modes"] == ({"hinge"}, {"minimax"}), "equal medians (8): the better mean"
+    assert marks["fid"] == ({"wgan-gp"}, {"hinge", "minimax"})
+    legend = table().legend()
+    assert "smallest p an exact rank test can give is 0.1" in legend and "no difference" in legend
+    ranking = rank({"a": [0, 0, 0], "b": [8, 8, 8], "c": [4, 0, 0]}, "max")
+    assert ranking.best == "b" and not ranking.testable and ranking.adjusted[("a", "b")] > 0.05
+
+
+def test_with_enough_seeds_the_shared_rank_is_bold():
+    many = MetricTable("t", {"a": {"m": [1.0, 2.0, 3.0, 1.5, 2.5]}, "b": {"m": [7.0, 8.0, 9.0, 7.5, 8.5]},
+                             "c": {"m": [7.2, 8.1, 8.9, 7.4, 8.6]}}, ["m"], {"m": "max"})
+    assert many.marks() == {"m": ({"b", "c"}, {"a"})}
+    assert "Holm-corrected" in many.legend() and "smallest p these seeds can give is 0.0079" in many.legend()
