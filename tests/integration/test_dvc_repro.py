@@ -273,7 +273,7 @@ def test_params_and_metrics_diff_then_an_experiment_with_another_variant(project
     assert [r["final"]["step"] for r in seeds] == [20, 20]
     hq = [r["final"]["hq300"] for r in seeds]
     row = next(line for line in (project / "reports" / "benchmark.md").read_text().splitlines() if line.startswith("| hinge |"))
-    assert f"| {float(np.median(hq)):.4g}" in row.replace("**", "") and f"({hq[0]:.3g} / {hq[1]:.3g}" in row, (row, hq)
+    assert f"{float(np.median(hq)):.4g}" in row and f"({hq[0]:.3g} / {hq[1]:.3g}" in row, (row, hq)
     experiments = json.dumps(json.loads(run(["dvc", "exp", "show", "--json"], project).stdout))
     assert "hinge" in experiments and "modes300" in experiments
     diff = json.loads(run(["dvc", "params", "diff", "--json"], project).stdout)
