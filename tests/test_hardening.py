@@ -63,8 +63,9 @@ def test_the_mode_threshold_scales_with_the_sample_count():
     scorer = ModeScorer(1000, defaults, centres, 0.1)
     assert scorer.min_samples == 8 and ModeScorer(2500, defaults, centres, 0.1).min_samples == 20
     samples = np.array([[0.0, 0.0]] * 990 + [[10.0, 0.0]] * 10)
-    assert scorer.score(samples, {}, "test")["modes1k"] == 2, "10 ≥ 8 = 20 × 1,000 / 2,500"
-    assert "mode covered with >= 8 of 1000 samples" in scorer.protocol()["rule"]
+    assert scorer.score(samples, {}, "test")["modes_strict1k"] == 2, "10 ≥ 8 = 20 × 1,000 / 2,500"
+    assert scorer.score(samples[:995], {}, "test")["modes_strict1k"] == 1, "5 < 8"
+    assert "modes_strict: with >= 8 of 1000 samples" in scorer.protocol()["rule"]
 
 
 def test_fp16_steps_the_scaler_skips_are_counted_not_called_divergence(prepared):

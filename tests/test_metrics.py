@@ -17,7 +17,7 @@ def test_real_ring_samples_cover_every_mode():
     points, _ = sample_mixture("ring8", 2500, seed=1)
     centres, std = mixture_modes("ring8")
     scores = mode_scores(points, centres, std)
-    assert scores.modes_covered == 8
+    assert scores.modes_covered == scores.modes_strict == 8
     assert scores.high_quality > 0.98  # 3σ in 2-D holds 1 - exp(-4.5) ≈ 98.9 % of a Gaussian
     assert scores.kl_to_uniform < 0.01
 
@@ -26,7 +26,7 @@ def test_collapsed_samples_cover_one_mode():
     centres, std = mixture_modes("grid25")
     collapsed = np.repeat(centres[:1], 100, axis=0)
     scores = mode_scores(collapsed, centres, std)
-    assert (scores.modes_covered, scores.n_modes, scores.high_quality) == (1, 25, 1.0)
+    assert (scores.modes_covered, scores.modes_strict, scores.n_modes, scores.high_quality) == (1, 1, 25, 1.0)
     assert scores.kl_to_uniform == pytest.approx(math.log(25))
 
 
@@ -34,12 +34,26 @@ def test_mode_counting_rules_by_hand():
     centres = np.array([[0.0, 0.0], [10.0, 0.0]])
     samples = np.array([[0.0, 0.0]] * 3 + [[10.0, 0.05]] * 1 + [[5.0, 5.0]] * 4)  # last 4 are far from both
     scores = mode_scores(samples, centres, std=0.1, sigmas=3.0, min_samples=2)
-    assert scores.modes_covered == 1
+    assert scores.modes_strict == 1, "3 high-quality samples at the first mode, 1 < 2 at the second"
+    assert scores.modes_covered == 2, "the papers' rule: one high-quality sample covers the second mode"
     assert scores.high_quality == pytest.approx(4 / 8)
     p = np.array([3 / 4, 1 / 4])
     assert scores.kl_to_uniform == pytest.approx(float(np.sum(p * np.log(p * 2))))
     with pytest.raises(ValueError, match="NaN"):
         mode_scores(np.array([[np.nan, 0.0]]), centres, 0.1)
+
+
+def test_the_papers_rule_on_a_point_set_with_a_known_answer():
+    """ring8 modes 0-3 get 50 high-quality samples each, mode 4 one, mode 5 five, modes 6-7 none (their samples
+    lie outside 3σ, and a point half-way between two modes is nobody's): VEEGAN and PacGAN count 6 modes, the
+    strict rule (20 of 2,500) 4."""
+    centres, std = mixture_modes("ring8")
+    rng = np.random.default_rng(0)
+    near = [np.repeat(centres[i:i + 1], n, axis=0) + rng.normal(0, std / 2, (n, 2)) for i, n in
+            ((0, 50), (1, 50), (2, 50), (3, 50), (4, 1), (5, 5))]
+    far = [centres[6] + 10 * std, centres[7] * 0.5]
+    scores = mode_scores(np.concatenate(near + [np.array(far)]), centres, std)
+    assert (scores.modes_covered, scores.modes_strict) == (6, 4)
 
 
 def test_frechet_distance_between_gaussians_matches_the_closed_form():

@@ -101,6 +101,11 @@ def check_value(key: str, value: Any, hint: Any, rule: Mapping[str, Any]) -> Any
     return check_scalar(key, value, hint, rule)
 
 
+def printable(key: Any) -> str:
+    """A key as written, or its repr when it holds a line break or other unprintable character (one line)."""
+    return str(key) if str(key).isprintable() else repr(key)
+
+
 def section_values(name: str, cls: type, raw: Any, source: str) -> dict[str, Any]:
     """The checked values of one params section (a mapping) for the dataclass ``cls``."""
     if raw is None:
@@ -112,7 +117,8 @@ def section_values(name: str, cls: type, raw: Any, source: str) -> dict[str, Any
     values = {}
     for key, value in raw.items():
         if key not in fields:
-            raise ConfigError(f"{source}: unknown key {name}.{key}; allowed keys in {name!r}: {', '.join(fields)}")
+            raise ConfigError(f"{source}: unknown key {name}.{printable(key)}; allowed keys in {name!r}: "
+                              f"{', '.join(fields)}")
         try:
             values[key] = check_value(f"{name}.{key}", value, hints[key], fields[key].metadata)
         except ConfigError as err:

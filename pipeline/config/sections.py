@@ -111,8 +111,9 @@ class EvalConfig:
     n_samples: int = _field(2500, low=100, doc="generated samples scored per checkpoint")
     batch_size: int = _field(500, low=1)
     mode_sigmas: float = _field(3.0, low=0.0, open_low=True, doc="a sample is high quality within this many std of a mode")
-    mode_min_samples: int = _field(20, low=1, doc="a mode (or class) is covered with at least this many of 2,500 "
-                                   "samples (VEEGAN), the same share of other counts")
+    mode_min_samples: int = _field(20, low=1, doc="modes_strict (and classes) count a mode covered with at "
+                                   "least this many of 2,500 samples, the same share of other counts (modes: one, "
+                                   "as VEEGAN and PacGAN count)")
     is_splits: int = _field(10, low=1, doc="Inception Score splits (Salimans et al. 2016)")
     inception: bool = _field(False, doc="also compute Inception FID/KID/precision/recall/density/coverage (images; slow on a CPU)")
     inception_samples: int = _field(5000, low=10, doc="real and generated images through Inception; FID needs > 2048")

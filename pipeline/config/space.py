@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from pipeline.config.rules import ConfigError, check_scalar
+from pipeline.config.rules import ConfigError, check_scalar, printable
 from pipeline.config.sections import SECTIONS
 
 #: Tunable name → (params section, key, value type). ``beta1`` sets the first of ``train.betas``; ``lr`` sets
@@ -63,7 +63,7 @@ def parse_space(raw: Any, source: str, section: str = "tune") -> tuple[Dimension
 
 
 def _parse_dimension(name: str, spec: Any, source: str, section: str) -> Dimension:
-    key = f"{section}.space.{name}"
+    key = f"{section}.space.{printable(name)}"
     if name not in TUNABLE:
         raise ConfigError(f"{source}: unknown key {key}; tunable: {', '.join(TUNABLE)} "
                           "(the loss variant is searched with tune.variants)")

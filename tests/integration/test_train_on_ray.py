@@ -32,8 +32,8 @@ def test_train_then_evaluate_tracks_one_mlflow_run(prepared):
     assert history["step"].tolist() == [2, 4, 6, 8]
     measured = history.dropna(subset=["modes100"])
     assert measured["step"].tolist() == [4, 8]
-    ranked = sorted(measured.itertuples(), key=lambda row: (row.modes100, row.hq100, -row.step))  # ties: the earlier
-    assert summary["steps"] == 8 and summary["best_step"] == ranked[-1].step, "best = most modes, then most hq"
+    ranked = sorted(measured.itertuples(), key=lambda row: (row.modes_strict100, row.hq100, -row.step))  # ties: earlier
+    assert summary["steps"] == 8 and summary["best_step"] == ranked[-1].step, "best = most modes (strict rule), then most hq"
     assert summary["best_metrics"]["hq100"] == ranked[-1].hq100
 
     client = MlflowClient(resolve_tracking_uri(config))
@@ -53,11 +53,11 @@ def test_train_then_evaluate_tracks_one_mlflow_run(prepared):
     result = evaluate(config, "ring8", "hinge", 0)
     saved = json.loads(metrics_file("ring8", "hinge", 0).read_text())
     assert saved["final"]["step"] == 8 and saved["best"]["step"] == summary["best_step"]
-    assert set(saved["final"]) == {"step", "status", "modes200", "hq200", "mode_kl200", "modes_hq200"}
-    assert saved["final"]["modes_hq200"] == saved["final"]["modes200"] + saved["final"]["hq200"]
+    assert set(saved["final"]) == {"step", "status", "modes200", "modes_strict200", "hq200", "mode_kl200", "modes_hq200"}
+    assert saved["final"]["modes_hq200"] == saved["final"]["modes_strict200"] + saved["final"]["hq200"]
     protocol = saved["protocols"]["modes"]
     assert protocol["n_generated"] == 200 and protocol["kind"] == "modes" and len(protocol["id"]) == 8
-    assert saved["metric_protocol"] == dict.fromkeys(["modes200", "hq200", "mode_kl200", "modes_hq200"], "modes")
+    assert saved["metric_protocol"] == dict.fromkeys(["modes200", "modes_strict200", "hq200", "mode_kl200", "modes_hq200"], "modes")
     assert result["run_id"] == summary["run_id"]
     logged = client.get_run(summary["run_id"]).data.metrics
     assert logged["final/modes200"] == saved["final"]["modes200"]
