@@ -15,7 +15,7 @@ from pathlib import Path
 import jinja2
 import markupsafe
 
-from analysis.significance import ALPHA, Ranking, median, rank
+from analysis.significance import ALPHA, Ranking, median, oriented, rank
 
 
 def _number(value: float) -> str:
@@ -73,6 +73,15 @@ class MetricTable:
             rows.append(row)
         return rows
 
+    def ordered(self, metric: str) -> list[str]:
+        """The variants from best to worst on ``metric`` (median, ties broken by the mean; non-finite worst)."""
+        mode = self.directions[metric]
+        keys = {}
+        for variant, metrics in self.values.items():
+            turned = oriented(metrics.get(metric, []), mode) or [math.inf]
+            keys[variant] = (median(turned), sum(turned) / len(turned))
+        return sorted(keys, key=keys.__getitem__)
+
     def legend(self) -> str:
         """What a cell shows, what the marks mean, and what the seeds can separate."""
         legend = ("Median over seeds, each seed's value below it (∞: diverged, or an infinite KL; —: not measured); "
@@ -113,6 +122,9 @@ class Figure:
 
 @dataclass
 class DatasetSection:
+    """One dataset, in reading order: the summary paragraph and the ranked table, every seed's samples, the metric
+    tables, the protocols, notes, diagnostics (figures) and the runs."""
+
     name: str
     protocol: list[str]
     tables: list[MetricTable]
@@ -120,6 +132,8 @@ class DatasetSection:
     samples: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     runs: Table | None = None
+    summary: str = ""
+    ranking: Table | None = None
 
 
 @dataclass
@@ -149,13 +163,14 @@ def _markdown_table(table: Table) -> list[str]:
 
 def render_markdown(report: Report, relative_to: Path) -> str:
     lines = [f"# {report.title}", ""]
-    lines += [f"- **{key}**: {value}" for key, value in report.facts] + [""]
-    if report.stages is not None:
-        lines += _markdown_table(report.stages)
     for section in report.sections:
         lines += [f"## {section.name}", ""]
-        lines += [f"*Protocol*: {p}  " for p in section.protocol] + [""]
-        lines += [f"> {note}" for note in section.notes] + ([""] if section.notes else [])
+        lines += [section.summary, ""] if section.summary else []
+        if section.ranking is not None:
+            lines += _markdown_table(section.ranking)
+        lines += ["### Samples", ""]
+        lines += [f"![{figure.title}]({figure.path.relative_to(relative_to).as_posix()})" for figure in section.samples]
+        lines += [""]
         for table in section.tables:
             lines += [f"### {table.title}", "", table.legend(), ""]
             lines.append("| variant | " + " | ".join(table.header()) + " |")
@@ -166,10 +181,13 @@ def render_markdown(report: Report, relative_to: Path) -> str:
                 lines.append(f"| {variant} | " + " | ".join(f"**{c}**" if marked else c
                                                             for c, (*_, marked) in zip(cells, row)) + " |")
             lines.append("")
+        lines += [f"*Protocol*: {p}  " for p in section.protocol] + [""]
+        lines += [f"> {note}" for note in section.notes] + ([""] if section.notes else [])
+        lines += ["### Diagnostics", ""]
+        for figure in section.figures:
+            lines += [f"![{figure.title}]({figure.path.relative_to(relative_to).as_posix()})", ""]
         if section.runs is not None:
             lines += _markdown_table(section.runs)
-        for figure in section.figures + section.samples:
-            lines += [f"![{figure.title}]({figure.path.relative_to(relative_to).as_posix()})", ""]
     if report.sweep is not None:
         sweep = report.sweep
         lines += [f"## {sweep.title}", ""] + [f"- **{key}**: {value}" for key, value in sweep.facts] + [""]
@@ -177,6 +195,9 @@ def render_markdown(report: Report, relative_to: Path) -> str:
             lines += _markdown_table(table)
         for figure in sweep.figures:
             lines += [f"![{figure.title}]({figure.path.relative_to(relative_to).as_posix()})", ""]
+    lines += ["## About these runs", ""] + [f"- **{key}**: {value}" for key, value in report.facts] + [""]
+    if report.stages is not None:
+        lines += _markdown_table(report.stages)
     return "\n".join(lines)
 
 
@@ -203,28 +224,30 @@ thead th{background:#f3f3f3}td.best{font-weight:700;background:#e8f4e8}
 .samples{display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:.8em}
 figure{margin:0}figure img{display:block;max-width:100%;height:auto;margin:0 auto;border:1px solid #eee}figcaption{font-size:.8em;color:#555;text-align:center}
 .samples img{width:100%;max-width:300px}.wide img{max-width:100%}
-code{font-size:.95em}.note{color:#8a4b00}
+code{font-size:.95em}.note{color:#8a4b00}.summary{font-size:1.02em;line-height:1.45}
 </style></head><body>
 <h1>{{ report.title | e }}</h1>
-<ul class="facts">{% for key, value in report.facts %}<li><b>{{ key | e }}</b>: {{ value | e }}</li>{% endfor %}</ul>
+<p class="facts">{% for section in report.sections %}<a href="#{{ section.name | e }}">{{ section.name | e }}</a> · {% endfor %}{% if report.sweep %}<a href="#sweep">sweep</a> · {% endif %}<a href="#about">about these runs</a></p>
 {% macro plain_table(table) %}<h3>{{ table.title | e }}</h3>
 <table><thead><tr>{% for h in table.header %}<th>{{ h | e }}</th>{% endfor %}</tr></thead>
 <tbody>{% for row in table.rows %}<tr>{% for cell in row %}<td{% if cell | length > 24 %} class="wrap"{% endif %}>{{ cell | e }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>{% endmacro %}
-{% if report.stages %}{{ plain_table(report.stages) }}{% endif %}
 {% for section in report.sections %}
 <h2 id="{{ section.name | e }}">{{ section.name | e }}</h2>
-<div class="protocol">{% for p in section.protocol %}<div><b>Protocol</b>: {{ p | e }}</div>{% endfor %}</div>
-{% for note in section.notes %}<p class="note">{{ note | e }}</p>{% endfor %}
+{% if section.summary %}<p class="summary">{{ markdown_bold(section.summary) }}</p>{% endif %}
+{% if section.ranking %}{{ plain_table(section.ranking) }}{% endif %}
+<h3>Samples</h3>
+<div class="samples">{% for f in section.samples %}<figure><img alt="{{ f.title | e }}" src="{{ uri(f.path) }}"><figcaption>{{ f.title | e }}</figcaption></figure>{% endfor %}</div>
 {% for table in section.tables %}
 <h3>{{ table.title | e }}</h3>
 <p class="facts">{{ markdown_bold(table.legend()) }}</p>
 <table class="metrics"><thead><tr><th>variant</th>{% for h in table.header() %}<th>{{ breakable(h) }}</th>{% endfor %}</tr></thead>
 <tbody>{% for variant, row in zip(table.values, table.cells()) %}<tr><td>{{ variant | e }}</td>{% for median, seeds, note, best in row %}<td{% if best %} class="best"{% endif %}>{{ median | e }}{% if seeds %}<span class="std">{{ breakable(seeds) }}</span>{% endif %}{% if note %}<span class="std">{{ note | e }}</span>{% endif %}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
 {% endfor %}
-{% if section.runs %}{{ plain_table(section.runs) }}{% endif %}
+<div class="protocol">{% for p in section.protocol %}<div><b>Protocol</b>: {{ p | e }}</div>{% endfor %}</div>
+{% for note in section.notes %}<p class="note">{{ note | e }}</p>{% endfor %}
+<h3>Diagnostics</h3>
 <div class="grid">{% for f in section.figures %}<figure><img alt="{{ f.title | e }}" src="{{ uri(f.path) }}"><figcaption>{{ f.title | e }}</figcaption></figure>{% endfor %}</div>
-<h3>Samples</h3>
-<div class="samples">{% for f in section.samples %}<figure><img alt="{{ f.title | e }}" src="{{ uri(f.path) }}"><figcaption>{{ f.title | e }}</figcaption></figure>{% endfor %}</div>
+{% if section.runs %}{{ plain_table(section.runs) }}{% endif %}
 {% endfor %}
 {% if report.sweep %}{% set sweep = report.sweep %}
 <h2 id="sweep">{{ sweep.title | e }}</h2>
@@ -232,6 +255,9 @@ code{font-size:.95em}.note{color:#8a4b00}
 {{ plain_table(sweep.best) }}{% for table in sweep.tables %}{{ plain_table(table) }}{% endfor %}
 {% for f in sweep.figures %}<figure class="wide"><img alt="{{ f.title | e }}" src="{{ uri(f.path) }}"><figcaption>{{ f.title | e }}</figcaption></figure>{% endfor %}
 {% endif %}
+<h2 id="about">About these runs</h2>
+<ul class="facts">{% for key, value in report.facts %}<li><b>{{ key | e }}</b>: {{ value | e }}</li>{% endfor %}</ul>
+{% if report.stages %}{{ plain_table(report.stages) }}{% endif %}
 </body></html>
 """
 )

@@ -1,5 +1,7 @@
-"""One dataset's section of the report: the protocols, the final- and best-checkpoint tables (mean ± std over
-seeds), the runs table, the training curves each family declares, the in-training metrics, and samples."""
+"""One dataset's section of the report, in reading order: a paragraph and a ranked summary on the headline metric
+(the first ranked metric of the table: the scorers' registry order), every seed's samples, the final- and (where it
+can differ) best-checkpoint tables (median and every seed's value), the protocols, the training curves each family
+declares and the in-training metrics, and the runs table."""
 
 from __future__ import annotations
 
@@ -100,30 +102,87 @@ def _curve_figures(dataset: str, histories: dict[str, pd.DataFrame], figures_dir
     return figures
 
 
+def _best_differs(results: dict[tuple[str, int], dict[str, Any]]) -> bool:
+    """Whether some run's best checkpoint is not its final one (else the best-checkpoint table repeats the final)."""
+    return any(result["best"]["step"] != result["final"]["step"] for result in results.values())
+
+
+def _ranking(table: MetricTable, metric: str) -> Table:
+    """The variants from best to worst on ``metric``: median, every seed, the bold/▼ marks of the metric table."""
+    cells = dict(zip(table.values, table.cells()))
+    column = table.metrics.index(metric)
+    rows = []
+    for place, variant in enumerate(table.ordered(metric), start=1):
+        median, seeds, note, bold = cells[variant][column]
+        rows.append([str(place), variant, median + (" (shares the best rank)" if bold and place > 1 else ""),
+                     seeds or "—", note or "—"])
+    arrow = "lower" if table.directions[metric] == "min" else "higher"
+    return Table(f"Ranking on {metric} ({arrow} is better; final checkpoint)",
+                 ["#", "variant", f"median {metric}", "per seed", "not finite"], rows)
+
+
+def _summary(config: Config, dataset: str, table: MetricTable, metric: str) -> str:
+    """One paragraph: what was compared, who leads on the headline metric, what the seeds can say, and how the
+    settings were chosen."""
+    bench = config.benchmark
+    merged = config.for_dataset(dataset)
+    ranking = table.rankings()[metric]
+    order = table.ordered(metric)
+    cells = dict(zip(table.values, table.cells()))[order[0]][table.metrics.index(metric)]
+    text = (f"{len(bench.variants)} variants × {len(bench.seeds)} seeds ({', '.join(map(str, bench.seeds))}), "
+            f"{merged.train.steps:,} generator steps each. On {metric} the best median is **{order[0]}** "
+            f"({cells[0]}; seeds {cells[1] or cells[0]}), the worst {order[-1]}. ")
+    if ranking is not None and ranking.testable:
+        shared = sorted(ranking.shared - {order[0]})
+        text += (f"{', '.join(shared) + ' share' if shared else 'No other variant shares'} its rank (exact rank-sum "
+                 f"test, Holm-corrected). ")
+    else:
+        smallest = ranking.smallest_p if ranking is not None else 1.0
+        text += (f"With {len(bench.seeds)} seeds no exact test can separate two variants (smallest p {smallest:.2g}): "
+                 f"the order is descriptive. ")
+    tuned = dict(config.overrides).get(dataset)
+    text += ("Settings: each variant's paper defaults" + (
+        f", with this dataset's overrides in params.yaml ({', '.join(f'{section}.{key} = {value}' for section, values in tuned for key, value in values)}); where a sweep chose them, the "
+        f"seeds it used are not the benchmark's (README, \"The default benchmark\")." if tuned else "."))
+    return text
+
+
+def _sample_figures(config: Config, dataset: str, results: dict[tuple[str, int], dict[str, Any]], metric: str,
+             figures_dir: Path) -> list[Figure]:
+    """Every run's final samples, failures included, each captioned with its headline value."""
+    figures = []
+    for (variant, seed), result in results.items():
+        target = figures_dir / f"samples-{variant}-seed{seed}.png"
+        shutil.copy2(run_dir(dataset, variant, seed) / "samples.png", target)
+        value = result["final"].get(metric)
+        shown = "not measured" if value is None else f"{value:.4g}"
+        figures.append(Figure(f"{variant}, seed {seed}: {metric} {shown} ({result['final']['status']})", target))
+    return figures
+
+
 def dataset_section(config: Config, dataset: str, figures_dir: Path, run_files: RunFiles) -> DatasetSection:
     bench = config.benchmark
     results = {key: result for key, (result, _) in run_files.items()}
     tables, metric_names, protocols, notes = _collect(results)
     directions = {name: direction(name) for name in metric_names}
-    metric_tables = [
-        MetricTable("Final checkpoint", tables["final"], metric_names, directions),
-        MetricTable("Best checkpoint (selected on the in-training metric: train.eval_samples samples against the "
-                    "training-set statistics)", tables["best"],
-                    metric_names + ["best step"], directions),
-    ]
-    histories, samples = {}, []
-    for variant in bench.variants:
-        first = run_dir(dataset, variant, bench.seeds[0])
-        histories[variant] = read_table(first / "history.csv", "training history", "run `dvc repro train`")
-        target = figures_dir / f"samples-{variant}.png"
-        shutil.copy2(first / "samples.png", target)
-        samples.append(Figure(f"{variant} (seed {bench.seeds[0]}, final)", target))
-    seeds = ", ".join(map(str, bench.seeds))
+    final = MetricTable("Final checkpoint", tables["final"], metric_names, directions)
+    metric_tables = [final]
+    if _best_differs(results):
+        metric_tables.append(MetricTable(
+            "Best checkpoint (selected on the in-training metric: train.eval_samples samples against the "
+            "training-set statistics)", tables["best"], metric_names + ["best step"], directions))
+    else:
+        notes.append("Every run's best checkpoint is its final one: the best-checkpoint table would repeat the "
+                     "final-checkpoint table, and is left out.")
+    headline = next(name for name in metric_names if directions[name])
+    histories = {variant: read_table(run_dir(dataset, variant, bench.seeds[0]) / "history.csv", "training history",
+                                     "run `dvc repro train`") for variant in bench.variants}
     protocol_lines = [
         f"{p['family']} metrics [protocol {pid}]: " + ", ".join(f"{k}: {v}" for k, v in p.items() if k not in ("family", "id"))
         for pid, p in protocols.items()
-    ] + [f"mean ± std over seeds [{seeds}]; curves and samples show seed {bench.seeds[0]}"]
+    ] + [f"curves show seed {bench.seeds[0]}"]
     runs = [run_row(variant, seed, result, run_files[variant, seed][1]) for (variant, seed), result in results.items()]
     runs_table = Table(f"Runs (MLflow experiment {config.mlflow.experiment}; open them with `ganlab ui`)", RUN_HEADER, runs)
-    return DatasetSection(dataset, protocol_lines, metric_tables, _curve_figures(dataset, histories, figures_dir), samples,
-                          notes, runs_table)
+    return DatasetSection(dataset, protocol_lines, metric_tables, _curve_figures(dataset, histories, figures_dir),
+                          _sample_figures(config, dataset, results, headline, figures_dir), notes, runs_table,
+                          summary=_summary(config, dataset, final, headline), ranking=_ranking(final, headline))

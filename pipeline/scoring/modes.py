@@ -22,7 +22,7 @@ class ModeScorer(Scorer):
 
     name = "modes"
     tasks = ("unconditional", "class-conditional")
-    metrics = (MetricSpec("modes", "max"), MetricSpec("modes_strict", "max"), MetricSpec("hq", "max"),
+    metrics = (MetricSpec("modes_strict", "max"), MetricSpec("modes", "max"), MetricSpec("hq", "max"),
                MetricSpec("mode_kl", "min"),
                MetricSpec("modes_hq", "max", shown=False))
     in_training = True
