@@ -43,3 +43,20 @@ def test_with_enough_seeds_the_shared_rank_is_bold():
                              "c": {"m": [7.2, 8.1, 8.9, 7.4, 8.6]}}, ["m"], {"m": "max"})
     assert many.marks() == {"m": ({"b", "c"}, {"a"})}
     assert "Holm-corrected" in many.legend() and "smallest p these seeds can give is 0.0079" in many.legend()
+
+
+def test_the_summary_and_the_ranking_name_the_winner_the_table_bolds():
+    from pipeline.config import parse
+    from pipeline.reporting.dataset_section import ranking_table, summary_paragraph
+
+    config = parse({"benchmark": {"datasets": ["ring8"], "variants": ["wgan-gp", "hinge", "minimax"],
+                                  "seeds": [3, 4, 5]}, "overrides": {"ring8": {"train": {"steps": 4000}}}})
+    final = table()
+    (bold, _), = [final.marks()["fid"]]
+    text = summary_paragraph(config, "ring8", final, "fid")
+    assert bold == {"wgan-gp"} and "the best median is **wgan-gp** (12; seeds 10 / 12 / 17)" in text
+    assert "the worst minimax" in text and "no exact test can separate two variants (smallest p 0.1)" in text
+    assert "3 seeds (3, 4, 5), 4,000 generator steps" in text and "overrides in params.yaml (train.steps = 4000)" in text
+    ranked = ranking_table(final, "fid")
+    assert [row[1] for row in ranked.rows] == ["wgan-gp", "hinge", "minimax"]
+    assert ranked.rows[1][2:] == ["30 ▼", "30 / — / ∞", "∞ or — in 2/3"]

@@ -107,7 +107,7 @@ def _best_differs(results: dict[tuple[str, int], dict[str, Any]]) -> bool:
     return any(result["best"]["step"] != result["final"]["step"] for result in results.values())
 
 
-def _ranking(table: MetricTable, metric: str) -> Table:
+def ranking_table(table: MetricTable, metric: str) -> Table:
     """The variants from best to worst on ``metric``: median, every seed, the bold/▼ marks of the metric table."""
     cells = dict(zip(table.values, table.cells()))
     column = table.metrics.index(metric)
@@ -121,7 +121,7 @@ def _ranking(table: MetricTable, metric: str) -> Table:
                  ["#", "variant", f"median {metric}", "per seed", "not finite"], rows)
 
 
-def _summary(config: Config, dataset: str, table: MetricTable, metric: str) -> str:
+def summary_paragraph(config: Config, dataset: str, table: MetricTable, metric: str) -> str:
     """One paragraph: what was compared, who leads on the headline metric, what the seeds can say, and how the
     settings were chosen."""
     bench = config.benchmark
@@ -185,4 +185,4 @@ def dataset_section(config: Config, dataset: str, figures_dir: Path, run_files: 
     runs_table = Table(f"Runs (MLflow experiment {config.mlflow.experiment}; open them with `ganlab ui`)", RUN_HEADER, runs)
     return DatasetSection(dataset, protocol_lines, metric_tables, _curve_figures(dataset, histories, figures_dir),
                           _sample_figures(config, dataset, results, headline, figures_dir), notes, runs_table,
-                          summary=_summary(config, dataset, final, headline), ranking=_ranking(final, headline))
+                          summary=summary_paragraph(config, dataset, final, headline), ranking=ranking_table(final, headline))
