@@ -91,7 +91,8 @@ def signed_rank_test(a: Sequence[float], b: Sequence[float]) -> RankTest:
         raise ValueError(f"{m} non-zero differences: 2^{m} sign flips are too many to enumerate")
     ranks = stats.rankdata(magnitudes)
     observed = float(sum(r for r, s in zip(ranks, signs) if s > 0))
-    null = [float(sum(r for r, keep in zip(ranks, kept) if keep)) for kept in itertools.product((False, True), repeat=m)]
+    null = [float(sum(r for r, keep in zip(ranks, kept) if keep))
+            for kept in itertools.product((False, True), repeat=m)]
     return RankTest(observed, _two_sided(null, observed), min(1.0, 2 / 2**m))
 
 

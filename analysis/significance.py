@@ -8,7 +8,8 @@ infinite metrics.
   ranks **worst** instead of being dropped.
 * **Holm's step-down correction** (Holm 1979) over the m pairwise tests: with p_(1) ≤ … ≤ p_(m),
   p̃_(i) = max_{j ≤ i} min(1, (m − j + 1) · p_(j)); a difference is significant when p̃ < α.
-* **Shared rank.** The variant with the best median (of equal medians, the best mean), and every variant whose adjusted p against it is ≥ α
+* **Shared rank.** The variant with the best median (of equal medians, the best mean), and every variant
+  whose adjusted p against it is ≥ α
   (Lucic et al. 2018 show that most claimed differences between GAN losses vanish across seeds). An exact test
   on n_a and n_b values cannot give p below 2 / C(n_a + n_b, n_a) (0.1 for 3 against 3 seeds): when that
   bound is not below α no difference can be significant, and the ranking says so (``testable`` false).

@@ -3,9 +3,10 @@ settings and credentials of the environment (DESIGN.md, "A cluster is not one di
 
 * **Code.** On a cluster, with ``ray.ship_code: true`` (default), the driver's own ``models``, ``analysis`` and
   ``pipeline`` packages travel in the job's ``runtime_env`` (``py_modules``) and every worker imports them from
-  there, ahead of any ganlab installed on the node. With ``false``, and on a local instance (whose workers read this
-  machine's files), the workers import the ganlab installed on their node. Either way :func:`verify_code` compares the digest of the training code a worker imports with the one
-  the driver computed its run keys from, so a node with other code is refused, never silently used.
+  there, ahead of any ganlab installed on the node. With ``false``, and on a local instance (whose workers
+  read this machine's files), the workers import the ganlab installed on their node. Either way
+  :func:`verify_code` compares the digest of the training code a worker imports with the one the driver
+  computed its run keys from, so a node with other code is refused, never silently used.
 * **Environment.** The variables a run needs that a node started by ``ray start`` elsewhere does not have -- the
   tracking URI and storage resolved on the driver, MLflow's and the object stores' credentials (:data:`SHIPPED`)
   -- are applied at the start of every worker process by a setup hook that Ray keeps in its GCS, so they appear

@@ -141,10 +141,12 @@ def summary_paragraph(config: Config, dataset: str, table: MetricTable, metric: 
         text += (f"With {len(bench.seeds)} seeds no exact test can separate two variants (smallest p {smallest:.2g}): "
                  f"the order is descriptive. ")
     tuned = dict(config.overrides).get(dataset)
-    text += ("Settings: each variant's paper defaults" + (
-        f", with this dataset's overrides in params.yaml ({', '.join(f'{section}.{key} = {value}' for section, values in tuned for key, value in values)}); where a sweep chose them, the "
-        f"seeds it used are not the benchmark's (README, \"The default benchmark\")." if tuned else "."))
-    return text
+    if not tuned:
+        return text + "Settings: each variant's paper defaults."
+    changes = ", ".join(f"{section}.{key} = {value}" for section, values in tuned for key, value in values)
+    return (text + f"Settings: each variant's paper defaults, with this dataset's overrides in params.yaml "
+                   f"({changes}); where a sweep chose them, the seeds it used are not the benchmark's (README, "
+                   f"\"The default benchmark\").")
 
 
 def _sample_figures(config: Config, dataset: str, results: dict[tuple[str, int], dict[str, Any]], metric: str,
