@@ -95,7 +95,7 @@ def cluster_session(config: RayConfig, tracking_uri: str, code_paths: tuple[str,
     location = storage_location(config.storage)
     context = ClusterContext(storage_root(config.storage), tracking_uri, source_digest(code_paths), code_paths)
     # A local instance's workers import this machine's own files: shipping them would cost every worker process its
-    # runtime-env setup (9 % of a 4-run stage here, benchmarks/cluster_overhead.py) and prove nothing.
+    # runtime-env setup (8-9 % of a 4-run stage here, benchmarks/cluster_overhead.py) and prove nothing.
     ship = config.ship_code and cluster_address(config) is not None
     with ray_session(config, runtime_env(shipped_environment(tracking_uri, location), ship)):
         if not local_instance():
