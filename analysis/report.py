@@ -25,7 +25,9 @@ def _number(value: float) -> str:
 def _seed_value(value: float | None) -> str:
     if value is None or math.isnan(value):
         return "—"
-    return ("∞" if value > 0 else "−∞") if math.isinf(value) else f"{value:.3g}"
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    return str(int(value)) if float(value).is_integer() else f"{value:.3g}"
 
 
 @dataclass
@@ -84,8 +86,8 @@ class MetricTable:
 
     def legend(self) -> str:
         """What a cell shows, what the marks mean, and what the seeds can separate."""
-        legend = ("Median over seeds, each seed's value below it (∞: diverged, or an infinite KL; —: not measured); "
-                  "a non-finite value ranks worst. ")
+        legend = ("Median over seeds, each seed's value below it (∞: diverged; —: not measured, or infinite -- the "
+                  "metrics files store an infinite KL, that of an empty mode histogram, as null); either ranks worst. ")
         rankings = [r for r in self.rankings().values() if r is not None and r.best is not None]
         if not rankings:
             return legend
