@@ -15,7 +15,7 @@ from pathlib import Path
 import jinja2
 import markupsafe
 
-from analysis.significance import ALPHA, Ranking, median, oriented, rank
+from analysis.significance import ALPHA, Ranking, by_median, median, oriented, rank
 
 
 def _number(value: float) -> str:
@@ -78,11 +78,8 @@ class MetricTable:
     def ordered(self, metric: str) -> list[str]:
         """The variants from best to worst on ``metric`` (median, ties broken by the mean; non-finite worst)."""
         mode = self.directions[metric]
-        keys = {}
-        for variant, metrics in self.values.items():
-            turned = oriented(metrics.get(metric, []), mode) or [math.inf]
-            keys[variant] = (median(turned), sum(turned) / len(turned))
-        return sorted(keys, key=keys.__getitem__)
+        return by_median({variant: oriented(metrics.get(metric, []), mode) or [math.inf]
+                          for variant, metrics in self.values.items()})
 
     def legend(self) -> str:
         """What a cell shows, what the marks mean, and what the seeds can separate."""

@@ -44,6 +44,12 @@ def median(values: Sequence[float]) -> float:
     return high if math.isinf(high) else (low + high) / 2
 
 
+def by_median(turned: Mapping[str, Sequence[float]]) -> list[str]:
+    """Names from best to worst of values already :func:`oriented`: by median, equal medians by the mean."""
+    keys = {name: (median(vals), sum(vals) / len(vals)) for name, vals in turned.items()}
+    return sorted(keys, key=keys.__getitem__)
+
+
 def holm(pvalues: Mapping[tuple[str, str], float]) -> dict[tuple[str, str], float]:
     """Holm-adjusted p-values of a family of tests."""
     ordered = sorted(pvalues.items(), key=lambda item: item[1])
@@ -77,8 +83,7 @@ def rank(values: Mapping[str, Sequence[float | None]], mode: str, alpha: float =
     turned = {name: oriented(vals, mode) for name, vals in values.items() if vals}
     if not turned or all(math.isinf(v) for vals in turned.values() for v in vals):
         return Ranking(None, frozenset(), frozenset(), {}, 1.0, False)
-    order = {name: (median(vals), sum(vals) / len(vals)) for name, vals in turned.items()}  # ties: the mean
-    best = min(order, key=order.__getitem__)
+    best = by_median(turned)[0]
     adjusted = pairwise(turned)
     smallest = min((smallest_rank_sum_p(len(turned[a]), len(turned[b]))
                     for a, b in itertools.combinations(turned, 2)), default=1.0)

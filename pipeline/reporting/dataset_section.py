@@ -149,8 +149,8 @@ def summary_paragraph(config: Config, dataset: str, table: MetricTable, metric: 
                    f"\"The default benchmark\").")
 
 
-def _sample_figures(config: Config, dataset: str, results: dict[tuple[str, int], dict[str, Any]], metric: str,
-             figures_dir: Path) -> list[Figure]:
+def _sample_figures(dataset: str, results: dict[tuple[str, int], dict[str, Any]], metric: str,
+                    figures_dir: Path) -> list[Figure]:
     """Every run's final samples, failures included, each captioned with its headline value."""
     figures = []
     for (variant, seed), result in results.items():
@@ -186,5 +186,5 @@ def dataset_section(config: Config, dataset: str, figures_dir: Path, run_files: 
     runs = [run_row(variant, seed, result, run_files[variant, seed][1]) for (variant, seed), result in results.items()]
     runs_table = Table(f"Runs (MLflow experiment {config.mlflow.experiment}; open them with `ganlab ui`)", RUN_HEADER, runs)
     return DatasetSection(dataset, protocol_lines, metric_tables, _curve_figures(dataset, histories, figures_dir),
-                          _sample_figures(config, dataset, results, headline, figures_dir), notes, runs_table,
+                          _sample_figures(dataset, results, headline, figures_dir), notes, runs_table,
                           summary=summary_paragraph(config, dataset, final, headline), ranking=ranking_table(final, headline))

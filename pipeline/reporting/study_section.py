@@ -28,7 +28,7 @@ from analysis.budget_curve import BudgetPoint, budget_curve
 from analysis.plots import budget_curves_png, distribution_png
 from analysis.rank_tests import signed_rank_test
 from analysis.report import Figure, Report, SweepSection, Table, render
-from analysis.significance import ALPHA, holm
+from analysis.significance import ALPHA, holm, oriented
 from models.families import get_variant
 from pipeline.common.files import CorruptFileError, read_json, read_table
 from pipeline.common.layout import tune_dir
@@ -111,10 +111,9 @@ def _variant_table(trials: pd.DataFrame, values: dict[str, list[float]], curves:
 def _paired_comparisons(values: dict[str, list[float]], mode: str) -> tuple[Table, list[str]]:
     """Every pair of variants on the shared points: wins, Wilcoxon's exact signed-rank p, Holm-adjusted; and
     the pairs that differ at :data:`ALPHA`."""
-    sign = 1.0 if mode == "min" else -1.0
     raw, wins = {}, {}
     for a, b in itertools.combinations(values, 2):
-        x, y = [sign * v for v in values[a]], [sign * v for v in values[b]]
+        x, y = oriented(values[a], mode), oriented(values[b], mode)
         raw[(a, b)] = signed_rank_test(x, y).p
         wins[(a, b)] = (sum(u < v for u, v in zip(x, y)), sum(u > v for u, v in zip(x, y)))
     adjusted = holm(raw) if raw else {}
