@@ -203,3 +203,26 @@ def budget_curves_png(curves: Mapping[str, Sequence[tuple[int, float, float, flo
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def sensitivity_png(values: Mapping[str, Mapping[str, Sequence[float]]], objective: str, path: Path,
+                    title: str) -> Path:
+    """One line per variant through the median over seeds of each setting (x, in the given order), every seed's
+    value as a point: how far a variant's result moves with the setting, and how far between seeds. Values that
+    are not finite (never measured) are left out."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    settings = list(dict.fromkeys(setting for per_setting in values.values() for setting in per_setting))
+    for index, (variant, per_setting) in enumerate(values.items()):
+        colour = f"C{index % 10}"
+        xs = [settings.index(s) + (index - len(values) / 2) * 0.03 for s in per_setting]
+        finite = [[v for v in seeds if np.isfinite(v)] for seeds in per_setting.values()]
+        ax.plot(xs, [float(np.median(seeds)) if seeds else np.nan for seeds in finite], "-", color=colour,
+                label=variant, alpha=0.9)
+        for x, seeds in zip(xs, finite):
+            ax.scatter([x] * len(seeds), seeds, s=14, color=colour, alpha=0.6, zorder=3)
+    ax.set_xticks(range(len(settings)), settings, fontsize=8)
+    ax.set_ylabel(objective)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return _save(fig, path)

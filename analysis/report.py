@@ -137,13 +137,14 @@ class DatasetSection:
 
 @dataclass
 class SweepSection:
-    """Results of a hyperparameter sweep: what was searched, the best trials, objective figures."""
+    """Results of a search over settings (the sweep, the equal-budget study, a dataset's settings selection):
+    what was searched and why, its tables (the first is the headline), its figures. ``anchor`` is the HTML id."""
 
     title: str
     facts: list[tuple[str, str]]
-    best: Table
+    tables: list[Table]
     figures: list[Figure] = field(default_factory=list)
-    tables: list[Table] = field(default_factory=list)   # shown after ``best``
+    anchor: str = "sweep"
 
 
 @dataclass
@@ -152,7 +153,7 @@ class Report:
     facts: list[tuple[str, str]]
     sections: list[DatasetSection]
     stages: Table | None = None
-    sweep: SweepSection | None = None
+    sweeps: list[SweepSection] = field(default_factory=list)
 
 
 def _markdown_table(table: Table) -> list[str]:
@@ -187,10 +188,9 @@ def render_markdown(report: Report, relative_to: Path) -> str:
             lines += [f"![{figure.title}]({figure.path.relative_to(relative_to).as_posix()})", ""]
         if section.runs is not None:
             lines += _markdown_table(section.runs)
-    if report.sweep is not None:
-        sweep = report.sweep
+    for sweep in report.sweeps:
         lines += [f"## {sweep.title}", ""] + [f"- **{key}**: {value}" for key, value in sweep.facts] + [""]
-        for table in (sweep.best, *sweep.tables):
+        for table in sweep.tables:
             lines += _markdown_table(table)
         for figure in sweep.figures:
             lines += [f"![{figure.title}]({figure.path.relative_to(relative_to).as_posix()})", ""]
@@ -226,7 +226,7 @@ figure{margin:0}figure img{display:block;max-width:100%;height:auto;margin:0 aut
 code{font-size:.95em}.note{color:#8a4b00}.summary{font-size:1.02em;line-height:1.45}
 </style></head><body>
 <h1>{{ report.title | e }}</h1>
-<p class="facts">{% for section in report.sections %}<a href="#{{ section.name | e }}">{{ section.name | e }}</a> · {% endfor %}{% if report.sweep %}<a href="#sweep">sweep</a> · {% endif %}<a href="#about">about these runs</a></p>
+<p class="facts">{% for section in report.sections %}<a href="#{{ section.name | e }}">{{ section.name | e }}</a> · {% endfor %}{% for sweep in report.sweeps %}<a href="#{{ sweep.anchor | e }}">{{ sweep.anchor | e }}</a> · {% endfor %}<a href="#about">about these runs</a></p>
 {% macro plain_table(table) %}<h3>{{ table.title | e }}</h3>
 <table><thead><tr>{% for h in table.header %}<th>{{ h | e }}</th>{% endfor %}</tr></thead>
 <tbody>{% for row in table.rows %}<tr>{% for cell in row %}<td{% if cell | length > 24 %} class="wrap"{% endif %}>{{ cell | e }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>{% endmacro %}
@@ -248,12 +248,12 @@ code{font-size:.95em}.note{color:#8a4b00}.summary{font-size:1.02em;line-height:1
 <div class="grid">{% for f in section.figures %}<figure><img alt="{{ f.title | e }}" src="{{ uri(f.path) }}"><figcaption>{{ f.title | e }}</figcaption></figure>{% endfor %}</div>
 {% if section.runs %}{{ plain_table(section.runs) }}{% endif %}
 {% endfor %}
-{% if report.sweep %}{% set sweep = report.sweep %}
-<h2 id="sweep">{{ sweep.title | e }}</h2>
+{% for sweep in report.sweeps %}
+<h2 id="{{ sweep.anchor | e }}">{{ sweep.title | e }}</h2>
 <ul class="facts">{% for key, value in sweep.facts %}<li><b>{{ key | e }}</b>: {{ value | e }}</li>{% endfor %}</ul>
-{{ plain_table(sweep.best) }}{% for table in sweep.tables %}{{ plain_table(table) }}{% endfor %}
+{% for table in sweep.tables %}{{ plain_table(table) }}{% endfor %}
 {% for f in sweep.figures %}<figure class="wide"><img alt="{{ f.title | e }}" src="{{ uri(f.path) }}"><figcaption>{{ f.title | e }}</figcaption></figure>{% endfor %}
-{% endif %}
+{% endfor %}
 <h2 id="about">About these runs</h2>
 <ul class="facts">{% for key, value in report.facts %}<li><b>{{ key | e }}</b>: {{ value | e }}</li>{% endfor %}</ul>
 {% if report.stages %}{{ plain_table(report.stages) }}{% endif %}

@@ -108,12 +108,6 @@ def _cmd_study(config: Config, args: argparse.Namespace) -> None:
     run_study(config, restart=args.restart)
 
 
-def _cmd_study_report(config: Config, args: argparse.Namespace) -> None:
-    from pipeline.reporting.study_section import study_report
-
-    print(study_report(config))
-
-
 def _run_submitted(submission: Submission) -> None:
     """A submitted command, in the project :class:`pipeline.cluster.jobs.SubmittedCommand` set up."""
     config = load("params.yaml")
@@ -153,11 +147,11 @@ COMMANDS: dict[str, tuple[Callable[[Config, argparse.Namespace], None], str, boo
     "features": (_cmd_features, "cache real-image Inception features in data/features/<dataset>/ (when eval.inception)", False),
     "train": (_cmd_train, "train GANs on Ray Train, tracked in MLflow; writes runs/<dataset>/<variant>/seed<k>/", True),
     "evaluate": (_cmd_evaluate, "score final and best generators; writes metrics/evaluate/<dataset>/<variant>/seed<k>.json", True),
-    "report": (_cmd_report, "write reports/benchmark.md and reports/benchmark.html", None),
+    "report": (_cmd_report, "write reports/benchmark.md and reports/benchmark.html (with the study and the sweep, "
+               "where they have run)", None),
     "tune": (_cmd_tune, "search tune.space with Ray Tune (trials are MLflow child runs); writes tune/", None),
     "study": (_cmd_study, "the equal-budget study: study.num_samples random trials per variant (Lucic et al. 2018); "
-              "writes study/", None),
-    "study-report": (_cmd_study_report, "write study/report.md and study/report.html from the study's outputs", None),
+              "writes study/ (the report shows it)", None),
     "ui": (_cmd_ui, "serve the MLflow UI on the project's tracking store (127.0.0.1 by default)", None),
     "job-run": (None, "(run by Ray on the cluster) a command submitted from outside it, by id", None),
 }

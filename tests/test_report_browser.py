@@ -49,9 +49,9 @@ def widest_report(tmp_path_factory) -> tuple:
         Figure("Objective over training", trial_curves_png(curves, "fid", ["t3", "t1"], root / "figures" / "curves.png", "c")),
     ]
     sweep = SweepSection("Hyperparameter sweep (Ray Tune)", [("trials", "8")],
-                         Table("Best trials", ["rank", "trial", "lr_g"], [["1", "t3", "1e-4"]]), sweep_figures)
+                         [Table("Best trials", ["rank", "trial", "lr_g"], [["1", "t3", "1e-4"]])], sweep_figures)
     report = Report("ganlab benchmark", [("git commit", "0" * 40)], [section],
-                    Table("Wall time per stage", ["stage", "runs", "total"], [["train", "18", "9 min"]]), sweep)
+                    Table("Wall time per stage", ["stage", "runs", "total"], [["train", "18", "9 min"]]), [sweep])
     render(report, root / "benchmark.md", root / "benchmark.html")
     return root / "benchmark.html", len(figures) + len(samples) + len(sweep_figures)
 

@@ -50,7 +50,24 @@ def test_dvc_yaml_lists_the_code_the_run_keys_hash():
     assert _stage_deps("train") == set(TRAINING_CODE)
     assert _stage_deps("evaluate") == set(SCORING_CODE)
     assert set(TRAINING_CODE) <= _stage_deps("tune")
+    assert set(TRAINING_CODE) | {"pipeline/tuning"} == _stage_deps("study")
     assert len(code_digest()) == 64
+
+
+def test_the_report_lists_every_analysis_module_its_code_imports():
+    """A change of the statistics (significance, rank tests, budget curve) or the figures re-renders the report:
+    the analysis modules the reporting code imports, and those they import."""
+    from tests.test_house import GRAPH, MODULES
+
+    seen: set[str] = set()
+    todo = [m for reporting in MODULES if reporting.startswith("pipeline.reporting") for m in GRAPH[reporting]]
+    while todo:
+        module = todo.pop()
+        if module.startswith("analysis.") and module not in seen:
+            seen.add(module)
+            todo += GRAPH[module]
+    imported = {MODULES[m].relative_to(PROJECT).as_posix() for m in seen if m.startswith("analysis.")}
+    assert imported <= _stage_deps("report"), imported - _stage_deps("report")
 
 
 def test_evaluate_lists_every_measuring_module_its_code_imports_and_no_other():
@@ -75,7 +92,7 @@ def test_dvc_yaml_lists_exactly_the_eval_keys_a_training_reads():
     from pipeline.training.job import IN_TRAINING_EVAL
 
     stages = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
-    for stage in ("train", "tune"):
+    for stage in ("train", "tune", "study"):
         keys = {p.split(".", 1)[1] for p in stages[stage]["params"] if p.startswith("eval.")}
         assert keys == set(IN_TRAINING_EVAL), stage
 

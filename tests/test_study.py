@@ -129,20 +129,20 @@ def test_the_section_shows_each_variants_budget_curve_compute_comparison_and_win
     objective = trials["best_fid_clf1k"].fillna(math.inf)
     assert float(rho["lr"][1]) == pytest.approx(stats.spearmanr(trials["lr"], objective).statistic, abs=0.005)
     assert rho["beta1"][1:] == ["—", "constant"]
-    winners = {row[0]: row for row in section.best.rows}
+    winners = {row[0]: row for row in section.tables[3].rows}
     assert winners["lsgan"][4] == "—", "λ is shown only for a gradient-penalty variant"
     assert winners["wgan-gp"][4] == "2" and winners["wgan-gp"][5] == "14"
     assert all(figure.path.is_file() for figure in section.figures) and len(section.figures) == 2
 
 
 def test_trials_written_before_the_points_were_shared_are_refused_with_the_fix():
-    with pytest.raises(CorruptFileError, match=r"no `sample` column .* `dvc repro study/dvc.yaml`"):
+    with pytest.raises(CorruptFileError, match=r"no `sample` column .* `dvc repro study`"):
         objective_values(trials_table().drop(columns=["sample"]), "fid_clf1k", "min")
 
 
 def test_the_study_report_reads_on_a_laptop(tmp_path):
     section = study_section(SUMMARY, trials_table(), tmp_path / "figures")
-    render(Report("ganlab study", [("seed", "0")], [], sweep=section), tmp_path / "report.md", tmp_path / "report.html")
+    render(Report("ganlab study", [("seed", "0")], [], sweeps=[section]), tmp_path / "report.md", tmp_path / "report.html")
     assert "Equal-budget study on digits" in (tmp_path / "report.md").read_text()
     with browser() as chromium:
         page, log = open_page(chromium, (tmp_path / "report.html").as_uri())

@@ -12,10 +12,11 @@ METRICS = Path("metrics")
 REPORTS = Path("reports")
 TUNE = Path("tune")
 STUDY = Path("study")
+BENCHMARKS = Path("benchmarks")
 SCRATCH = Path(".ganlab")
 
 #: Tracked files and folders that stages rewrite (not source: they never make a commit "dirty").
-PIPELINE_OUTPUTS = ("dvc.lock", str(METRICS), str(REPORTS), str(TUNE), str(RUNS), "data")
+PIPELINE_OUTPUTS = ("dvc.lock", str(METRICS), str(REPORTS), str(TUNE), str(STUDY), str(RUNS), "data")
 
 
 def prepared_dir(dataset: str) -> Path:
@@ -72,6 +73,12 @@ def metrics_file(dataset: str, variant: str, seed: int) -> Path:
 def stage_time_file(dataset: str, stage: str) -> Path:
     """DVC metric of the per-dataset stages (``prepare``, ``features``): their wall time, read by the report."""
     return METRICS / dataset / f"{stage}.json"
+
+
+def selection_dir(dataset: str) -> Path:
+    """A dataset's settings-selection sweep, committed: one ``ganlab tune`` per seed in ``seed<k>/``
+    (``summary.json``, ``trials.csv``); the report shows it (README, "The default benchmark")."""
+    return BENCHMARKS / f"{dataset}_sweep"
 
 
 def tune_dir(name: str = "tune") -> Path:

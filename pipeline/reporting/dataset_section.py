@@ -121,9 +121,18 @@ def ranking_table(table: MetricTable, metric: str) -> Table:
                  ["#", "variant", f"median {metric}", "per seed", "not finite"], rows)
 
 
-def summary_paragraph(config: Config, dataset: str, table: MetricTable, metric: str) -> str:
+def settings_text(config: Config, dataset: str) -> str:
+    """The settings the dataset's runs use: each variant's paper defaults, and the dataset's overrides if any."""
+    tuned = dict(config.overrides).get(dataset)
+    if not tuned:
+        return "each variant's paper defaults"
+    changes = ", ".join(f"{section}.{key} = {value}" for section, values in tuned for key, value in values)
+    return f"each variant's paper defaults, with this dataset's overrides in params.yaml ({changes})"
+
+
+def summary_paragraph(config: Config, dataset: str, table: MetricTable, metric: str, selection: str | None) -> str:
     """One paragraph: what was compared, who leads on the headline metric, what the seeds can say, and how the
-    settings were chosen."""
+    settings were chosen (``selection``: which seeds a committed sweep used, :mod:`.selection_section`)."""
     bench = config.benchmark
     merged = config.for_dataset(dataset)
     ranking = table.rankings()[metric]
@@ -140,13 +149,10 @@ def summary_paragraph(config: Config, dataset: str, table: MetricTable, metric: 
         smallest = ranking.smallest_p if ranking is not None else 1.0
         text += (f"With {len(bench.seeds)} seeds no exact test can separate two variants (smallest p {smallest:.2g}): "
                  f"the order is descriptive. ")
-    tuned = dict(config.overrides).get(dataset)
-    if not tuned:
-        return text + "Settings: each variant's paper defaults."
-    changes = ", ".join(f"{section}.{key} = {value}" for section, values in tuned for key, value in values)
-    return (text + f"Settings: each variant's paper defaults, with this dataset's overrides in params.yaml "
-                   f"({changes}); where a sweep chose them, the seeds it used are not the benchmark's (README, "
-                   f"\"The default benchmark\").")
+    text += f"Settings: {settings_text(config, dataset)}."
+    if selection is not None:
+        text += f" A sweep chose them (\"How {dataset}'s settings were chosen\", below): {selection}."
+    return text
 
 
 def _sample_figures(dataset: str, results: dict[tuple[str, int], dict[str, Any]], metric: str,
@@ -162,7 +168,9 @@ def _sample_figures(dataset: str, results: dict[tuple[str, int], dict[str, Any]]
     return figures
 
 
-def dataset_section(config: Config, dataset: str, figures_dir: Path, run_files: RunFiles) -> DatasetSection:
+def dataset_section(config: Config, dataset: str, figures_dir: Path, run_files: RunFiles,
+                    selection: str | None = None) -> DatasetSection:
+    """``selection``: which seeds chose the dataset's settings, where a committed sweep did."""
     bench = config.benchmark
     results = {key: result for key, (result, _) in run_files.items()}
     tables, metric_names, protocols, notes = _collect(results)
@@ -187,4 +195,4 @@ def dataset_section(config: Config, dataset: str, figures_dir: Path, run_files: 
     runs_table = Table(f"Runs (MLflow experiment {config.mlflow.experiment}; open them with `ganlab ui`)", RUN_HEADER, runs)
     return DatasetSection(dataset, protocol_lines, metric_tables, _curve_figures(dataset, histories, figures_dir),
                           _sample_figures(dataset, results, headline, figures_dir), notes, runs_table,
-                          summary=summary_paragraph(config, dataset, final, headline), ranking=ranking_table(final, headline))
+                          summary=summary_paragraph(config, dataset, final, headline, selection), ranking=ranking_table(final, headline))

@@ -34,10 +34,12 @@ def run_row(variant: str, seed: int, result: dict[str, Any], summary: dict[str, 
             duration(result["wall_time_s"])]
 
 
-def stage_times(config: Config, run_files: dict[str, RunFiles], sweep: dict[str, Any] | None) -> Table:
+def stage_times(config: Config, run_files: dict[str, RunFiles], sweep: dict[str, Any] | None,
+                study: dict[str, Any] | None = None) -> Table:
     """Wall time per stage: ``prepare`` and ``features`` summed over their datasets (DVC runs them one after
     another; a dataset whose time file is missing is left out), ``train`` and ``evaluate`` as each stage took as
-    a whole (its runs overlap on Ray), with the longest run beside it."""
+    a whole (its runs overlap on Ray), with the longest run beside it; ``tune`` and ``study`` from their
+    summaries."""
     times: dict[str, list[float]] = {"prepare": [], "features": [], "train": [], "evaluate": []}
     for dataset in config.benchmark.datasets:
         for stage in ("prepare", "features"):
@@ -47,17 +49,23 @@ def stage_times(config: Config, run_files: dict[str, RunFiles], sweep: dict[str,
         for result, summary in run_files[dataset].values():
             times["train"].append(summary["wall_time_s"])
             times["evaluate"].append(result["wall_time_s"])
-    if sweep is not None:
-        times["tune"] = [sweep["wall_time_s"]]
+    for stage, summary in (("tune", sweep), ("study", study)):
+        if summary is not None:
+            times[stage] = [summary["wall_time_s"]]
     totals = {stage: sum(values) for stage, values in times.items()}
+    counts = {stage: str(len(values)) for stage, values in times.items()}
     for stage in ("train", "evaluate"):
         path = stage_summary_file(stage)
         if path.is_file():
-            totals[stage] = read_json(path, f"{stage} stage time", f"run `dvc repro {stage}`")["wall_time_s"]
-    rows = [[stage, str(len(values)), duration(totals[stage]) if values else "—", duration(max(values)) if values else "—"]
+            summary = read_json(path, f"{stage} stage time", f"run `dvc repro {stage}`")
+            totals[stage] = summary["wall_time_s"]
+            if "kept" in summary:
+                counts[stage] += f" ({summary['trained']} trained, {summary['kept']} kept from before)"
+    rows = [[stage, counts[stage], duration(totals[stage]) if values else "—", duration(max(values)) if values else "—"]
             for stage, values in times.items()]
     return Table("Wall time per stage (measured inside each command: Python start-up not counted, Ray's start-up "
-                 "counted in train and tune; a stage's runs overlap where Ray runs them at once)",
+                 "counted in train, tune and study; a stage's runs overlap where Ray runs them at once; the stage "
+                 "total is its last execution, the longest run the longest training, whenever it ran)",
                  ["stage", "runs", "stage total", "longest run"], rows)
 
 

@@ -1,6 +1,7 @@
-"""The ``report`` stage: gather metrics, histories, samples, run facts and the sweep into ``reports/benchmark.{md,html}``.
+"""The ``report`` stage: gather metrics, histories, samples, run facts, the equal-budget study, each dataset's
+settings selection and the sweep into ``reports/benchmark.{md,html}``.
 
-Figures are written to ``reports/figures/<dataset>/`` (and ``reports/figures/sweep/``);
+Figures are written to ``reports/figures/<dataset>/`` (and ``reports/figures/{study,selection,sweep}/``);
 the HTML embeds them. Run facts: git commit, params hash, the machine, wall time
 per stage, and per training its MLflow run, Ray workers and global batch.
 """
@@ -15,8 +16,10 @@ from analysis.report import Report, render
 from pipeline.common.digest import fingerprint
 from pipeline.common.layout import REPORTS
 from pipeline.config import Config
-from pipeline.reporting.dataset_section import dataset_section, read_run_files
+from pipeline.reporting.dataset_section import dataset_section, read_run_files, settings_text
 from pipeline.reporting.run_facts import machine, stage_times
+from pipeline.reporting.selection_section import read_selection, seeds_note, selection_section
+from pipeline.reporting.study_section import read_study, study_section
 from pipeline.reporting.sweep_section import sweep_section
 from pipeline.tracking.git import git_commit
 
@@ -27,13 +30,22 @@ def report(config: Config) -> Path:
     figures_root = REPORTS / "figures"
     if figures_root.exists():
         shutil.rmtree(figures_root)
-    sections = []
+    sections, searches = [], []
+    seeds = config.benchmark.seeds
     run_files = {dataset: read_run_files(config, dataset) for dataset in config.benchmark.datasets}
     for dataset in config.benchmark.datasets:
         directory = figures_root / dataset
         directory.mkdir(parents=True)
-        sections.append(dataset_section(config.for_dataset(dataset), dataset, directory, run_files[dataset]))
+        selection = read_selection(dataset)
+        sections.append(dataset_section(config.for_dataset(dataset), dataset, directory, run_files[dataset],
+                                        seeds_note(selection, seeds) if selection else None))
+        if selection:
+            searches.append(selection_section(dataset, selection, seeds, settings_text(config, dataset),
+                                              figures_root / "selection"))
         log.info("report: %s done", dataset)
+    study = read_study()
+    if study is not None:
+        searches.insert(0, study_section(*study, figures_root / "study"))
     (figures_root / "sweep").mkdir(parents=True)
     sweep = sweep_section(figures_root / "sweep")
     facts = [
@@ -43,9 +55,9 @@ def report(config: Config) -> Path:
         ("variants", ", ".join(config.benchmark.variants)),
         ("seeds", ", ".join(map(str, config.benchmark.seeds))),
     ]
-    stages = stage_times(config, run_files, sweep[1] if sweep else None)
+    stages = stage_times(config, run_files, sweep[1] if sweep else None, study[0] if study else None)
     report_data = Report("ganlab benchmark: GAN loss variants compared", facts, sections, stages,
-                         sweep[0] if sweep else None)
+                         searches + ([sweep[0]] if sweep else []))
     render(report_data, REPORTS / "benchmark.md", REPORTS / "benchmark.html")
     log.info("wrote %s and %s", REPORTS / "benchmark.md", REPORTS / "benchmark.html")
     return REPORTS / "benchmark.html"

@@ -1,5 +1,4 @@
-"""``ganlab study-report``: the equal-budget study (:mod:`pipeline.tuning.study`) as ``study/report.{md,html}``
-(figures in ``study/figures/``; the HTML embeds them).
+"""The report's section on the equal-budget study (:mod:`pipeline.tuning.study`), from its outputs in ``study/``.
 
 Every variant trained the same ``num_samples`` points of the space, each from ``seeds_per_sample`` seeds. A
 point's objective for a variant is the mean over its seeds (a seed that measured nothing -- it diverged before
@@ -15,9 +14,7 @@ searched value and the objective says what the objective follows.
 from __future__ import annotations
 
 import itertools
-import logging
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +24,16 @@ from scipy import stats
 from analysis.budget_curve import BudgetPoint, budget_curve
 from analysis.plots import budget_curves_png, distribution_png
 from analysis.rank_tests import signed_rank_test
-from analysis.report import Figure, Report, SweepSection, Table, render
+from analysis.report import Figure, SweepSection, Table
 from analysis.significance import ALPHA, holm, oriented
 from models.families import get_variant
 from pipeline.common.files import CorruptFileError, read_json, read_table
 from pipeline.common.layout import tune_dir
-from pipeline.config import Config
-from pipeline.reporting.run_facts import duration, machine
-from pipeline.tracking.git import git_commit
+from pipeline.reporting.run_facts import duration
 from pipeline.training.stop_rules import COMPLETED
 from pipeline.tuning.space import POINT_KEY, SEED_KEY
 
-log = logging.getLogger("ganlab.report")
-FIX = "run `dvc repro study/dvc.yaml` (or `ganlab study`)"
+FIX = "run `dvc repro study` (or `ganlab study`)"
 
 
 def trial_objectives(trials: pd.DataFrame, metric: str, mode: str) -> pd.Series:
@@ -174,6 +168,14 @@ def _winners(trials: pd.DataFrame, dimensions: list[str], metric: str, mode: str
     return Table("Each variant's best trial and its settings", header, rows)
 
 
+def read_study() -> tuple[dict[str, Any], pd.DataFrame] | None:
+    """(summary, trials) of the study, or None when none has run (``study/summary.json``)."""
+    out = tune_dir("study")
+    if not (out / "summary.json").is_file():
+        return None
+    return read_json(out / "summary.json", "study summary", FIX), read_table(out / "trials.csv", "study trials", FIX)
+
+
 def study_section(summary: dict[str, Any], trials: pd.DataFrame, figures_dir: Path) -> SweepSection:
     metric, mode = summary["metric"], summary["mode"]
     dimensions = [name for name, _ in summary["space"]]
@@ -202,23 +204,6 @@ def study_section(summary: dict[str, Any], trials: pd.DataFrame, figures_dir: Pa
         ("compute", f"{summary['trials']} trials, {summary['trial_steps']} trial-steps, {duration(summary['wall_time_s'])}"),
         ("MLflow study run", f"{summary['parent_run_id']} (each trial a child run tagged with its variant)"),
     ]
-    return SweepSection(f"Equal-budget study on {summary['dataset']}", facts, _winners(trials, dimensions, metric, mode),
-                        figures, [_variant_table(trials, values, curves, metric), comparisons,
-                                  _drivers(trials, dimensions, metric, mode)])
-
-
-def study_report(config: Config) -> Path:
-    """Render ``study/report.{md,html}`` from the study's outputs in ``study/``."""
-    out = tune_dir("study")
-    summary = read_json(out / "summary.json", "study summary", FIX)
-    trials = read_table(out / "trials.csv", "study trials", FIX)
-    figures_dir = out / "figures"
-    shutil.rmtree(figures_dir, ignore_errors=True)
-    figures_dir.mkdir(parents=True)
-    facts = [("git commit", git_commit()), ("machine", machine()),
-             ("variants", ", ".join(summary["variants"])), ("seed", str(summary["seed"]))]
-    report = Report("ganlab study: GAN loss variants under an equal search budget", facts, [],
-                    sweep=study_section(summary, trials, figures_dir))
-    render(report, out / "report.md", out / "report.html")
-    log.info("wrote %s and %s", out / "report.md", out / "report.html")
-    return out / "report.html"
+    tables = [_variant_table(trials, values, curves, metric), comparisons, _drivers(trials, dimensions, metric, mode),
+              _winners(trials, dimensions, metric, mode)]
+    return SweepSection(f"Equal-budget study on {summary['dataset']}", facts, tables, figures, anchor="study")

@@ -80,8 +80,8 @@ def sweep_section(figures_dir: Path) -> tuple[SweepSection, dict[str, Any]] | No
     if len(summary["variants"]) > 1:
         dimensions["variant"] = "choice"
     ranked = trials.dropna(subset=[f"best_{metric}"]).sort_values(f"best_{metric}", ascending=summary["mode"] == "min")
-    section = SweepSection("Hyperparameter sweep (Ray Tune)", _facts(summary), _best_table(ranked.head(5), dimensions, metric),
-                           _sweep_figures(summary, ranked, curves, dimensions, figures_dir))
+    section = SweepSection("Hyperparameter sweep (Ray Tune)", _facts(summary), [_best_table(ranked.head(5), dimensions, metric)],
+                           _sweep_figures(summary, ranked, curves, dimensions, figures_dir), anchor="sweep")
     return section, summary
 
 

@@ -5,8 +5,8 @@ and enough seeds. The study gives every variant of ``study.variants`` the same `
 samples of the same space and the same ``study.steps`` per trial -- a Ray Tune sweep with
 ``tune.equal_budget`` (random search, no early stopping; the ``tune`` section's collapse and divergence
 rules still end a trial, and count as such), each trial a child run of one MLflow parent run, tagged with
-its variant. Its outputs go to ``study/`` (as the ``tune`` stage's go to ``tune/``); ``ganlab study-report``
-turns them into ``reports/study.{md,html}`` (:mod:`pipeline.reporting.study_section`).
+its variant. Its outputs go to ``study/`` (as the ``tune`` stage's go to ``tune/``); the report's study section
+shows them (:mod:`pipeline.reporting.study_section`).
 
 The default space is compare_gan's v1 space (Lucic et al. 2018, Sec. 4 and the compare_gan repository):
 one learning rate for G and D log-uniform in [1e-5, 1e-2], Adam's β1 uniform in [0, 1], k (D steps per G

@@ -40,6 +40,8 @@ TINY = {
     "tune": {"dataset": "ring8", "variants": ["non-saturating"], "search": "grid", "scheduler": "asha", "steps": 20,
              "eval_every": 10, "grace_period": 10, "eval_samples": 200, "stop_after_step": 1000,
              "space": {"lr_g": ["choice", [1.0e-4, 2.0e-4]]}},
+    "study": {"dataset": "ring8", "variants": ["non-saturating", "wgan-gp"], "num_samples": 2, "seeds_per_sample": 1,
+              "steps": 20, "eval_every": 10, "eval_samples": 200, "cpus_per_trial": 1},
 }
 #: The project's outputs and scratch, left out of the copy (at the top level only: pipeline/data is source).
 TOP_LEVEL_OUTPUTS = {".venv", ".git", "data", "runs", "metrics", "reports", "mlflow.db", "mlartifacts", ".ganlab",
@@ -94,7 +96,8 @@ def test_repro_writes_the_report_comparing_the_variants(pristine):
     assert "http://" not in html and "https://" not in html, "the HTML is self-contained"
     assert html.count("data:image/png;base64,") >= 10
     for text in ("Wall time per stage", "Runs (MLflow experiment ganlab", "Hyperparameter sweep (Ray Tune)",
-                 "Best trials", "objective-vs-hyperparameters.png", "trial-curves.png"):
+                 "Best trials", "objective-vs-hyperparameters.png", "trial-curves.png", "## Equal-budget study on ring8",
+                 "study-budget.png", "## How ring8's settings were chosen", "ring8-selection.png"):
         assert text in markdown, text
     commit = run(["git", "rev-parse", "HEAD"], pristine).stdout.strip()
     assert f"**git commit**: {commit}\n" in markdown, "outputs rewritten by dvc repro do not make the commit dirty"
@@ -110,7 +113,8 @@ def test_report_opens_in_chromium_with_every_table_and_figure(pristine, tmp_path
         metric_rows = page.locator("table.metrics tbody tr").count()
         text = page.inner_text("body")
     assert log.failed == [] and log.http_errors == [] and log.console_errors == [], log
-    assert headings == ["ring8", "digits", "Hyperparameter sweep (Ray Tune)", "About these runs"]
+    assert headings == ["ring8", "digits", "Equal-budget study on ring8", "How ring8's settings were chosen",
+                        "Hyperparameter sweep (Ray Tune)", "About these runs"]
     tables = 0
     for dataset in ("ring8", "digits"):
         results = [json.loads(f.read_text()) for f in (pristine / "metrics" / "evaluate" / dataset).rglob("seed*.json")]
@@ -192,19 +196,19 @@ def _per_dataset(stage: str) -> set[str]:
 SECTION_CHANGES = {
     "data": ("data", {"n_points": 2100}, _per_dataset("prepare")),
     "classifier": ("classifier", {"epochs": 3}, _per_dataset("prepare")),
-    "model": ("model", {"width": 12}, {"train", "tune"}),
-    "loss": ("loss", {"gp_lambda": 5.0}, {"train", "tune"}),
-    "train": ("train", {"log_every": 10}, {"train", "tune"}),
-    "eval, in-training": ("eval", {"mode_sigmas": 2.5}, _per_dataset("features") | {"train", "evaluate", "tune"}),
+    "model": ("model", {"width": 12}, {"train", "tune", "study"}),
+    "loss": ("loss", {"gp_lambda": 5.0}, {"train", "tune", "study"}),
+    "train": ("train", {"log_every": 10}, {"train", "tune", "study"}),
+    "eval, in-training": ("eval", {"mode_sigmas": 2.5}, _per_dataset("features") | {"train", "evaluate", "tune", "study"}),
     "eval, evaluation only": ("eval", {"n_samples": 250}, _per_dataset("features") | {"evaluate"}),
     "eval.inception": ("eval", {"inception": True}, _per_dataset("features") | {"evaluate"}),
     "ray, fault tolerance": ("ray", {"max_failures": 1}, set()),
     "ray, threads": ("ray", {"cpus_per_worker": 2}, {"train"}),
     "mlflow": ("mlflow", {"experiment": "other"}, set()),
     "tune": ("tune", {"eval_samples": 150}, {"tune"}),
-    "study": ("study", {"num_samples": 3}, set()),   # its own pipeline, study/dvc.yaml
+    "study": ("study", {"num_samples": 3}, {"study"}),
     "overrides": ("overrides", {"ring8": {"train": {"batch_size": 32}}},
-                  _per_dataset("features") | {"train", "evaluate", "tune"}),
+                  _per_dataset("features") | {"train", "evaluate", "tune", "study", "report"}),
     "benchmark": ("benchmark", {"seeds": [0, 1]}, {"train", "evaluate", "report"}),
 }
 
@@ -227,7 +231,7 @@ def test_an_evaluation_only_change_reevaluates_and_trains_nothing(project):
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     result = run(["dvc", "repro"], project)
     ran = set(re.findall(r"Running stage '([^']+)'", result.stdout))
-    assert {"evaluate", "report"} <= ran and not ran & ({"train", "tune"} | _per_dataset("prepare")), ran
+    assert {"evaluate", "report"} <= ran and not ran & ({"train", "tune", "study"} | _per_dataset("prepare")), ran
     result = json.loads((project / "metrics" / "evaluate" / "ring8" / "wgan-gp" / "seed0.json").read_text())
     assert "modes250" in result["final"] and result["final"]["status"] == "ok"
     assert json.loads(run(["dvc", "status", "--json", "dvc.yaml"], project).stdout) == {}
@@ -302,7 +306,7 @@ def test_a_dvc_remote_hands_the_data_and_results_to_a_teammate(project, tmp_path
     clone = tmp_path / "teammate"
     run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
     assert not (clone / "runs").exists() and not (clone / "data").exists(), "git alone carries no data or runs"
-    run(["dvc", "pull", "dvc.yaml"], clone)  # the main pipeline: this copy never ran the study (study/dvc.yaml)
+    run(["dvc", "pull"], clone)
     for relative in ("data/prepared/digits/train.npz", "data/prepared/digits/classifier.pt",
                      "runs/ring8/wgan-gp/seed0/model/generators.pt", "runs/digits/non-saturating/seed0/history.csv"):
         assert (clone / relative).read_bytes() == (project / relative).read_bytes(), relative

@@ -1,5 +1,5 @@
 """The equal-budget study on real Ray and MLflow: every variant trains the same random points from the same seeds
-for the same steps, each trial a child run tagged with its variant and seed, and ``ganlab study-report`` renders
+for the same steps, each trial a child run tagged with its variant and seed, and the report's study section reads
 the result."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from tests.conftest import tiny_config
 pytestmark = pytest.mark.slow
 
 
-def test_every_variant_trains_the_same_points_seeds_and_steps_and_the_report_renders(prepared):
+def test_every_variant_trains_the_same_points_seeds_and_steps_and_the_report_reads_them(prepared, tmp_path):
     from mlflow.tracking import MlflowClient
 
-    from pipeline.reporting.study_section import study_report
+    from pipeline.reporting.study_section import read_study, study_section
     from pipeline.tracking.store import resolve_tracking_uri
     from pipeline.tuning.study import run_study
 
@@ -40,6 +40,7 @@ def test_every_variant_trains_the_same_points_seeds_and_steps_and_the_report_ren
            sorted(zip(trials["variant"], trials["seed"]))
     for run in children:
         assert float(run.data.params["optimiser.lr_g"]) == float(run.data.params["optimiser.lr_d"]), "one learning rate"
-    html = study_report(config)
-    assert html.is_file() and "Equal-budget study on ring8" in (html.parent / "report.md").read_text()
-    assert sorted(p.name for p in (html.parent / "figures").iterdir()) == ["study-budget.png", "study-distribution.png"]
+    section = study_section(*read_study(), tmp_path / "figures")
+    assert section.title == "Equal-budget study on ring8" and dict(section.facts)["compute"].startswith("8 trials")
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["study-budget.png", "study-distribution.png"]
+    assert [row[0] for row in section.tables[0].rows] == ["hinge", "wgan-gp"]
