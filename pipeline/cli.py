@@ -22,6 +22,7 @@ from models.families import variant_names
 from pipeline.common.feature_cache import FeatureCacheError
 from pipeline.common.files import CorruptFileError
 from pipeline.common.logs import configure_logging
+from pipeline.common.project_lock import ProjectBusyError, project_lock
 from pipeline.config import DATASETS, Config, ConfigError, load
 from pipeline.data.classifier import ClassifierFileError
 from pipeline.data.loaders import DatasetError
@@ -32,7 +33,7 @@ from pipeline.training.checkpoint import CheckpointMismatchError
 from pipeline.training.ray_train import TrainingFailed, TrainingInterrupted
 from pipeline.cluster.jobs import RemoteJobError, Submission
 from pipeline.cluster.probe import ClusterError
-from pipeline.cluster.session import ResourceError, prefer_loopback
+from pipeline.cluster.session import ClusterUnreachable, ResourceError, prefer_loopback
 from pipeline.cluster.shipping import CodeMismatchError
 from pipeline.cluster.storage import StorageError
 from pipeline.tuning.errors import SweepFailed, SweepInterrupted, TrialsLost
@@ -40,7 +41,12 @@ from pipeline.tuning.errors import SweepFailed, SweepInterrupted, TrialsLost
 USER_ERRORS = (ConfigError, DatasetError, PreparedDataError, ClassifierFileError, FeatureCacheError, TrackingError,
                CheckpointMismatchError, GeneratorFileError, FileNotFoundError, TrainingFailed, ExtractorUnavailable,
                FeatureInputError, SweepInterrupted, SweepFailed, ResourceError, CorruptFileError, TrainingInterrupted,
-               StorageError, ClusterError, CodeMismatchError, RemoteJobError, TrialsLost)
+               StorageError, ClusterError, CodeMismatchError, RemoteJobError, TrialsLost, ProjectBusyError,
+               ClusterUnreachable)
+#: Commands that only read the project, so they may run beside another (every other one holds the project lock).
+READ_ONLY = ("ui",)
+#: Commands whose checkpoints let a re-run resume where a stopped one ended.
+RESUMABLE = ("train", "tune", "study")
 
 
 def _selection(config: Config, args: argparse.Namespace, with_variants: bool) -> list[tuple]:
@@ -129,10 +135,10 @@ def _job_run(job_id: str) -> int:
 
     def run() -> None:
         with SubmittedCommand(job_id) as command:
-            ended.append(_guarded(lambda: _run_submitted(command.submission)))
+            ended.append(_guarded(lambda: _run_submitted(command.submission), command.submission.command))
             command.finish(*ended[0])
 
-    status, _ = _guarded(run)  # the submission itself unreadable, or its outputs not uploadable
+    status, _ = _guarded(run, "job-run")  # the submission itself unreadable, or its outputs not uploadable
     return ended[0][0] if ended and status == 0 else status
 
 
@@ -187,25 +193,31 @@ def _stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _guarded(action: Callable[[], None]) -> tuple[int, str | None]:
-    """Run ``action``; an error a user can fix is one ``ganlab: error:`` line and status 2, Ctrl-C status 130.
-    Returns (status, the error's message or None)."""
+def _guarded(action: Callable[[], None], command: str) -> tuple[int, str | None]:
+    """Run ``action`` of ``ganlab <command>``; an error a user can fix is one ``ganlab: error:`` line and status 2,
+    Ctrl-C (or SIGTERM, SIGHUP) status 130. Returns (status, the error's message or None)."""
     try:
         action()
     except USER_ERRORS as err:
         print(f"ganlab: error: {err}", file=sys.stderr)
         return 2, str(err)
     except KeyboardInterrupt as stopped:
-        print(f"ganlab: stopped ({stopped or 'Ctrl-C'}); checkpoints are kept: run the command again to resume",
-              file=sys.stderr)
-        return 130, f"stopped ({stopped or 'Ctrl-C'})"
+        reason = str(stopped) or "Ctrl-C"
+        again = ("checkpoints are kept: run the command again to resume" if command in RESUMABLE
+                 else "run the command again to redo it")
+        print(f"ganlab: stopped ({reason}); {again}", file=sys.stderr)
+        return 130, f"stopped ({reason})"
     return 0, None
 
 
 def _run(args: argparse.Namespace) -> None:
     config = _with_address(load(args.params), args)
     prefer_loopback(config.ray)  # before any command imports Ray
-    COMMANDS[args.command][0](config, args)
+    if args.command in READ_ONLY:
+        COMMANDS[args.command][0](config, args)
+        return
+    with project_lock(args.command):
+        COMMANDS[args.command][0](config, args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -215,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(stop_signal, _stop)
     if args.command == "job-run":
         return _job_run(args.job_id)
-    return _guarded(lambda: _run(args))[0]
+    return _guarded(lambda: _run(args), args.command)[0]
 
 
 if __name__ == "__main__":

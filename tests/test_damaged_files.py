@@ -103,3 +103,20 @@ def test_a_damaged_checkpoint_names_itself_and_how_to_start_over(finished_run, t
     _truncate(state, 100)
     with pytest.raises(CheckpointMismatchError, match=r"state\.pt cannot be read \(.*\); delete it to start over"):
         load_checkpoint(state.parent)
+
+
+def test_an_evaluation_mlflow_did_not_take_is_scored_again_not_kept(finished_run, capsys):
+    """The result file is what a re-run keeps: it must not exist before the MLflow run has the metrics."""
+    from pipeline.tracking.store import client_for, resolve_tracking_uri
+
+    client = client_for(resolve_tracking_uri(tiny_config()))
+    run_id = (run_dir("ring8", "hinge", 0) / "train_summary.json").read_text().split('"run_id": "')[1].split('"')[0]
+    client.delete_run(run_id)
+    assert main(EVALUATE) == 2
+    _one_error_line(capsys, f"MLflow run {run_id} refused the metrics")
+    assert not metrics_file("ring8", "hinge", 0).exists(), "no result file a re-run would keep"
+    client.restore_run(run_id)
+    assert main(EVALUATE) == 0
+    assert metrics_file("ring8", "hinge", 0).is_file()
+    assert "evaluation kept" not in capsys.readouterr().err
+    assert any(name.startswith("final/") for name in client.get_run(run_id).data.metrics)

@@ -64,3 +64,18 @@ def test_a_tracking_server_in_params_wins_over_the_environment(uri, monkeypatch)
     assert resolve_tracking_uri(tiny_config()) == "sqlite:///elsewhere.db"
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     assert resolve_tracking_uri(tiny_config(), Path("/p")) == "sqlite:////p/mlflow.db"
+
+
+def test_ganlab_ui_refuses_a_port_another_program_holds(in_tmp):
+    import socket
+
+    from pipeline.config import parse
+    from pipeline.tracking.store import TrackingError
+    from pipeline.tracking.ui import serve
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(TrackingError, match=rf"^--port {port} on 127.0.0.1 is not free .* choose another with "
+                                                r"--port, or leave --port out for a free one$"):
+            serve(parse({}), "127.0.0.1", port)
+    assert not (in_tmp / "mlflow.db").exists(), "refused before touching the store"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import time
 from contextlib import contextmanager
@@ -51,10 +52,50 @@ TUNE_OUTPUT_SWITCH = "RAY_AIR_NEW_OUTPUT"
 #: Measured here on 6 twenty-step runs, two at a time: 72 s → 60 s (health check) → 53 s (metrics off).
 LOCAL_TRAIN_SETTINGS = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_TRAIN_METRICS_ENABLED": "0",
                         "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5"}
+#: Ray's variable for the GCS port of a new head node (what ``ray.init(address="local")`` starts).
+GCS_PORT_VARIABLE = "RAY_GCS_SERVER_PORT"
+#: How long a cluster to join may take to answer before the command fails (Ray itself retries for minutes).
+REACH_TIMEOUT_S = 20.0
 
 
 class ResourceError(RuntimeError):
     """A run asks for more CPUs or GPUs than the Ray instance has (or gets within the timeout)."""
+
+
+class ClusterUnreachable(RuntimeError):
+    """Nothing answers at the address of the cluster to join."""
+
+
+def check_reachable(address: str, source: str, timeout_s: float | None = None) -> None:
+    """Fail within ``timeout_s`` (default :data:`REACH_TIMEOUT_S`) when nothing accepts a connection at ``address``
+    (``host:port``; ``auto`` and ``ray://`` addresses are left to Ray): ``ray.init`` would retry for minutes,
+    printing only C++ warnings."""
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():
+        return
+    timeout_s = REACH_TIMEOUT_S if timeout_s is None else timeout_s
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=min(5.0, timeout_s)):
+                return
+        except OSError as err:
+            if time.monotonic() >= deadline:
+                raise ClusterUnreachable(
+                    f"no Ray cluster answers at {address} ({source}; {err.strerror or err} for {timeout_s:.0f} s): "
+                    f"start the cluster's head there (`ray start --head`), correct the address, or drop {source} "
+                    "to run on a local Ray instance") from None
+            time.sleep(1.0)
+
+
+def _address_source(config: RayConfig) -> str:
+    return "ray.address in params" if config.address else "the environment variable RAY_ADDRESS"
+
+
+def _free_port(host: str) -> str:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return str(probe.getsockname()[1])
 
 
 def cluster_address(config: RayConfig) -> str | None:
@@ -120,7 +161,9 @@ def ray_session(config: RayConfig, environment: dict[str, Any] | None = None) ->
     # Ray's own loggers in every process: errors only, so worker progress lines stay readable.
     quiet = {"logging_level": logging.ERROR, "logging_config": ray.LoggingConfig(log_level="ERROR"),
              "log_to_driver": True, "runtime_env": environment or None}
+    previous = {name: os.environ.get(name) for name in ("RAY_ADDRESS", GCS_PORT_VARIABLE)}
     if address:
+        check_reachable(address, _address_source(config))
         log.info("joining the Ray cluster at %s", address)
         ray.init(address=address, **quiet)
         watchdog = None
@@ -129,20 +172,25 @@ def ray_session(config: RayConfig, environment: dict[str, Any] | None = None) ->
             os.environ.setdefault(name, value)
         os.environ[LOCAL_MARKER] = "1"
         watchdog = Watchdog.start()
+        # Ray's helpers that find "their" instance without an address (Ray Train's placement-group cleaner) fail
+        # when another Ray runs on the machine: every process of ours inherits our GCS address, chosen here.
+        host = ray.util.get_node_ip_address()
+        os.environ[GCS_PORT_VARIABLE] = previous[GCS_PORT_VARIABLE] or _free_port(host)
+        os.environ["RAY_ADDRESS"] = f"{host}:{os.environ[GCS_PORT_VARIABLE]}"
         # "local": a new instance of our own, even when another Ray runs on the machine (``ray.init()`` would
         # join the one started last by ``ray start``).
         ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, **quiet)
-    previous = os.environ.get("RAY_ADDRESS")
-    # Ray Train looks clusters up by "auto", which fails when another Ray runs on the machine: name ours.
+    # Ray Train in this process looks clusters up by "auto", which fails when another Ray runs here: name ours.
     os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
     try:
         yield
     finally:
         ray.shutdown()
-        if previous is None:
-            os.environ.pop("RAY_ADDRESS", None)
-        else:
-            os.environ["RAY_ADDRESS"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         if watchdog is not None:
             os.environ.pop(LOCAL_MARKER, None)
             watchdog.stop()

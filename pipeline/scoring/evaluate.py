@@ -127,8 +127,10 @@ def evaluate_run(config: Config, dataset: str, variant: str, seed: int, scorers:
     payload = {"final": results["final"], "best": results["best"], "protocols": protocols,
                "metric_protocol": metric_protocol, "run_id": summary["run_id"], "dataset": dataset, "variant": variant,
                "seed": seed, "input_key": key, "wall_time_s": round(time.perf_counter() - started, 2)}
-    write_json(done, payload)
+    # MLflow first: the result file makes a re-run keep the evaluation, so it is written only once the run has the
+    # metrics (a failure or Ctrl-C in between costs a re-scoring, never metrics missing from MLflow for good).
     _log_to_mlflow(config, summary["run_id"], results)
+    write_json(done, payload)
     return payload
 
 

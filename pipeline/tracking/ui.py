@@ -31,11 +31,24 @@ def free_port(host: str) -> int:
         return probe.getsockname()[1]
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port another program (or another ``ganlab ui``) listens on: ``mlflow ui`` would not say so, and a
+    check of its address would find the other server answering."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise TrackingError(f"--port {port} on {host} is not free ({err.strerror}; another program or another "
+                                "`ganlab ui` holds it): choose another with --port, or leave --port out for a free "
+                                "one") from None
+
+
 def _wait_until_up(url: str, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise TrackingError(f"mlflow ui exited with status {process.returncode} before serving {url}")
+            raise TrackingError(f"mlflow ui exited with status {process.returncode} before serving {url} (its own "
+                                "lines above say why); a port taken since: run `ganlab ui` again without --port")
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2):
                 return
@@ -75,6 +88,8 @@ def compare_page(base_url: str, experiment: str, run_ids: list[str]) -> str:
 
 def serve(config: Config, host: str = "127.0.0.1", port: int | None = None) -> int:
     """Serve the UI until interrupted; returns the exit status of ``mlflow ui`` (0 after Ctrl-C)."""
+    if port is not None:
+        check_port_free(host, port)
     uri = resolve_tracking_uri(config)
     client = client_for(uri)
     experiment = experiment_id(client, config.mlflow.experiment)

@@ -76,6 +76,40 @@ def _listening(processes: list[psutil.Process]) -> list[tuple[str, str, int]]:
     return found
 
 
+def _serves_itself(process: psutil.Process) -> bool:
+    """Whether the process holds a connection to one of its own listening ports: torch.distributed's rendezvous
+    store, whose server and first client live in worker 0 (so the process group is set up)."""
+    try:
+        connections = process.net_connections(kind="inet")
+    except psutil.NoSuchProcess:
+        return False
+    listening = {c.laddr.port for c in connections if c.status == psutil.CONN_LISTEN}
+    return any(c.raddr and c.raddr.port in listening for c in connections if c.status == psutil.CONN_ESTABLISHED)
+
+
+def _listening_once_the_store_serves(driver: subprocess.Popen, timeout_s: float = 120.0) -> list[tuple[str, str, int]]:
+    """Every listening socket of the driver and its descendants, sampled until the Ray Train worker's rendezvous
+    store serves (a socket opened later than the worker itself, so one look when the worker appears can miss it)."""
+    deadline = time.monotonic() + timeout_s
+    seen: set[tuple[str, str, int]] = set()
+    while time.monotonic() < deadline:
+        assert driver.poll() is None, driver.stderr.read()
+        family = psutil.Process(driver.pid).children(recursive=True) + [psutil.Process(driver.pid)]
+        seen |= set(_listening(family))
+        workers = [p for p in family if "RayTrainWorker" in _name(p)]
+        if any(_serves_itself(worker) for worker in workers):
+            return sorted(seen | set(_listening(family)))
+        time.sleep(0.5)
+    raise AssertionError(f"no rendezvous store seen in the Ray Train worker; listening: {sorted(seen)}")
+
+
+def _name(process: psutil.Process) -> str:
+    try:
+        return process.name()
+    except psutil.NoSuchProcess:
+        return ""
+
+
 def _alive(processes: list[psutil.Process]) -> list[str]:
     alive = []
     for process in processes:
@@ -101,8 +135,8 @@ def test_a_training_listens_on_loopback_only_and_leaves_nothing_after_kill_9(pre
 
     _params(in_tmp)
     driver = _start_training(in_tmp)
-    family = _wait_for_worker(driver)
-    sockets = _listening(family + [psutil.Process(driver.pid)])
+    _wait_for_worker(driver)
+    sockets = _listening_once_the_store_serves(driver)
     assert sockets and all(ip in LOOPBACK for _, ip, _ in sockets), sockets
     gcs_port = next(port for name, _, port in sockets if name == "gcs_server")
     external = _external_address()
@@ -174,3 +208,23 @@ def test_a_local_command_starts_its_own_ray_whatever_ray_start_left_behind(prepa
                                 text=True, timeout=600)
     assert result.returncode == 2, result.stderr[-3000:]
     assert "not available on this machine" in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_training_beside_another_local_ray_prints_no_traceback(prepared, in_tmp):
+    """Another project's Ray on the machine: Ray's helpers that look "their" instance up without an address (Ray
+    Train's placement-group cleaner) must find ours, not fail with "Found multiple active Ray instances"."""
+    (in_tmp / "params.yaml").write_text(yaml.safe_dump(tiny_config(ray={"cpus_per_worker": 1}).to_dict()))
+    other = subprocess.Popen([sys.executable, "-c", "import ray, sys; ray.init(address='local', num_cpus=1, "
+                              "include_dashboard=False); print('up', flush=True); sys.stdin.read()"],
+                             env=command_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        assert other.stdout.readline().strip() == "up"
+        result = subprocess.run(["ganlab", "train", "--dataset", "ring8", "--variant", "hinge", "--seed", "0"],
+                                cwd=in_tmp, env=command_env(), capture_output=True, text=True, timeout=600)
+    finally:
+        other.stdin.close()
+        other.wait(timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for text in ("Found multiple active Ray instances", "Traceback", "PlacementGroupCleaner"):
+        assert text not in result.stderr, result.stderr[-3000:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import PROJECT
-from tests.integration.commands import start_ui
+from tests.integration.commands import command_env, start_ui
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +47,12 @@ def test_ui_serves_the_project_store_on_loopback_and_stops_cleanly(tmp_path: Pat
             runs = json.loads(answer.read())["runs"]
         tags = {tag["key"]: tag["value"] for tag in runs[0]["data"]["tags"]}
         assert tags["variant"] == "wgan-gp" and tags["dataset"] == "ring8"
+        second = subprocess.run(["ganlab", "ui", "--port", str(port)], cwd=tmp_path, env=command_env(),
+                                capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2 and second.stderr.strip().splitlines() == [
+            f"ganlab: error: --port {port} on 127.0.0.1 is not free (Address already in use; another program or "
+            "another `ganlab ui` holds it): choose another with --port, or leave --port out for a free one"], second
+        assert url not in second.stdout, "the second one does not pass the first one's address off as its own"
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
