@@ -42,7 +42,7 @@ def listen_on_loopback() -> int:
     return _listener.getsockname()[1]
 
 
-def join_process_group(backend: str, rank: int, world_size: int, port: int, timeout_s: float) -> None:
+def join_process_group(backend: str, world_rank: int, world_size: int, port: int, timeout_s: float) -> None:
     """``init_process_group`` through a store on 127.0.0.1:``port``; worker 0 serves it on its loopback socket."""
     import torch.distributed as dist
 
@@ -55,13 +55,14 @@ def join_process_group(backend: str, rank: int, world_size: int, port: int, time
         os.environ.setdefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1")
     os.environ.update(MASTER_ADDR=LOOPBACK, MASTER_PORT=str(port))
     listen_fd = None
-    if rank == 0:
+    if world_rank == 0:
         if _listener is None:
             raise RuntimeError("worker 0 joins the process group before listen_on_loopback opened its socket")
         listen_fd, _listener = _listener.detach(), None
     timeout = timedelta(seconds=timeout_s)
-    store = dist.TCPStore(LOOPBACK, port, world_size, is_master=rank == 0, timeout=timeout, master_listen_fd=listen_fd)
-    dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=timeout)
+    store = dist.TCPStore(LOOPBACK, port, world_size, is_master=world_rank == 0, timeout=timeout,
+                           master_listen_fd=listen_fd)
+    dist.init_process_group(backend, store=store, rank=world_rank, world_size=world_size, timeout=timeout)
 
 
 class LoopbackTorchBackend(_TorchBackend):
@@ -73,7 +74,7 @@ class LoopbackTorchBackend(_TorchBackend):
         port = worker_group.execute_single(0, listen_on_loopback)
         worker_group.execute(_set_torch_distributed_env_vars)
         ray.get([worker_group.execute_single_async(rank, join_process_group, backend=backend_config.backend,
-                                                   rank=rank, world_size=len(worker_group), port=port,
+                                                   world_rank=rank, world_size=len(worker_group), port=port,
                                                    timeout_s=backend_config.timeout_s)
                  for rank in range(len(worker_group))])
 

@@ -29,6 +29,11 @@ class RunPlaces:
         return self.root / "resume" / self.name
 
     @property
+    def superseded(self) -> StoragePath:
+        """Checkpoints of this run's earlier settings, moved aside when a run of new settings starts."""
+        return self.root / "superseded" / self.name
+
+    @property
     def outputs(self) -> StoragePath:
         """A finished run's exported files (``runs/<dataset>/<variant>/seed<k>/``) until the driver collects them."""
         return self.root / "outputs" / self.name

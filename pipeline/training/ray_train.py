@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
 from pipeline.cluster.failures import failure_cause
-from pipeline.cluster.session import ClusterContext, require_resources
+from pipeline.cluster.session import ClusterContext, local_instance, require_resources
 from pipeline.cluster.shipping import verify_code
 from pipeline.cluster.storage import StoragePath
 from pipeline.common.logs import configure_logging
@@ -128,13 +129,34 @@ def find_resumable(job: TrainingJob, places: RunPlaces) -> tuple[StoragePath, di
 
 def checkpoint_to_resume(job: TrainingJob, places: RunPlaces) -> tuple[StoragePath, dict[str, Any]] | None:
     """The latest checkpoint an interrupted run of this job left, copied to ``places.resume`` (with its state),
-    because Ray's run folder is cleared for the new run."""
+    because Ray's run folder is cleared for the new run. Checkpoints that cannot resume it (an interrupted run of
+    other settings) are moved aside (:func:`keep_superseded`), not deleted."""
     found = find_resumable(job, places)
-    if found is not None and found[0] != places.resume:
+    if found is None:
+        keep_superseded(job, places)
+    elif found[0] != places.resume:
         found[0].copy_to(places.resume)
         found = (places.resume, found[1])
     places.run_folder.rmtree()
     return found
+
+
+def keep_superseded(job: TrainingJob, places: RunPlaces) -> StoragePath | None:
+    """Move the checkpoints an interrupted run of other settings left for this run to
+    ``places.superseded/<time>/`` (a params change must not silently delete hours of training); returns it."""
+    left = [folder for folder in places.run_folder.children()
+            if folder.name.startswith("checkpoint_") and not folder.is_file()]  # not Ray's checkpoint_manager_*.json
+    left += [places.resume] if places.resume.exists() else []
+    if not left:
+        return None
+    target = places.superseded / time.strftime("%Y%m%d-%H%M%S")
+    for folder in left:
+        folder.copy_to(target / folder.name)
+    places.resume.rmtree()
+    log.warning("%s: %d checkpoint(s) an interrupted run of other settings left do not fit this run; moved to %s "
+                "(resume them by restoring those settings; delete the folder once unneeded)", job.name, len(left),
+                target.location)
+    return target
 
 
 def _fault(config: Config, job: TrainingJob, places: RunPlaces) -> FaultInjection | None:
@@ -152,7 +174,9 @@ def run_trainer(job: TrainingJob, config: Config, run_id: str, cluster: ClusterC
     ``stop_rules`` and ``callbacks`` serve tuning trials that are themselves Ray Train runs.
     """
     from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.train.torch import TorchTrainer
+
+    from pipeline.cluster.loopback_torch import torch_config
 
     ray_cfg = config.ray
     trainer = TorchTrainer(
@@ -160,7 +184,7 @@ def run_trainer(job: TrainingJob, config: Config, run_id: str, cluster: ClusterC
         train_loop_config={"job": job, "run_id": run_id, "cluster": cluster, "data": data, "spool": places.spool,
                            "sync_batchnorm": ray_cfg.sync_batchnorm, "fault": _fault(config, job, places),
                            "resume_from": resume_from, "stop_rules": stop_rules},
-        torch_config=TorchConfig(backend="nccl" if ray_cfg.use_gpu else "gloo"),
+        torch_config=torch_config("nccl" if ray_cfg.use_gpu else "gloo", local=local_instance()),
         scaling_config=ScalingConfig(num_workers=ray_cfg.num_workers, use_gpu=ray_cfg.use_gpu,
                                      resources_per_worker={"CPU": ray_cfg.cpus_per_worker},
                                      placement_strategy=ray_cfg.placement_strategy),

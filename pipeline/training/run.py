@@ -20,6 +20,7 @@ from pipeline.tracking.store import client_for, retrying, start_run
 from pipeline.training.checkpoint import load_checkpoint
 from pipeline.training.clock import steady_rate
 from pipeline.training.export import export_run
+from pipeline.training.extension import extended_run
 from pipeline.training.job import TrainingJob
 from pipeline.training.places import RunPlaces
 from pipeline.training.ray_train import checkpoint_to_resume, run_trainer
@@ -44,6 +45,11 @@ def _resume_point(request: RunRequest, client: Any, places: RunPlaces) -> tuple[
     found = checkpoint_to_resume(request.job, places)
     if found is None:
         return None, None
+    extends = extended_run(found[0])
+    if extends is not None:  # a finished run's final checkpoint: its MLflow run records its own number of steps
+        log.info("%s: going on from step %d of the finished MLflow run %s, in a new run", request.job.name,
+                 found[1]["step"], extends["run_id"])
+        return found, None
     run_id = _existing_run(client, found[1].get("run_id"))
     log.info("%s: resuming the interrupted run from step %d (MLflow run %s)", request.job.name, found[1]["step"],
              run_id or "new")
@@ -73,6 +79,9 @@ def _open_run(request: RunRequest, config: Config, client: Any, places: RunPlace
         tags = {"dataset": job.dataset, "variant": job.variant, "family": job.family, "seed": str(job.seed),
                 "stage": "train", "git_commit": request.git_commit, "ganlab.fingerprint": job.fingerprint()}
         params = {**job.as_params(), "global_batch_size": job.global_batch_size, "ray": dataclasses.asdict(config.ray)}
+        extends = extended_run(found[0]) if found is not None else None
+        if extends is not None:
+            tags["ganlab.extends"] = str(extends["run_id"])
         run_id = start_run(client, config.mlflow.experiment, job.name, params, tags, request.owner)
     return found, run_id
 

@@ -24,6 +24,7 @@ from pipeline.data.store import data_spec, load_prepared
 from pipeline.tracking.git import git_commit
 from pipeline.tracking.store import client_for, close_orphaned_runs, driver_tags, experiment_id, resolve_tracking_uri
 from pipeline.scoring.registry import in_training_scorer
+from pipeline.training.extension import stage_extensions
 from pipeline.training.job import TrainingJob, resolve_job
 from pipeline.training.matrix import FanOutResult, fan_out, without_outputs
 from pipeline.training.outputs import collect
@@ -69,8 +70,9 @@ def _train(config: Config, todo: list[TrainingJob], keys: dict[str, str], uri: s
     """Train ``todo`` (on the cluster this driver joins or starts, else as a Ray job) and collect their files."""
     if jobs_address(config.ray):
         return _train_remotely(config, todo, keys, uri)
-    result = fan_out(config, todo, keys, uri, driver_tags(), git_commit())
     storage = storage_root(config.ray.storage)
+    stage_extensions(todo, storage)
+    result = fan_out(config, todo, keys, uri, driver_tags(), git_commit())
     arrived = [job.name for job in todo if collect(job, keys[job.name], storage) is not None]
     return without_outputs(result, [job.name for job in todo if job.name not in arrived], storage.location)
 
