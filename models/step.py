@@ -146,6 +146,10 @@ def generator_step(
 
     D is called unwrapped (no DDP gradient reduction: its weights are not
     updated here) with ``requires_grad`` off, so no D gradients are computed.
+    D stays in training mode, as in PyTorch's DCGAN example (pytorch/examples,
+    ``dcgan/main.py``, after Radford et al. 2016): a BatchNorm layer of D
+    normalises G's batch with that batch's statistics and updates its running
+    statistics here, while D's weights stay as they are.
     """
     bare_d = unwrap(discriminator)
     bare_d.requires_grad_(False)

@@ -1,4 +1,4 @@
-"""The checkpoint format: weights-only loading, fingerprint check, damaged files."""
+"""The checkpoint format: weights-only loading, fingerprint check, damaged files; what a resume restores."""
 
 from __future__ import annotations
 
@@ -42,3 +42,28 @@ def test_a_refused_resume_names_the_settings_that_differ(tmp_path):
     save_checkpoint(tmp_path, {"fingerprint": "a" * 64, "step": 1, "job": {"train.lr_d": 2e-4, "world_size": 1}})
     with pytest.raises(CheckpointMismatchError, match=r"differs in train\.lr_d 0\.0002 → 0\.001, world_size 1 → 2"):
         load_checkpoint(tmp_path, "b" * 64, {"train.lr_d": 1e-3, "world_size": 2})
+
+
+@pytest.fixture
+def ring8(in_tmp):
+    """The tiny config with ring8 alone prepared (``prepared``'s digits and its classifier take seconds)."""
+    from pipeline.data.stage import prepare
+    from tests.conftest import tiny_config
+
+    config = tiny_config()
+    prepare(config, "ring8")
+    return config
+
+
+def test_a_resumed_run_keeps_the_best_checkpoint_it_restored(ring8, tmp_path):
+    """The best in-training measurement is part of the checkpoint: a run that crashes after its step-3 checkpoint
+    and resumes ends with the best step and best generator of a run that never stopped (without Ray: the
+    loop's report hook copies the checkpoint and crashes, as in tests/test_step.py)."""
+    from tests.test_step import _assert_resume_equals_straight
+
+    def best(training):
+        return {"best_step": torch.tensor(training.best.step),
+                **{f"best.{key}": value for key, value in training.best.generator.items()}}
+
+    straight, _ = _assert_resume_equals_straight(ring8, "non-saturating", tmp_path, best)
+    assert straight.best.step == 3, "the best must come before the resume point for the check to bite"

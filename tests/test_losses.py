@@ -57,6 +57,19 @@ def test_least_squares_by_hand():
     assert shifted.g_loss(FAKE).item() == pytest.approx(0.5 * mean(f**2 for f in FAKE.tolist()))
 
 
+def test_least_squares_with_distinct_targets_by_hand():
+    """Mao et al. (2017), Eq. 2 with a ≠ b ≠ c: L_D = ½E[(r - b)²] + ½E[(f - a)²] pulls real outputs to b and fake
+    ones to a; L_G = ½E[(f - c)²] pulls fakes to c. Expected values written out for REAL = (2, -1, 0.5),
+    FAKE = (-3, 0, 1.5), a = -0.5, b = 2, c = 0.25."""
+    loss = LeastSquaresLoss(a=-0.5, b=2.0, c=0.25)
+    d_expected = 0.5 * (0.0 + 9.0 + 2.25) / 3 + 0.5 * (6.25 + 0.25 + 4.0) / 3  # (r - 2)², (f + 0.5)²
+    g_expected = 0.5 * (10.5625 + 0.0625 + 1.5625) / 3  # (f - 0.25)²
+    assert loss.d_loss(REAL, FAKE).item() == pytest.approx(d_expected, rel=1e-6)
+    assert loss.g_loss(FAKE).item() == pytest.approx(g_expected, rel=1e-6)
+    built = build_loss("least-squares", (-0.5, 2.0, 0.25))
+    assert built.d_loss(REAL, FAKE).item() == pytest.approx(d_expected, rel=1e-6)
+
+
 def test_hinge_by_hand():
     loss = HingeLoss()
     d_expected = mean(max(0.0, 1 - r) for r in REAL.tolist()) + mean(max(0.0, 1 + f) for f in FAKE.tolist())

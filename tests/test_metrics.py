@@ -43,6 +43,15 @@ def test_mode_counting_rules_by_hand():
         mode_scores(np.array([[np.nan, 0.0]]), centres, 0.1)
 
 
+def test_a_mode_with_exactly_the_threshold_count_is_covered():
+    """Both rules say "at least" (VEEGAN / PacGAN: ≥ 1 high-quality sample; ganlab's strict rule: ≥ min_samples):
+    a mode holding exactly 1 sample is covered, exactly min_samples = 5 is strictly covered, 4 is not."""
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    samples = np.repeat(centres, [5, 4, 1], axis=0)
+    scores = mode_scores(samples, centres, std=0.1, min_samples=5)
+    assert (scores.modes_covered, scores.modes_strict) == (3, 1)
+
+
 def test_the_papers_rule_on_a_point_set_with_a_known_answer():
     """ring8 modes 0-3 get 50 high-quality samples each, mode 4 one, mode 5 five, modes 6-7 none (their samples
     lie outside 3σ, and a point half-way between two modes is nobody's): VEEGAN and PacGAN count 6 modes, the
@@ -75,6 +84,23 @@ def test_frechet_distance_with_full_covariances_matches_scipy_formula():
     expected = np.sum((a.mu - b.mu) ** 2) + np.trace(a.sigma + b.sigma - 2 * sqrtm(a.sigma @ b.sigma).real)
     assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-8)
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_feature_stats_and_fid_match_numpy_and_scipy_on_raw_features():
+    """Heusel et al. (2017), Eq. 6 on the unbiased estimates (pytorch-fid: np.mean, np.cov with its default ddof=1):
+    mean, covariance and d² = ‖μ₁ - μ₂‖² + Tr(Σ₁ + Σ₂ - 2 (Σ₁Σ₂)^½) from the raw features with numpy and
+    scipy.linalg.sqrtm. Few samples (8 of 3-d features) make ddof matter: 1/(n-1) and 1/n differ by 14 %."""
+    from scipy.linalg import sqrtm
+
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 3)) @ rng.normal(size=(3, 3)) + 1.0
+    mu_x, mu_y, cov_x, cov_y = x.mean(axis=0), y.mean(axis=0), np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    a, b = FeatureStats.of(x), FeatureStats.of(y)
+    np.testing.assert_allclose(a.mu, mu_x, rtol=1e-12)
+    np.testing.assert_allclose(a.sigma, cov_x, rtol=1e-12)
+    np.testing.assert_allclose(b.sigma, (y - mu_y).T @ (y - mu_y) / 7, rtol=1e-12)
+    expected = np.sum((mu_x - mu_y) ** 2) + np.trace(cov_x + cov_y - 2 * sqrtm(cov_x @ cov_y).real)
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-8)
 
 
 def test_feature_stats_refuse_rank_deficient_or_non_finite_input():

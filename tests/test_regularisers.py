@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -87,3 +88,60 @@ def test_regularisers_are_objects_with_a_penalty_and_an_after_update_hook():
     assert build_regulariser("none") == Regulariser() and Regulariser().penalty(critic, real, fake, None, 1.0) is None
     with pytest.raises(ValueError, match="unknown regulariser 'r1'"):
         build_regulariser("r1")
+
+
+def test_gradient_penalty_of_a_non_linear_critic_at_per_sample_interpolates():
+    """Gulrajani et al. (2017), Alg. 1 lines 4-7: x̂ᵢ = εᵢ xᵢ + (1 - εᵢ) x̃ᵢ with its own εᵢ ~ U[0, 1] per sample, and
+    the penalty E[(‖∇D(x̂)‖₂ - 1)²]. The critic D(x) = v·tanh(Wx) has ∇D(x) = Wᵀ(v ⊙ (1 - tanh²(Wx))), which
+    changes with x, so the points it is evaluated at matter: they are recorded, checked to lie strictly inside
+    each sample's own segment with ε varying across the batch, and the penalty recomputed in numpy from them
+    (to the fp32 the norms are taken in)."""
+    rng = np.random.default_rng(0)
+    w, v = rng.normal(size=(5, 3)), rng.normal(size=5)
+    real, fake = torch.tensor(rng.normal(size=(64, 3))), torch.tensor(rng.normal(size=(64, 3)) + 2.0)
+    seen = []
+
+    def critic(x):
+        seen.append(x.detach().numpy().copy())
+        return torch.tanh(x @ torch.tensor(w).T) @ torch.tensor(v)
+
+    penalty = gradient_penalty(critic, real, fake, torch.Generator().manual_seed(0)).item()
+    (points,) = seen
+    direction = (real - fake).numpy()
+    eps = np.sum((points - fake.numpy()) * direction, axis=1) / np.sum(direction**2, axis=1)
+    np.testing.assert_allclose(points, eps[:, None] * real.numpy() + (1 - eps[:, None]) * fake.numpy(), atol=1e-12)
+    assert eps.min() > 0 and eps.max() < 1, "interpolates, not the real (or generated) points"
+    assert eps.std() > 0.15, "one ε per sample (U[0, 1] has std 0.29), not one for the whole batch"
+    grads = (v * (1 - np.tanh(points @ w.T) ** 2)) @ w
+    assert penalty == pytest.approx(np.mean((np.linalg.norm(grads, axis=1) - 1) ** 2), rel=1e-6)
+
+
+def test_clip_weights_clamps_to_the_symmetric_interval():
+    """Arjovsky et al. (2017), Alg. 1 line 7: w ← clip(w, -c, c): negative weights below -c become -c, those inside
+    [-c, c] are unchanged (numpy's clip as the reference)."""
+    net = nn.Linear(3, 2)
+    values = np.array([[-0.5, -0.004, 0.0], [0.003, 0.2, -0.01]])
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor(values))
+        net.bias.copy_(torch.tensor([-0.02, 0.005]))
+    clip_weights(net, 0.01)
+    np.testing.assert_allclose(net.weight.detach().numpy(), np.clip(values, -0.01, 0.01), rtol=1e-6)
+    np.testing.assert_allclose(net.bias.detach().numpy(), [-0.01, 0.005], rtol=1e-6)
+
+
+def test_the_ema_generator_copies_gs_batchnorm_statistics():
+    """Yazıcı et al. (2019) average G's weights; BatchNorm's running statistics are not weights but the
+    normalisation G uses at sampling time, so the EMA copy takes G's as they are. One training-mode forward from
+    PyTorch's initial statistics (mean 0, var 1, momentum 0.1) leaves mean 0.1·x̄ and var 0.9 + 0.1·s²
+    (unbiased sample variance), computed here in numpy."""
+    torch.manual_seed(0)
+    generator = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    ema = ExponentialMovingAverage(generator, decay=0.99)
+    z = torch.randn(32, 2)
+    hidden = generator[0](z).detach().numpy()
+    generator(z)
+    ema.update(generator)
+    bn = ema.module[1]
+    np.testing.assert_allclose(bn.running_mean.numpy(), 0.1 * hidden.mean(axis=0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(bn.running_var.numpy(), 0.9 + 0.1 * hidden.var(axis=0, ddof=1), rtol=1e-5)
+    assert bn.num_batches_tracked.item() == 1

@@ -62,3 +62,20 @@ def test_the_summary_and_the_ranking_name_the_winner_the_table_bolds():
     ranked = ranking_table(final, "fid")
     assert [row[1] for row in ranked.rows] == ["wgan-gp", "hinge", "minimax"]
     assert ranked.rows[1][2:] == ["30 ▼", "30 / — / ∞", "∞ or — in 2/3"]
+
+
+def test_the_best_checkpoint_table_holds_the_best_checkpoints_values():
+    """Each run is scored twice, at its final and at its best checkpoint: a run whose best (step 400) is not its
+    final (step 600) shows different numbers in the two tables, each seed in its own cell, with the best step."""
+    from pipeline.reporting.dataset_section import _collect
+
+    def result(final, best, best_step):
+        return {"protocols": {"modes": {"id": "m"}}, "metric_protocol": {"modes2500": "modes", "mode_kl2500": "modes"},
+                "final": {"status": "ok", "step": 600, "modes2500": final[0], "mode_kl2500": final[1]},
+                "best": {"status": "ok", "step": best_step, "modes2500": best[0], "mode_kl2500": best[1]}}
+
+    results = {("hinge", 0): result((5, 0.9), (8, 0.1), 400), ("hinge", 1): result((6, 0.7), (7, 0.2), 600)}
+    tables, names, _, notes = _collect(results)
+    assert names == ["modes2500", "mode_kl2500"] and notes == []
+    assert tables["final"]["hinge"] == {"modes2500": [5, 6], "mode_kl2500": [0.9, 0.7]}
+    assert tables["best"]["hinge"] == {"modes2500": [8, 7], "mode_kl2500": [0.1, 0.2], "best step": [400, 600]}

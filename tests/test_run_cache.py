@@ -33,6 +33,13 @@ def test_the_key_changes_with_what_shapes_a_run():
     assert _key(manifest={**MANIFEST, "splits": {"train": {"sha256": "e" * 64}}}) != base, "the data"
 
 
+def test_the_key_changes_with_the_domain_classifier_a_run_is_scored_with():
+    """The in-training metric (and so the best checkpoint) is measured in the domain classifier's feature space:
+    another classifier, same data and code, is another run."""
+    other_classifier = {**MANIFEST, "classifier": {"sha256": "f" * 64}}
+    assert _key(manifest=other_classifier) != _key()
+
+
 def test_the_key_ignores_what_cannot_change_a_run():
     base = _key()
     for raw in ({"eval": {"inception": True, "inception_samples": 3000}}, {"mlflow": {"experiment": "other"}},

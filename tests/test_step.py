@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from models.losses import NonSaturatingLoss, WassersteinLoss
 from models.networks import NetworkSpec, build_discriminator, build_generator
@@ -53,6 +55,25 @@ def test_discriminator_steps_exactly_k_times_per_generator_step(k):
     assert len(batches_drawn) == 4 * k, "each D step gets a fresh real batch"
 
 
+@pytest.mark.parametrize("k", [1, 3])
+def test_every_d_step_and_the_g_step_draw_fresh_noise(k):
+    """Goodfellow et al. (2014), Algorithm 1: each of the k D steps samples its own minibatch of m noise vectors, and
+    the G step another: k + 1 draws per iteration, each fed to G exactly once, in order."""
+    g, d = _nets()
+    drawn, fed = [], []
+    g.register_forward_pre_hook(lambda module, args: fed.append(args[0]))
+
+    def sample_z(n):
+        drawn.append(torch.randn(n, 4))
+        return drawn[-1]
+
+    for _ in range(2):
+        train_step(g, d, CountingOptimiser(g.parameters()), CountingOptimiser(d.parameters()),
+                   Objective(NonSaturatingLoss()), lambda: torch.randn(8, 2), sample_z, k)
+    assert len(drawn) == 2 * (k + 1)
+    assert len(fed) == len(drawn) and all(z is noise for z, noise in zip(fed, drawn))
+
+
 def test_generator_step_leaves_discriminator_untouched():
     g, d = _nets()
     opt_g = build_optimiser("adam", g.parameters(), 1e-3, (0.5, 0.999))
@@ -65,6 +86,29 @@ def test_generator_step_leaves_discriminator_untouched():
     for key, value in d.state_dict().items():
         torch.testing.assert_close(value, d_after_step[key])
     assert all(p.requires_grad for p in d.parameters()), "D is trainable again after the G step"
+
+
+def test_the_g_step_keeps_ds_weights_but_moves_its_batchnorm_statistics_as_dcgan_does():
+    """D is frozen, not put in eval mode, during G's step (PyTorch's DCGAN example; Radford et al. 2016): its weights
+    are unchanged and get no gradient, while its BatchNorm running statistics take one momentum step towards the
+    statistics of G's batch, μ ← 0.9 μ + 0.1 x̄ and σ² ← 0.9 σ² + 0.1 s² (unbiased s², PyTorch's BatchNorm2d),
+    computed here in numpy from the batch that reached the layer."""
+    from models.step import generator_step
+
+    torch.manual_seed(0)
+    spec = NetworkSpec("dcgan", (1, 16, 16), z_dim=4, width=4, depth=1, d_norm="batch")
+    g, d = build_generator(spec), build_discriminator(spec)
+    (bn,) = [m for m in d.modules() if isinstance(m, nn.BatchNorm2d)]
+    weights = {name: p.detach().clone() for name, p in d.named_parameters()}
+    mean, var = bn.running_mean.numpy().copy(), bn.running_var.numpy().copy()
+    seen = []
+    bn.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().double().numpy()))
+    generator_step(g, d, torch.optim.SGD(g.parameters(), lr=0.1), Objective(NonSaturatingLoss()), torch.randn(8, 4))
+    (x,) = seen
+    assert all(torch.equal(p, weights[name]) and p.grad is None for name, p in d.named_parameters())
+    np.testing.assert_allclose(bn.running_mean.numpy(), 0.9 * mean + 0.1 * x.mean(axis=(0, 2, 3)), rtol=1e-5)
+    np.testing.assert_allclose(bn.running_var.numpy(), 0.9 * var + 0.1 * x.var(axis=(0, 2, 3), ddof=1), rtol=1e-5)
+    assert bn.num_batches_tracked.item() == 1 and d.training
 
 
 def test_step_statistics_are_plain_floats():

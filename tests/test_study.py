@@ -135,6 +135,19 @@ def test_the_section_shows_each_variants_budget_curve_compute_comparison_and_win
     assert all(figure.path.is_file() for figure in section.figures) and len(section.figures) == 2
 
 
+def test_when_higher_is_better_an_unmeasured_trial_is_the_worst_and_the_budget_curve_stays_finite():
+    """With mode "max" (e.g. modes covered) a seed that measured nothing counts as -inf, the worst value. In
+    E_k = Σᵢ x₍ᵢ₎ C(n - i, k - 1) / C(n, k) (Lucic et al. 2018, Sec. 5; x sorted best first) the -inf comes last, with
+    weight C(0, k - 1) = 0 for every k ≥ 2: by hand, lsgan's points (31, 11, -inf, 18) give E_1 = -inf,
+    E_2 = (3·31 + 2·18 + 1·11) / 6, E_3 = (3·31 + 18) / 4 and E_4 = max = 31."""
+    trials = trials_table().rename(columns={"best_fid_clf1k": "best_modes1k"})
+    values = objective_values(trials, "modes1k", "max")
+    assert values["lsgan"] == [31.0, 11.0, -math.inf, 18.0]
+    means = [point.mean for point in budget_curve(values["lsgan"], "max")]
+    assert means[0] == -math.inf
+    assert means[1:] == pytest.approx([(3 * 31 + 2 * 18 + 11) / 6, (3 * 31 + 18) / 4, 31.0])
+
+
 def test_trials_written_before_the_points_were_shared_are_refused_with_the_fix():
     with pytest.raises(CorruptFileError, match=r"no `sample` column .* `dvc repro study`"):
         objective_values(trials_table().drop(columns=["sample"]), "fid_clf1k", "min")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -85,6 +86,21 @@ def test_grid_values_and_size():
     assert grid_size((lr, Dimension("k_d_steps", "choice", values=(1, 5))), ("hinge", "lsgan"), 3) == 12
 
 
+def test_ray_samples_a_loguniform_dimension_uniformly_in_log_space():
+    """loguniform(1e-5, 1e-3): log10 of the draws is uniform on [-5, -3] (Kolmogorov–Smirnov), so their median is
+    10^-4 -- a plain uniform draw on [1e-5, 1e-3] would have median ≈ 5e-4; uniform(0, 0.9) has median 0.45."""
+    from scipy import stats
+
+    from pipeline.tuning.space import ray_domain
+
+    lr = ray_domain(Dimension("lr_g", "loguniform", 1e-5, 1e-3)).sample(size=2000, random_state=0)
+    assert lr.min() >= 1e-5 and lr.max() <= 1e-3
+    assert 0.8e-4 < np.median(lr) < 1.25e-4
+    assert stats.kstest((np.log10(lr) + 5) / 2, "uniform").pvalue > 1e-3
+    beta1 = ray_domain(Dimension("beta1", "uniform", 0.0, 0.9)).sample(size=2000, random_state=0)
+    assert 0.4 < np.median(beta1) < 0.5
+
+
 def test_a_sample_wins_over_dataset_overrides_and_keeps_the_variant_beta2():
     config = parse({"tune": {"space": SPACE, "steps": 1000, "eval_every": 100, "grace_period": 100},
                     "overrides": {"ring8": {"train": {"lr_g": 0.5, "batch_size": 256}}}})
@@ -133,6 +149,26 @@ def test_best_params_file_retrains_the_winner(tmp_path):
     assert (job.settings.optimiser.lr_g, job.settings.optimiser.k_d_steps, job.settings.optimiser.betas) == (2e-4, 5, (0.2, 0.999))
     assert job.train.steps == 1000
     assert best_trial(table.iloc[[2]], "modes1k", "max") is None
+
+
+def test_a_trials_best_is_its_lowest_value_when_lower_is_better():
+    """FID is lower-is-better: a trial measured 40, 12, 25 (steps 100-300) has best 12 at step 200, not its maximum,
+    and the sweep's winner is the trial with the lowest best; for a higher-is-better metric, the highest."""
+    from types import SimpleNamespace
+
+    from pipeline.tuning.results import trial_row
+
+    def result(trial_id, values):
+        curve = pd.DataFrame({"step": [100, 200, 300], "fid_clf1k": values})
+        return SimpleNamespace(metrics={"trial_id": trial_id, "step": 300, "fid_clf1k": values[-1]},
+                               metrics_dataframe=curve, config={"lr_g": 1e-4}, error=None)
+
+    rows = [trial_row(result("a", [40.0, 12.0, 25.0]), ["lr_g"], "fid_clf1k", "min", 300),
+            trial_row(result("b", [30.0, 20.0, 15.0]), ["lr_g"], "fid_clf1k", "min", 300)]
+    best_and_last = [(row["best_fid_clf1k"], row["best_step"], row["fid_clf1k"]) for row in rows]
+    assert best_and_last == [(12.0, 200, 25.0), (15.0, 300, 15.0)]
+    assert best_trial(pd.DataFrame(rows), "fid_clf1k", "min")["trial_id"] == "a"
+    assert trial_row(result("a", [40.0, 12.0, 25.0]), ["lr_g"], "fid_clf1k", "max", 300)["best_step"] == 100
 
 
 def test_pbt_adopt_takes_weights_and_moments_but_keeps_own_hyperparameters(prepared, tmp_path):
