@@ -120,3 +120,25 @@ def test_an_evaluation_mlflow_did_not_take_is_scored_again_not_kept(finished_run
     assert metrics_file("ring8", "hinge", 0).is_file()
     assert "evaluation kept" not in capsys.readouterr().err
     assert any(name.startswith("final/") for name in client.get_run(run_id).data.metrics)
+
+
+def test_damaged_dataset_files_stop_prepare_with_one_line(in_tmp, capsys):
+    """An interrupted download or a web page saved as an IDX file: `ganlab prepare` names the user's file and
+    the fix, and keeps the prepared data of an earlier run."""
+    from tests.test_datasets import write_idx
+
+    folder = Path("data/raw/mnist")
+    write_idx(folder)
+    Path("params.yaml").write_text("{}\n")
+    earlier = Path("data/prepared/mnist/manifest.json")
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text("{}\n")
+    archive = folder / "train-images-idx3-ubyte.gz"
+    archive.write_bytes(archive.read_bytes()[:200])
+    assert main(["prepare", "--dataset", "mnist"]) == 2
+    _one_error_line(capsys, f"MNIST file {archive} cannot be decompressed", "download it again")
+    archive.unlink()
+    (folder / "train-images-idx3-ubyte").write_text("<html><body>404 Not Found</body></html>\n")
+    assert main(["prepare", "--dataset", "mnist"]) == 2
+    _one_error_line(capsys, f"{folder / 'train-images-idx3-ubyte'} is not an IDX file", "download it again")
+    assert earlier.is_file()

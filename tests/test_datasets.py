@@ -69,8 +69,48 @@ def test_missing_idx_file_says_which_and_where(tmp_path):
 def test_corrupt_idx_file_is_reported(tmp_path):
     write_idx(tmp_path / "mnist", gz=False)
     (tmp_path / "mnist" / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03garbage")
-    with pytest.raises(DatasetError, match="could not be read"):
+    with pytest.raises(DatasetError, match="train-images-idx3-ubyte holds 11 bytes where its IDX header announces at "
+                                           "least 16"):
         load_dataset("mnist", tiny_config(data={"root": str(tmp_path)}))
+
+
+def _damage(path: Path, how: str) -> None:
+    """Cut a file in half (an interrupted download) or put a web page in its place (a saved error page)."""
+    data, page = path.read_bytes(), b"<html><body>404 Not Found</body></html>\n"
+    path.write_bytes(data[: len(data) // 2] if how == "cut" else page)
+
+
+def _one_line_error(tmp_path: Path, dataset: str, *needles: str) -> str:
+    with pytest.raises(DatasetError) as raised:
+        load_dataset(dataset, tiny_config(data={"root": str(tmp_path)}))
+    message = str(raised.value)
+    assert "\n" not in message and "ganlab-idx-" not in message, message
+    for needle in needles:
+        assert needle in message, message
+    return message
+
+
+@pytest.mark.parametrize("name, gz, how, problem", [
+    ("train-images-idx3-ubyte", True, "cut", "cannot be decompressed (EOFError"),
+    ("train-images-idx3-ubyte", False, "html", "is not an IDX file (it starts with b'<html><b'"),
+    ("t10k-labels-idx1-ubyte", True, "html", "cannot be decompressed (BadGzipFile"),
+    ("train-images-idx3-ubyte", False, "cut", "holds 11,768 bytes where its IDX header announces 23,536"),
+    ("t10k-labels-idx1-ubyte", False, "cut", "holds 9 bytes where its IDX header announces 18"),
+])
+def test_a_damaged_idx_file_is_named_with_the_fix(tmp_path, name, gz, how, problem):
+    """A truncated or wrong IDX file is named as the user has it (not torchvision's staging copy), one line."""
+    write_idx(tmp_path / "mnist", gz=gz)
+    damaged = tmp_path / "mnist" / (name + (".gz" if gz else ""))
+    _damage(damaged, how)
+    _one_line_error(tmp_path, "mnist", f"MNIST file {damaged} ", problem, "download it again")
+
+
+def test_a_gzipped_web_page_is_not_an_idx_file(tmp_path):
+    write_idx(tmp_path / "fashion-mnist")
+    damaged = tmp_path / "fashion-mnist" / "train-labels-idx1-ubyte.gz"
+    with gzip.open(damaged, "wb") as handle:
+        handle.write(b"<!DOCTYPE html><html></html>")
+    _one_line_error(tmp_path, "fashion-mnist", f"FashionMNIST file {damaged} is not an IDX file", "download it again")
 
 
 def write_cifar(folder: Path, per_batch: int = 4) -> None:
@@ -152,6 +192,20 @@ def test_image_folder_keeps_rgb_order_and_pixel_values(tmp_path):
         expected_label, pixels = written[int(round((image[0, 0, 0] + 1) / 2 * 255))]
         assert label == expected_label
         np.testing.assert_allclose(image, pixels.transpose(2, 0, 1) / 255.0 * 2 - 1, atol=1e-6)
+
+
+def test_a_truncated_image_in_an_image_folder_is_named(tmp_path):
+    from PIL import Image
+
+    for label in ("cats", "dogs"):
+        (tmp_path / "image-folder" / label).mkdir(parents=True)
+        for i in range(3):
+            pixels = np.random.default_rng(i).integers(0, 256, size=(12, 12, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "image-folder" / label / f"{i}.png")
+    damaged = tmp_path / "image-folder" / "dogs" / "1.png"
+    _damage(damaged, "cut")
+    _one_line_error(tmp_path, "image-folder", f"image {damaged} cannot be read (OSError: image file is truncated)",
+                    "replace it with an intact copy or remove it")
 
 
 def test_image_folder_missing(tmp_path):

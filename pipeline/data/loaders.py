@@ -5,7 +5,8 @@ float32 (N, 2); images as float32 (N, C, S, S) in [-1, 1] (the range of G's
 tanh) at ``data.image_size``; labels as int64 where the data has them.
 
 Nothing here downloads unless ``data.download: true`` *and* a network exists;
-a missing file is reported with its name and the folder it is expected in.
+a missing file is reported with its name and the folder it is expected in, a
+damaged one (truncated, not an IDX file, an unreadable image) with its name and the fix.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import gzip
 import math
 import shutil
+import struct
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from pipeline.common.files import reason
 from pipeline.config import IMAGE_DATASETS, Config
 
 
@@ -114,13 +118,47 @@ def load_digits(config: Config) -> RawDataset:
 
 
 _IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+_REPLACE_IDX = "replace it with a complete copy of the standard file (download it again)"
+
+
+def _unzip_idx(found: Path, staged: Path, dataset: str) -> None:
+    """Decompress ``found`` to ``staged``; a damaged archive raises :class:`DatasetError` naming ``found``."""
+    try:
+        with gzip.open(found) as src, open(staged, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+        raise DatasetError(f"{dataset} file {found} cannot be decompressed ({reason(err)}); it is damaged or "
+                           f"incomplete: {_REPLACE_IDX}") from err
+
+
+def _check_idx(found: Path, staged: Path, dataset: str) -> None:
+    """Refuse an IDX file whose magic number is not that of its name (``idx3``: 0x00000803, ``idx1``: 0x00000801:
+    unsigned bytes in 3 or 1 dimensions) or whose length differs from what its header announces.
+
+    ``staged`` is the file as torchvision will read it; errors name ``found``, the user's file.
+    """
+    dims = 3 if "-idx3-" in staged.name else 1
+    header_size = 4 * (1 + dims)
+    with open(staged, "rb") as handle:
+        header = handle.read(header_size)
+    after = " after decompression" if found.suffix == ".gz" else ""
+    if len(header) < 4 or struct.unpack(">I", header[:4])[0] != 0x800 + dims:
+        raise DatasetError(f"{dataset} file {found} is not an IDX file (it starts with {header[:8]!r}{after}, not the "
+                           f"magic number 0x0000080{dims}; a web page saved in its place?); {_REPLACE_IDX}")
+    size = staged.stat().st_size
+    expected = header_size + math.prod(struct.unpack(f">{dims}I", header[4:])) if len(header) == header_size else None
+    if size != expected:
+        announced = f"{expected:,}" if expected is not None else f"at least {header_size}"
+        raise DatasetError(f"{dataset} file {found} holds {size:,} bytes{after} where its IDX header announces "
+                           f"{announced} (an interrupted download?); {_REPLACE_IDX}")
 
 
 def _stage_idx_files(folder: Path, torchvision_name: str, staging: Path) -> Path:
-    """Lay the four IDX files out as torchvision expects (``<root>/<Class>/raw/<file>``, unzipped).
+    """Lay the four IDX files out as torchvision expects (``<root>/<Class>/raw/<file>``, unzipped), each checked.
 
     Accepts ``folder/<file>[.gz]``, ``folder/raw/<file>[.gz]`` and the
-    torchvision layout ``folder/<Class>/raw/<file>[.gz]``.
+    torchvision layout ``folder/<Class>/raw/<file>[.gz]``. A missing, damaged or
+    wrong file raises :class:`DatasetError` naming it and the fix.
     """
     raw = staging / torchvision_name / "raw"
     raw.mkdir(parents=True)
@@ -134,18 +172,21 @@ def _stage_idx_files(folder: Path, torchvision_name: str, staging: Path) -> Path
                 f"set data.paths.<dataset> to the folder that has them, or set data.download: true where a network exists."
             )
         if found.suffix == ".gz":
-            with gzip.open(found) as src, open(raw / name, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+            _unzip_idx(found, raw / name, torchvision_name)
         else:
             (raw / name).symlink_to(found.resolve())
+        _check_idx(found, raw / name, torchvision_name)
     return staging
 
 
-def _torchvision_pair(cls: type, root: Path) -> tuple[Any, Any]:
+def _torchvision_pair(cls: type, root: Path, shown: Path | None = None) -> tuple[Any, Any]:
+    """The train and test splits of ``cls`` read from ``root``; errors name ``shown`` (default ``root``), the
+    folder the user gave when ``root`` is a staging copy of it."""
     try:
         return cls(root=str(root), train=True, download=False), cls(root=str(root), train=False, download=False)
     except (RuntimeError, ValueError, OSError, EOFError) as err:
-        raise DatasetError(f"{cls.__name__} files under {root} could not be read ({err}); are they complete and uncorrupted?") from err
+        raise DatasetError(f"{cls.__name__} files under {shown or root} could not be read ({reason(err)}); "
+                           "are they complete and uncorrupted?") from err
 
 
 def _download(cls: type, root: Path) -> None:
@@ -169,7 +210,7 @@ def load_idx_dataset(name: str, config: Config) -> RawDataset:
     if config.data.download:
         _download(cls, folder)
     with tempfile.TemporaryDirectory(prefix="ganlab-idx-") as tmp:
-        train, test = _torchvision_pair(cls, _stage_idx_files(folder, cls.__name__, Path(tmp)))
+        train, test = _torchvision_pair(cls, _stage_idx_files(folder, cls.__name__, Path(tmp)), folder)
         size = config.data.image_size
         return RawDataset(
             name, "images",
@@ -221,6 +262,18 @@ def load_cifar10(config: Config) -> RawDataset:
     )
 
 
+def _read_images(dataset: Any, folder: Path) -> list[np.ndarray]:
+    """Every image of an ``ImageFolder`` as an array; an unreadable one raises :class:`DatasetError` naming it."""
+    images = []
+    for index, (path, _) in enumerate(dataset.samples):
+        try:
+            images.append(np.asarray(dataset[index][0]))
+        except (OSError, SyntaxError) as err:  # PIL: truncated or unidentified files; SyntaxError: a broken PNG chunk
+            raise DatasetError(f"image {path} cannot be read ({reason(err)}); replace it with an intact copy or "
+                               f"remove it from {folder}") from err
+    return images
+
+
 def load_image_folder(config: Config) -> RawDataset:
     """Any folder of images with one sub-folder per class (torchvision ``ImageFolder``), as RGB.
 
@@ -238,7 +291,7 @@ def load_image_folder(config: Config) -> RawDataset:
         dataset = datasets.ImageFolder(str(folder), transform=transform)
     except (FileNotFoundError, RuntimeError) as err:
         raise DatasetError(f"{folder}: {err}. Put images in class sub-folders, e.g. {folder}/cats/001.png") from err
-    pixels = np.stack([np.asarray(image) for image, _ in dataset])
+    pixels = np.stack(_read_images(dataset, folder))
     labels = np.asarray(dataset.targets, dtype=np.int64)
     x = to_model_images(pixels, 255.0, size)
     info = {"source": str(folder), "classes": list(dataset.classes)}
