@@ -13,11 +13,10 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from models.families import family_of, get_variant, load_builtin_families
 from models.family import FamilyError, FAMILIES
-from pipeline.config.rules import ConfigError, section_values
+from pipeline.config.reading import read_yaml
+from pipeline.config.rules import ConfigError, printable, section_values
 from pipeline.config.sections import DATASETS, OVERRIDABLE, SECTIONS, Config, TuneConfig
 from pipeline.config.space import PBT_MUTABLE, parse_space
 
@@ -59,13 +58,14 @@ def _overrides(raw: Any, source: str) -> tuple[Any, ...]:
     overrides = []
     for dataset, per_section in (raw or {}).items():
         if dataset not in DATASETS:
-            raise ConfigError(f"{source}: overrides.{dataset} names an unknown dataset; known: {', '.join(DATASETS)}")
+            raise ConfigError(f"{source}: overrides.{printable(dataset)} names an unknown dataset; "
+                              f"known: {', '.join(DATASETS)}")
         if not isinstance(per_section, Mapping):
             raise ConfigError(f"{source}: overrides.{dataset} must be a mapping of sections")
         parsed = []
         for section, values in per_section.items():
             if section not in OVERRIDABLE:
-                raise ConfigError(f"{source}: overrides.{dataset}.{section} cannot be overridden; "
+                raise ConfigError(f"{source}: overrides.{dataset}.{printable(section)} cannot be overridden; "
                                   f"overridable: {', '.join(OVERRIDABLE)}")
             checked = section_values(section, SECTIONS[section], values, f"{source} (overrides.{dataset})")
             parsed.append((section, tuple(checked.items())))
@@ -84,7 +84,8 @@ def _families(raw: Any, source: str) -> tuple[tuple[str, Any], ...]:
     for name, values in raw.items():
         family = FAMILIES.get(name)
         if family is None:
-            raise ConfigError(f"{source}: families.{name} names an unknown family; known: {', '.join(sorted(FAMILIES))}")
+            raise ConfigError(f"{source}: families.{printable(name)} names an unknown family; "
+                              f"known: {', '.join(sorted(FAMILIES))}")
         if family.options is None:
             raise ConfigError(f"{source}: families.{name}: family {name} takes no options of its own")
         parsed.append((name, family.options(**section_values(f"families.{name}", family.options, values, source))))
@@ -149,12 +150,8 @@ def _check_trainings(config: Config, source: str) -> None:
 
 
 def load(path: str | Path = "params.yaml") -> Config:
-    """Read and validate a params file."""
+    """Read and validate a params file (:func:`pipeline.config.reading.read_yaml` refuses duplicate keys)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"params file {path} not found; run from the project root or pass --params FILE")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from None
-    return parse(raw, str(path))
+    return parse(read_yaml(path), str(path))
