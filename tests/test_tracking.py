@@ -79,3 +79,31 @@ def test_ganlab_ui_refuses_a_port_another_program_holds(in_tmp):
                                                 r"--port, or leave --port out for a free one$"):
             serve(parse({}), "127.0.0.1", port)
     assert not (in_tmp / "mlflow.db").exists(), "refused before touching the store"
+
+
+GARBAGE = bytes(range(256)) * 16  # not a sqlite database: no "SQLite format 3" header
+
+
+def test_a_corrupt_tracking_store_names_itself_and_the_fix(tmp_path):
+    from pipeline.tracking.store import TrackingError, client_for
+
+    store = tmp_path / "mlflow.db"
+    store.write_bytes(GARBAGE)
+    with pytest.raises(TrackingError) as raised:
+        client_for(f"sqlite:///{store}")
+    assert str(raised.value) == (f"the MLflow tracking store {store} is not a readable sqlite database (DatabaseError: "
+                                 f"file is not a database); move it aside (mv {store} {store}.damaged) or restore a "
+                                 "backup of it: MLflow then creates a new, empty one")
+
+
+def test_a_corrupt_tracking_store_stops_a_command_with_one_line_and_is_kept(in_tmp, monkeypatch, capsys):
+    from pipeline.cli import main
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (in_tmp / "params.yaml").write_text("{}\n")
+    (in_tmp / "mlflow.db").write_bytes(GARBAGE)
+    assert main(["ui"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ganlab: error: the MLflow tracking store ") and err.count("\n") == 1, err
+    assert f"{in_tmp.resolve() / 'mlflow.db'} is not a readable sqlite database" in err and "move it aside" in err
+    assert (in_tmp / "mlflow.db").read_bytes() == GARBAGE

@@ -90,14 +90,34 @@ def experiment_id(client: Any, name: str, project: Path | None = None) -> str:
         return existing.experiment_id
 
 
+def _sqlite_damage(err: BaseException | None) -> BaseException | None:
+    """sqlite3's own DatabaseError (a file that is not a database, or a damaged one) among ``err`` and its causes;
+    None for other errors, its subclasses included (OperationalError: a locked or unreachable file)."""
+    import sqlite3
+
+    for _ in range(10):
+        if err is None or type(err) is sqlite3.DatabaseError:
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def client_for(uri: str) -> Any:
+    """An MLflow client of the store at ``uri``, opened now: :class:`TrackingError` (one line) when it cannot be,
+    naming a damaged sqlite file and how to start a new one."""
     from mlflow.tracking import MlflowClient
 
     check_reachable(uri)
     try:
         return MlflowClient(tracking_uri=uri)
     except Exception as err:
-        raise TrackingError(f"cannot open the MLflow store {uri}: {err}") from err
+        damage = _sqlite_damage(err) if uri.startswith("sqlite:///") else None
+        if damage is not None:
+            path = uri[len("sqlite:///"):].split("?")[0]
+            raise TrackingError(f"the MLflow tracking store {path} is not a readable sqlite database "
+                                f"({reason(damage)}); move it aside (mv {path} {path}.damaged) or restore a backup "
+                                "of it: MLflow then creates a new, empty one") from err
+        raise TrackingError(f"cannot open the MLflow store {uri}: {reason(err)}") from err
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
