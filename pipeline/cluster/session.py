@@ -66,7 +66,7 @@ class ClusterUnreachable(RuntimeError):
     """Nothing answers at the address of the cluster to join."""
 
 
-def check_reachable(address: str, source: str, timeout_s: float | None = None) -> None:
+def check_cluster_reachable(address: str, source: str, timeout_s: float | None = None) -> None:
     """Fail within ``timeout_s`` (default :data:`REACH_TIMEOUT_S`) when nothing accepts a connection at ``address``
     (``host:port``; ``auto`` and ``ray://`` addresses are left to Ray): ``ray.init`` would retry for minutes,
     printing only C++ warnings."""
@@ -163,7 +163,7 @@ def ray_session(config: RayConfig, environment: dict[str, Any] | None = None) ->
              "log_to_driver": True, "runtime_env": environment or None}
     previous = {name: os.environ.get(name) for name in ("RAY_ADDRESS", GCS_PORT_VARIABLE)}
     if address:
-        check_reachable(address, _address_source(config))
+        check_cluster_reachable(address, _address_source(config))
         log.info("joining the Ray cluster at %s", address)
         ray.init(address=address, **quiet)
         watchdog = None
