@@ -9,7 +9,10 @@ and first line -- what the stage's error and ``trials.csv`` show.
 
 from __future__ import annotations
 
+import errno
 import re
+import shutil
+from pathlib import Path
 
 from pipeline.common.files import reason
 
@@ -17,16 +20,21 @@ from pipeline.common.files import reason
 RAY_CONTEXT = re.compile(r"\s*job_id=\S+ worker_id=\S+ node_id=\S+ timestamp_ns=\d+")
 
 
+def chain(error: BaseException, context: bool = False) -> list[BaseException]:
+    """``error`` and what it wraps, outermost first: Ray's wrappers, ``raise … from`` (and, with ``context``,
+    the exception being handled when it was raised)."""
+    errors: list[BaseException] = []
+    while isinstance(error, BaseException) and id(error) not in {id(e) for e in errors}:
+        errors.append(error)
+        error = (getattr(error, "cause", None) or getattr(error, "controller_failure", None)
+                 or next(iter((getattr(error, "worker_failures", None) or {}).values()), None)
+                 or error.__cause__ or (error.__context__ if context else None))
+    return errors
+
+
 def innermost(error: BaseException) -> BaseException:
     """The exception at the bottom of Ray's wrappers and ``raise … from`` chains."""
-    seen = {id(error)}
-    while True:
-        inner = (getattr(error, "cause", None) or getattr(error, "controller_failure", None)
-                 or next(iter((getattr(error, "worker_failures", None) or {}).values()), None) or error.__cause__)
-        if not isinstance(inner, BaseException) or id(inner) in seen:
-            return error
-        seen.add(id(inner))
-        error = inner
+    return chain(error)[-1]
 
 
 def failure_cause(error: BaseException) -> str:
@@ -36,3 +44,26 @@ def failure_cause(error: BaseException) -> str:
     if text.startswith("ray::") or "Traceback (most recent call last)" in text:  # a header and a traceback
         return text.splitlines()[-1].strip()[:300]
     return RAY_CONTEXT.sub("", reason(cause))
+
+
+#: Below this much free space a local disk counts as full (Ray and Tune write small state files on every report).
+FULL_DISK_BYTES = 16 * 1024**2
+
+
+def full_disk(error: BaseException, folders: list[Path]) -> str | None:
+    """When ``error`` comes from a full disk (``ENOSPC`` anywhere in what Ray wrapped, or one of the local
+    ``folders`` with less than :data:`FULL_DISK_BYTES` free -- Tune's own errors then hide the cause), one line
+    naming the folder, the space left and the fix; else None."""
+    no_space = any(getattr(e, "errno", None) == errno.ENOSPC or "No space left on device" in str(e)
+                   for e in chain(error, context=True))
+    measured = []
+    for folder in folders:
+        existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if existing is not None:
+            measured.append((shutil.disk_usage(existing).free, str(folder)))
+    if measured and (no_space or min(measured)[0] < FULL_DISK_BYTES):
+        free, folder = min(measured)
+        return (f"the disk holding {folder} is full ({free / 1024**2:.1f} MiB free): free space there, or move "
+                f"it to another disk (ray.storage / GANLAB_STORAGE for the run storage), then run the command "
+                f"again -- finished runs and written checkpoints are kept")
+    return "a disk is full (No space left on device): free space, then run the command again" if no_space else None

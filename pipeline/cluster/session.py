@@ -46,6 +46,9 @@ LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 LOCAL_MARKER = "GANLAB_LOCAL_RAY"
 #: Ray Tune's switch for its console reporter; "0" with ``verbose=0`` prints nothing.
 TUNE_OUTPUT_SWITCH = "RAY_AIR_NEW_OUTPUT"
+#: Ray Tune's loggers that print tracebacks ganlab reports in one line: a failed trial's (the trial loop), and a
+#: failed save of the experiment state (a full or unreachable storage; ganlab names the full disk).
+TUNE_TRACEBACK_LOGGERS = ("ray.tune.execution.tune_controller", "ray.tune.execution.experiment_state")
 #: Ray Train settings for a local instance (inherited by every Ray process it starts; a cluster keeps its own).
 #: A laptop cannot be pre-empted (the watcher only adds a process and an error line); nothing scrapes Ray Train's
 #: Prometheus metrics there; and the controller notices a finished worker group within 0.5 s instead of 2 s.
@@ -200,12 +203,20 @@ def ray_session(config: RayConfig, environment: dict[str, Any] | None = None) ->
 def tune_console_off() -> Iterator[None]:
     """Ray Tune's console reporter (trial tables, config boxes, result paths) off while a Tuner runs: ganlab's
     own progress callbacks say what happens. Tune reads the switch when ``fit`` starts; with ``verbose=0`` in the
-    run config nothing of its reporter is printed."""
+    run config nothing of its reporter is printed. Its tracebacks of a failed trial and of a failed save of its
+    state are off too: ganlab reports each failed run or trial in one line with its cause, and a full disk by name
+    (Tune keeps a trial's traceback in its ``error.txt``)."""
     previous = os.environ.get(TUNE_OUTPUT_SWITCH)
     os.environ[TUNE_OUTPUT_SWITCH] = "0"
+    loggers = [logging.getLogger(name) for name in TUNE_TRACEBACK_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
         if previous is None:
             os.environ.pop(TUNE_OUTPUT_SWITCH, None)
         else:

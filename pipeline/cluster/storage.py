@@ -17,6 +17,7 @@ driver, ``spool/`` metric rows a tracking outage held back, ``matrix/`` and ``tu
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -39,6 +40,10 @@ class StorageError(RuntimeError):
 
 
 def _filesystem_error(location: str, action: str, err: BaseException) -> StorageError:
+    if getattr(err, "errno", None) == errno.ENOSPC or "No space left on device" in str(err):
+        return StorageError(f"ray.storage {location}: cannot {action}: a disk is full ({reason(err)}); free space "
+                            "(on the storage's disk, or on the project's for runs/), or set ray.storage to another "
+                            "disk, then run the command again -- finished runs and written checkpoints are kept")
     return StorageError(f"ray.storage {location}: cannot {action} ({reason(err)}); check the path or URI, the "
                         "endpoint and the credentials in the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS)")
 

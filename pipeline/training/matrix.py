@@ -21,12 +21,14 @@ import os
 import socket
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Mapping
 
-from pipeline.cluster.failures import failure_cause
+from pipeline.cluster.failures import failure_cause, full_disk
 from pipeline.cluster.session import ClusterContext, cluster_session, require_resources, tune_console_off
 from pipeline.cluster.shipping import verify_code
-from pipeline.cluster.storage import new_token
+from pipeline.cluster.storage import StorageError, new_token
+from pipeline.common.layout import RUNS
 from pipeline.common.logs import configure_logging
 from pipeline.config import Config
 from pipeline.data.shipping import DatasetFolders, ShippedDataset
@@ -116,12 +118,19 @@ def fan_out(config: Config, jobs: list[TrainingJob], keys: Mapping[str, str], tr
         experiment = f"train-{os.getpid()}-{new_token()[:8]}"
         log.info("training %d run(s), up to %d at once on Ray; storage %s", len(jobs), capacity(config),
                  cluster.storage.location)
+        folders = [RUNS] + ([Path(cluster.storage.path)] if cluster.storage.local else [])
         try:
             with tune_console_off():  # MatrixProgress says what happens
                 grid = _tuner(config, MatrixContext(config, requests), list(requests), cluster, experiment).fit()
+        except Exception as err:  # Tune's own error when it cannot write its state hides a full disk
+            full = full_disk(err, folders)
+            if full is None:
+                raise
+            raise StorageError(full) from err
         finally:
             (cluster.storage / "matrix" / experiment).rmtree()
-    failed = {result.config["run"]: failure_cause(result.error) for result in grid if result.error is not None}
+    failed = {result.config["run"]: full_disk(result.error, folders) or failure_cause(result.error)
+              for result in grid if result.error is not None}
     unfinished = [result.config["run"] for result in grid
                   if result.error is None and not (result.metrics or {}).get("headline")]
     return FanOutResult(failed, unfinished)
