@@ -98,3 +98,18 @@ def test_a_ray_address_where_nothing_answers_fails_in_seconds_naming_it(prepared
     assert line.startswith("ganlab: error: no Ray cluster answers at 127.0.0.1:9 (the environment variable "
                            "RAY_ADDRESS; Connection refused for 2 s): start the cluster's head there")
     assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize(("command", "raised", "line"), [
+    ("evaluate", KeyboardInterrupt(), "ganlab: stopped (Ctrl-C); run the command again to redo it"),
+    ("train", KeyboardInterrupt("SIGTERM"), "ganlab: stopped (SIGTERM); checkpoints are kept: run the command again "
+                                            "to resume"),
+])
+def test_a_stopped_command_says_why_and_what_a_rerun_does(capsys, command, raised, line):
+    from pipeline.cli import _guarded
+
+    def stopped() -> None:
+        raise raised
+
+    assert _guarded(stopped, command)[0] == 130
+    assert capsys.readouterr().err.strip() == line
