@@ -118,7 +118,7 @@ def fan_out(config: Config, jobs: list[TrainingJob], keys: Mapping[str, str], tr
         experiment = f"train-{os.getpid()}-{new_token()[:8]}"
         log.info("training %d run(s), up to %d at once on Ray; storage %s", len(jobs), capacity(config),
                  cluster.storage.location)
-        folders = [RUNS] + ([Path(cluster.storage.path)] if cluster.storage.local else [])
+        folders = [RUNS.absolute()] + ([Path(cluster.storage.path)] if cluster.storage.local else [])
         try:
             with tune_console_off():  # MatrixProgress says what happens
                 grid = _tuner(config, MatrixContext(config, requests), list(requests), cluster, experiment).fit()

@@ -14,8 +14,9 @@ import logging
 import shutil
 from typing import Any
 
-from pipeline.cluster.storage import StoragePath
-from pipeline.common.layout import RUN_FILES, SUMMARY, run_dir
+from pipeline.cluster.failures import full_disk
+from pipeline.cluster.storage import StorageError, StoragePath
+from pipeline.common.layout import RUN_FILES, RUNS, SUMMARY, run_dir
 from pipeline.training.job import TrainingJob
 from pipeline.training.places import RunPlaces
 
@@ -44,7 +45,13 @@ def collect(job: TrainingJob, key: str, storage: StoragePath) -> dict[str, Any] 
     target = run_dir(job.dataset, job.variant, job.seed)
     incoming = target.with_name(f".{target.name}.incoming")
     shutil.rmtree(incoming, ignore_errors=True)
-    source.download(incoming)
+    try:
+        source.download(incoming)
+    except StorageError as err:  # the old run folder stays; the files stay in the storage for the next call
+        full = full_disk(err, [RUNS.absolute()])
+        if full is None:
+            raise
+        raise StorageError(full) from err
     missing = [name for name in RUN_FILES if not (incoming / name).is_file()]
     if missing:
         shutil.rmtree(incoming, ignore_errors=True)
