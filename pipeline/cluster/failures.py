@@ -46,6 +46,11 @@ def failure_cause(error: BaseException) -> str:
     return RAY_CONTEXT.sub("", reason(cause))
 
 
+def no_space_left(error: BaseException) -> bool:
+    """Whether ``error`` itself says a disk is full (``ENOSPC``, or its text when Ray or pyarrow re-raised it)."""
+    return getattr(error, "errno", None) == errno.ENOSPC or "No space left on device" in str(error)
+
+
 #: Below this much free space a local disk counts as full (Ray and Tune write small state files on every report).
 FULL_DISK_BYTES = 16 * 1024**2
 
@@ -54,8 +59,7 @@ def full_disk(error: BaseException, folders: list[Path]) -> str | None:
     """When ``error`` comes from a full disk (``ENOSPC`` anywhere in what Ray wrapped, or one of the local
     ``folders`` with less than :data:`FULL_DISK_BYTES` free -- Tune's own errors then hide the cause), one line
     naming the folder, the space left and the fix; else None."""
-    no_space = any(getattr(e, "errno", None) == errno.ENOSPC or "No space left on device" in str(e)
-                   for e in chain(error, context=True))
+    no_space = any(no_space_left(e) for e in chain(error, context=True))
     measured = []
     for folder in folders:
         existing = next((p for p in (folder, *folder.parents) if p.exists()), None)

@@ -38,6 +38,7 @@ from pipeline.cluster.shipping import runtime_env, shipped_environment
 from pipeline.cluster.storage import StoragePath, storage_location, storage_root
 from pipeline.cluster.watchdog import Watchdog
 from pipeline.common.digest import source_digest
+from pipeline.common.ports import free_port
 from pipeline.config import RayConfig
 
 log = logging.getLogger("ganlab.ray")
@@ -93,12 +94,6 @@ def check_cluster_reachable(address: str, source: str, timeout_s: float | None =
 
 def _address_source(config: RayConfig) -> str:
     return "ray.address in params" if config.address else "the environment variable RAY_ADDRESS"
-
-
-def _free_port(host: str) -> str:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return str(probe.getsockname()[1])
 
 
 def cluster_address(config: RayConfig) -> str | None:
@@ -178,7 +173,7 @@ def ray_session(config: RayConfig, environment: dict[str, Any] | None = None) ->
         # Ray's helpers that find "their" instance without an address (Ray Train's placement-group cleaner) fail
         # when another Ray runs on the machine: every process of ours inherits our GCS address, chosen here.
         host = ray.util.get_node_ip_address()
-        os.environ[GCS_PORT_VARIABLE] = previous[GCS_PORT_VARIABLE] or _free_port(host)
+        os.environ[GCS_PORT_VARIABLE] = previous[GCS_PORT_VARIABLE] or str(free_port(host))
         os.environ["RAY_ADDRESS"] = f"{host}:{os.environ[GCS_PORT_VARIABLE]}"
         # "local": a new instance of our own, even when another Ray runs on the machine (``ray.init()`` would
         # join the one started last by ``ray start``).

@@ -17,7 +17,6 @@ driver, ``spool/`` metric rows a tracking outage held back, ``matrix/`` and ``tu
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
+from pipeline.cluster.failures import no_space_left
 from pipeline.common.files import reason
 from pipeline.common.layout import SCRATCH
 
@@ -40,7 +40,7 @@ class StorageError(RuntimeError):
 
 
 def _filesystem_error(location: str, action: str, err: BaseException) -> StorageError:
-    if getattr(err, "errno", None) == errno.ENOSPC or "No space left on device" in str(err):
+    if no_space_left(err):
         return StorageError(f"ray.storage {location}: cannot {action}: a disk is full ({reason(err)}); free space "
                             "(on the storage's disk, or on the project's for runs/), or set ray.storage to another "
                             "disk, then run the command again -- finished runs and written checkpoints are kept")

@@ -18,17 +18,12 @@ import time
 import urllib.error
 import urllib.request
 
+from pipeline.common.ports import free_port
 from pipeline.config import Config
 from pipeline.tracking.store import TrackingError, client_for, close_orphaned_runs, experiment_id, resolve_tracking_uri
 
 log = logging.getLogger("ganlab.ui")
 START_TIMEOUT_S = 120.0
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 def check_port_free(host: str, port: int) -> None:
