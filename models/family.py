@@ -56,6 +56,9 @@ class DataSpec:
     shape: tuple[int, ...]  # (2,) for points, (C, H, W) for images
     n_classes: int = 0  # 0: unlabelled
     source_shape: tuple[int, ...] | None = None  # translation and super-resolution inputs
+    #: How ``source`` relates to ``x``: "paired" (row i of each belongs together: translation pairs, low/high
+    #: resolution), "unpaired" (two domains of their own sizes, drawn independently), None (no source).
+    pairing: str | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,9 @@ class Family(ABC):
     step_metrics: ClassVar[Mapping[str, str]] = {}
     #: The report's figures of step statistics.
     curves: ClassVar[tuple[Curve, ...]] = ()
+    #: The shared params keys :meth:`resolve` reads (``"model.width"``, ``"train.lr_g"``, ``"loss.gp_lambda"``):
+    #: a search offers only these (and the family's own options); a key left out here is never searched for it.
+    reads: ClassVar[tuple[str, ...]] = ()
 
     def check_data(self, data: DataSpec) -> None:
         """Refuse data the task cannot train on (before any compute)."""

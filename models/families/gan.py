@@ -144,6 +144,9 @@ class GANFamily(Family):
         "grad_norm_g": "grad_norm/g", "penalty": "penalty/gp", "wasserstein": "wasserstein/estimate",
         "skipped_d": "amp/skipped_d", "skipped_g": "amp/skipped_g",
     }
+    reads = ("model.arch", "model.z_dim", "model.width", "model.depth", "model.norm", "loss.regulariser",
+             "loss.wgan_clip", "loss.gp_lambda", "loss.lsgan_targets", "train.optimiser", "train.lr_g", "train.lr_d",
+             "train.betas", "train.k_d_steps")
     curves = (
         Curve(("loss_d",), "Discriminator loss", "L_D"),
         Curve(("loss_g",), "Generator loss", "L_G"),

@@ -107,6 +107,7 @@ class ToyConditionalFamily(Family):
     settings = ToySettings
     step_metrics = {"loss_d": "loss/d", "loss_g": "loss/g"}
     curves = (Curve(("loss_d",), "Discriminator loss", "L_D"),)
+    reads = ("model.z_dim", "model.width", "train.lr_g", "train.betas")
 
     def resolve(self, variant: Variant, hyper: Hyperparameters, data: DataSpec, world_size: int) -> ToySettings:
         defaults = variant.optimiser
