@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from models.losses import AdversarialLoss
+from models.progress import Progress
 
 TASKS = ("unconditional", "class-conditional", "paired-translation", "unpaired-translation", "super-resolution")
 #: The batch keys each task trains on.
@@ -134,13 +135,16 @@ class Variant:
 @dataclass(frozen=True)
 class RunContext:
     """Where and how one worker runs a family: device, the wrapper of trainable nets (DDP under Ray Train),
-    the seed of the initial weights, G's EMA decay and the mixed precision."""
+    the seed of the initial weights, G's EMA (decay, start step, ramp-up; :mod:`models.ema`) and the mixed
+    precision."""
 
     device: torch.device = torch.device("cpu")
     wrap: Callable[[nn.Module], nn.Module] = lambda module: module
     seed: int = 0
     ema_decay: float | None = None
     precision: str = "fp32"
+    ema_start: int = 0
+    ema_rampup: float | None = None
 
 
 @dataclass(frozen=True)
@@ -157,8 +161,9 @@ class FamilyRun(ABC):
     """One worker's instance of a family: its networks, optimisers and everything a checkpoint holds."""
 
     @abstractmethod
-    def step(self, next_batch: Callable[[], Batch], rng: torch.Generator) -> dict[str, float]:
-        """One full iteration of the family's algorithm; plain floats (absent keys: not measured this step)."""
+    def step(self, next_batch: Callable[[], Batch], rng: torch.Generator, progress: Progress) -> dict[str, float]:
+        """One full iteration of the family's algorithm at ``progress`` (the step index, the total, images seen);
+        plain floats (absent keys: not measured this step)."""
 
     @abstractmethod
     def sampler(self) -> nn.Module:
@@ -203,6 +208,11 @@ class Family(ABC):
     step_metrics: ClassVar[Mapping[str, str]] = {}
     #: The report's figures of step statistics.
     curves: ClassVar[tuple[Curve, ...]] = ()
+    #: Options of sampling for evaluation (e.g. truncation ψ), a frozen dataclass of ``option`` fields (params
+    #: ``sampling.<family>``). They belong to the evaluation, not to the run: recorded in the evaluation's protocol
+    #: and outside the run key, so changing one re-scores the runs and retrains none. The in-training metric
+    #: samples with the defaults.
+    sampling_options: ClassVar[type | None] = None
     #: The shared params keys :meth:`resolve` reads (``"model.width"``, ``"train.lr_g"``, ``"loss.gp_lambda"``):
     #: a search offers only these (and the family's own options); a key left out here is never searched for it.
     reads: ClassVar[tuple[str, ...]] = ()
@@ -235,9 +245,18 @@ class Family(ABC):
     def latent_dim(self, settings: Any) -> int:
         """Size of the noise vector a sample is drawn from (0: none)."""
 
-    def generate(self, sampler: nn.Module, z: Tensor, conditions: Batch) -> Tensor:
-        """One batch of samples from noise ``z`` and the task's conditions (labels or input images)."""
+    def sample_noise(self, n: int, latent_dim: int, rng: torch.Generator, options: Any = None) -> Tensor:
+        """``n`` noise vectors for sampling (standard normal; a family with truncation draws them its way)."""
+        return torch.randn(n, latent_dim, generator=rng)
+
+    def generate(self, sampler: nn.Module, z: Tensor, conditions: Batch, options: Any = None) -> Tensor:
+        """One batch of samples from noise ``z``, the task's conditions (labels or input images) and the sampling
+        options (an instance of :attr:`sampling_options`, or None for a family without)."""
         return sampler(z)
+
+    def sampler_kind(self, state: dict[str, Any]) -> str:
+        """What :meth:`sampler_weights` takes from a state, for the protocol: "EMA" or "raw" (the trained G)."""
+        return "raw"
 
     def settings_from_dict(self, plain: Mapping[str, Any]) -> Any:
         """Settings back from the plain dict a checkpoint or generator file stores."""

@@ -4,6 +4,13 @@
 optimiser step on D's loss; then sample m noise vectors and take one
 optimiser step on G's loss. The regulariser of the variant acts inside the D
 steps (gradient penalty: added to the loss; weight clipping: after the update).
+
+**Conditions.** A real batch may carry conditions besides ``x`` (class labels ``y`` for a conditional GAN,
+input images ``source`` for translation; :data:`models.family.TASK_INPUTS`). Then D judges ``D(x, c)`` and G
+generates ``G(z, c)``: networks of a conditioned family take ``(inputs, conditions)``, unconditioned ones
+``(inputs)`` alone (:func:`conditioned`). D sees the real batch's conditions with real data and the generated
+batch's with generated data; G's conditions are the real batch's unless the family draws its own (a conditional
+GAN samples labels, Mirza & Osindero 2014; translation keeps the batch's inputs, Isola et al. 2017).
 """
 
 from __future__ import annotations
@@ -14,10 +21,16 @@ from typing import Callable, Iterable
 import torch
 from torch import Tensor, nn
 
+from torch.nn.parallel import DataParallel, DistributedDataParallel
+
 from models.ema import ExponentialMovingAverage
 from models.losses import AdversarialLoss
 from models.precision import FP32, Precision
+from models.progress import Progress
 from models.regularisers import Regulariser
+
+#: What a real batch carries besides ``x`` (``y``, ``source``, ...), passed to G and D.
+Conditions = dict[str, Tensor]
 
 
 @dataclass(frozen=True)
@@ -80,8 +93,21 @@ class StepStats:
 
 
 def unwrap(module: nn.Module) -> nn.Module:
-    """The bare module under a DistributedDataParallel (or similar) wrapper."""
-    return getattr(module, "module", module)
+    """The bare module under a ``DistributedDataParallel`` or ``DataParallel`` wrapper (any other module as it is,
+    even one with an attribute called ``module``)."""
+    return module.module if isinstance(module, (DistributedDataParallel, DataParallel)) else module
+
+
+def conditioned(network: Callable[..., Tensor], inputs: Tensor, conditions: Conditions | None) -> Tensor:
+    """``network(inputs, conditions)`` when there are conditions, else ``network(inputs)``."""
+    return network(inputs, conditions) if conditions else network(inputs)
+
+
+def split_batch(batch: Tensor | dict[str, Tensor]) -> tuple[Tensor, Conditions]:
+    """A real batch as (``x``, its conditions); a bare tensor has none."""
+    if isinstance(batch, Tensor):
+        return batch, {}
+    return batch["x"], {key: value for key, value in batch.items() if key != "x"}
 
 
 def gradient_norm(parameters: Iterable[nn.Parameter]) -> Tensor:
@@ -101,19 +127,23 @@ def discriminator_step(
     z: Tensor,
     rng: torch.Generator | None = None,
     precision: Precision = FP32,
+    real_conditions: Conditions | None = None,
+    fake_conditions: Conditions | None = None,
 ) -> Tensor:
     """One D update; returns ``[loss, mean D(x), mean D(G(z)), ‖∇D‖, penalty, mean r - mean f, skipped]``.
 
-    Losses are computed in fp32 from D's (possibly half-precision) outputs.
+    Losses are computed in fp32 from D's (possibly half-precision) outputs. The regulariser judges its
+    points (e.g. the gradient penalty's interpolates) under the real batch's conditions.
     """
     with precision.autocast():
         with torch.no_grad():
-            fake = generator(z)
-        real_out = discriminator(real).float()
-        fake_out = discriminator(fake).float()
+            fake = conditioned(generator, z, fake_conditions)
+        real_out = conditioned(discriminator, real, real_conditions).float()
+        fake_out = conditioned(discriminator, fake, fake_conditions).float()
         loss = objective.loss.d_loss(real_out, fake_out)
         scale = precision.scaler_d.get_scale() if precision.scaler_d is not None else 1.0
-        penalty = objective.regulariser.penalty(discriminator, real, fake, rng, scale)
+        critic = (lambda points: discriminator(points, real_conditions)) if real_conditions else discriminator
+        penalty = objective.regulariser.penalty(critic, real, fake, rng, scale)
         if penalty is None:
             penalty = torch.zeros((), device=real.device)
         else:
@@ -141,8 +171,9 @@ def generator_step(
     objective: Objective,
     z: Tensor,
     precision: Precision = FP32,
+    conditions: Conditions | None = None,
 ) -> Tensor:
-    """One G update through a frozen D; returns ``[loss, ‖∇G‖, skipped]``.
+    """One G update through a frozen D; returns ``[loss, ‖∇G‖, skipped]`` (G and D both see ``conditions``).
 
     D is called unwrapped (no DDP gradient reduction: its weights are not
     updated here) with ``requires_grad`` off, so no D gradients are computed.
@@ -155,7 +186,7 @@ def generator_step(
     bare_d.requires_grad_(False)
     try:
         with precision.autocast():
-            loss = objective.loss.g_loss(bare_d(generator(z)).float())
+            loss = objective.loss.g_loss(conditioned(bare_d, conditioned(generator, z, conditions), conditions).float())
         grad_norm, skipped = _backward_and_step(loss, opt_g, generator.parameters(), precision.scaler_g)
     finally:
         bare_d.requires_grad_(True)
@@ -168,33 +199,39 @@ def train_step(
     opt_g: torch.optim.Optimizer,
     opt_d: torch.optim.Optimizer,
     objective: Objective,
-    next_real: Callable[[], Tensor],
+    next_real: Callable[[], Tensor | dict[str, Tensor]],
     sample_z: Callable[[int], Tensor],
     k_d_steps: int,
     ema: ExponentialMovingAverage | None = None,
     rng: torch.Generator | None = None,
     precision: Precision = FP32,
+    fake_conditions: Callable[[Conditions], Conditions] | None = None,
+    progress: Progress | None = None,
 ) -> StepStats:
     """k D updates (each on a fresh real batch from ``next_real``), then one G update.
 
-    The G batch has the size of the last real batch; ``rng`` draws the
-    gradient penalty's interpolation weights; ``precision`` sets autocast and
-    loss scaling. Returns plain floats (one host synchronisation per call).
+    ``next_real`` returns ``x`` or a batch dict (``x`` and its conditions, see the module docstring);
+    ``fake_conditions`` maps a real batch's conditions to G's (default: the same). The G batch has the size
+    and the conditions of the last real batch; ``rng`` draws the gradient penalty's interpolation weights;
+    ``precision`` sets autocast and loss scaling; ``progress`` (where the run stands; step 0 without) drives the
+    EMA's start and ramp-up. Returns plain floats (one host synchronisation per call).
     """
     if k_d_steps < 1:
         raise ValueError(f"k_d_steps must be >= 1, got {k_d_steps}")
     d_stats = []
     for _ in range(k_d_steps):
-        real = next_real()
+        real, real_conditions = split_batch(next_real())
+        generated_conditions = fake_conditions(real_conditions) if fake_conditions else real_conditions
         d_stats.append(discriminator_step(generator, discriminator, opt_d, objective, real, sample_z(real.shape[0]), rng,
-                                          precision))
-    g_stats = generator_step(generator, discriminator, opt_g, objective, sample_z(real.shape[0]), precision)
+                                          precision, real_conditions, generated_conditions))
+    g_stats = generator_step(generator, discriminator, opt_g, objective, sample_z(real.shape[0]), precision,
+                             generated_conditions)
     if ema is not None:
-        ema.update(unwrap(generator))
-    return _statistics(torch.stack(d_stats), g_stats, objective, scaled=precision.scaler_d is not None)
+        ema.update(unwrap(generator), progress.step if progress is not None else 0)
+    return step_statistics(torch.stack(d_stats), g_stats, objective, scaled=precision.scaler_d is not None)
 
 
-def _statistics(d_stats: Tensor, g_stats: Tensor, objective: Objective, scaled: bool) -> StepStats:
+def step_statistics(d_stats: Tensor, g_stats: Tensor, objective: Objective, scaled: bool) -> StepStats:
     """Means over the D updates that were not skipped (all of them without loss scaling); one host sync."""
     kept = d_stats[:, -1] == 0
     d_values = d_stats[kept, :-1].mean(dim=0).tolist() if bool(kept.any()) else [None] * (d_stats.shape[1] - 1)

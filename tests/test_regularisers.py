@@ -7,7 +7,6 @@ import pytest
 import torch
 from torch import nn
 
-from models.ema import ExponentialMovingAverage
 from models.regularisers import (GradientPenalty, Regulariser, WeightClipping, build_regulariser, clip_weights,
                                  gradient_penalty)
 
@@ -49,18 +48,6 @@ def test_clip_weights_clamps_every_parameter():
             p.mul_(100)
     clip_weights(net, 0.01)
     assert all(p.abs().max().item() <= 0.01 for p in net.parameters())
-
-
-def test_ema_follows_the_formula():
-    net = nn.Linear(2, 2)
-    ema = ExponentialMovingAverage(net, decay=0.9)
-    before = ema.module.weight.detach().clone()
-    with torch.no_grad():
-        net.weight.add_(1.0)
-    ema.update(net)
-    torch.testing.assert_close(ema.module.weight, 0.9 * before + 0.1 * net.weight.detach())
-    with pytest.raises(ValueError):
-        ExponentialMovingAverage(net, decay=1.0)
 
 
 def test_gradient_penalty_is_unchanged_by_the_loss_scale():
@@ -127,21 +114,3 @@ def test_clip_weights_clamps_to_the_symmetric_interval():
     clip_weights(net, 0.01)
     np.testing.assert_allclose(net.weight.detach().numpy(), np.clip(values, -0.01, 0.01), rtol=1e-6)
     np.testing.assert_allclose(net.bias.detach().numpy(), [-0.01, 0.005], rtol=1e-6)
-
-
-def test_the_ema_generator_copies_gs_batchnorm_statistics():
-    """Yazıcı et al. (2019) average G's weights; BatchNorm's running statistics are not weights but the
-    normalisation G uses at sampling time, so the EMA copy takes G's as they are. One training-mode forward from
-    PyTorch's initial statistics (mean 0, var 1, momentum 0.1) leaves mean 0.1·x̄ and var 0.9 + 0.1·s²
-    (unbiased sample variance), computed here in numpy."""
-    torch.manual_seed(0)
-    generator = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
-    ema = ExponentialMovingAverage(generator, decay=0.99)
-    z = torch.randn(32, 2)
-    hidden = generator[0](z).detach().numpy()
-    generator(z)
-    ema.update(generator)
-    bn = ema.module[1]
-    np.testing.assert_allclose(bn.running_mean.numpy(), 0.1 * hidden.mean(axis=0), rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(bn.running_var.numpy(), 0.9 + 0.1 * hidden.var(axis=0, ddof=1), rtol=1e-5)
-    assert bn.num_batches_tracked.item() == 1

@@ -12,7 +12,7 @@ from torch import nn
 from models.losses import NonSaturatingLoss, WassersteinLoss
 from models.networks import NetworkSpec, build_discriminator, build_generator
 from models.regularisers import GradientPenalty, WeightClipping
-from models.step import Objective, build_optimiser, train_step
+from models.step import Objective, build_optimiser, train_step, unwrap
 from pipeline.training.job import resolve_job
 from pipeline.data.shipping import DatasetFolders
 from pipeline.training.batches import ShardedBatches
@@ -338,3 +338,60 @@ def test_steady_rate_leaves_out_the_warm_up_window_and_weights_windows_by_time()
     assert steady_rate(history) == pytest.approx(300 / (1.0 + 4.0))
     assert steady_rate(history[:1]) == pytest.approx(10.0)
     assert steady_rate([]) is None
+
+
+class Recording(nn.Module):
+    """A conditioned network that records the labels it was called with (``(inputs, conditions)``)."""
+
+    def __init__(self, out_features: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(3, out_features)
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, inputs: torch.Tensor, conditions: dict[str, torch.Tensor]) -> torch.Tensor:
+        self.seen.append(conditions["y"].clone())
+        return self.linear(inputs.flatten(1)[:, :2].sum(1, keepdim=True).expand(-1, 3) + conditions["y"][:, None])
+
+
+def test_conditions_reach_g_d_and_the_penalty_real_with_real_and_generated_with_generated():
+    """Mirza & Osindero (2014): D(x, y) on real pairs, D(G(z, y'), y') on generated ones, G(z, y') in its update;
+    the gradient penalty judges its interpolates under the real labels."""
+    torch.manual_seed(0)
+    g, d = Recording(2), Recording(1)
+    real_y, fake_y = torch.tensor([0.0, 1.0, 2.0, 3.0]), torch.tensor([7.0, 7.0, 8.0, 8.0])
+    train_step(g, d, torch.optim.SGD(g.parameters(), lr=0.01), torch.optim.SGD(d.parameters(), lr=0.01),
+               Objective(WassersteinLoss(), GradientPenalty(weight=10.0)),
+               lambda: {"x": torch.randn(4, 2), "y": real_y}, lambda n: torch.randn(n, 3), 1,
+               fake_conditions=lambda conditions: {"y": fake_y})
+    assert [seen.tolist() for seen in g.seen] == [fake_y.tolist()] * 2  # the D step's batch, then the G step's
+    # D step: real, generated, the penalty's interpolates; then the G step through the frozen D
+    assert [seen.tolist() for seen in d.seen] == [real_y.tolist(), fake_y.tolist(), real_y.tolist(), fake_y.tolist()]
+
+
+def test_unwrap_sees_through_data_parallel_wrappers_only():
+    class Holder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.module = nn.Linear(1, 1)
+
+    holder = Holder()
+    assert unwrap(holder) is holder
+    inner = nn.Linear(1, 1)
+    assert unwrap(nn.DataParallel(inner)) is inner
+
+
+def test_every_step_sees_its_progress_and_the_images_drawn_so_far(prepared):
+    """The family's step gets (step index, train.steps, real images drawn before it); wgan-gp draws k = 5 batches of
+    16 per step, and the count survives a checkpoint."""
+    training = _training(prepared, "wgan-gp")
+    seen = []
+    step = training.model.step
+
+    def recording(next_batch, rng, progress):
+        seen.append(progress)
+        return step(next_batch, rng, progress)
+
+    training.model.step = recording
+    training.run()
+    assert [(p.step, p.total, p.images) for p in seen] == [(i, 6, i * 5 * 16) for i in range(6)]
+    assert training.state_dict()["images_seen"] == 6 * 5 * 16

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from models.ema import ExponentialMovingAverage
 from models.family import (Batch, Curve, DataSpec, Family, FamilyError, FamilyRun, Hyperparameters, OptimiserDefaults,
-                           RunContext, Variant, register_family, register_variant)
+                           Progress, RunContext, Variant, register_family, register_variant)
 from models.losses import HingeLoss, LeastSquaresLoss, MinimaxLoss, NonSaturatingLoss, WassersteinLoss, build_loss
 from models.networks import NetworkSpec, build_discriminator, build_generator
 from models.precision import Precision
@@ -83,19 +83,24 @@ class GANRun(FamilyRun):
         opt = settings.optimiser
         self.opt_g = build_optimiser(opt.name, self.generator.parameters(), opt.lr_g, opt.betas)
         self.opt_d = build_optimiser(opt.name, self.discriminator.parameters(), opt.lr_d, opt.betas)
-        self.ema = ExponentialMovingAverage(unwrap(self.generator), context.ema_decay) if context.ema_decay else None
+        self.ema = (ExponentialMovingAverage(unwrap(self.generator), context.ema_decay, context.ema_start,
+                                             context.ema_rampup) if context.ema_decay else None)
         self.precision = Precision.create(context.precision, self.device.type)
         self.objective = settings.objective()
 
-    def step(self, next_batch: Callable[[], Batch], rng: torch.Generator) -> dict[str, float]:
+    def step(self, next_batch: Callable[[], Batch], rng: torch.Generator, progress: Progress) -> dict[str, float]:
         z_dim = self.settings.network.z_dim
         stats = train_step(self.generator, self.discriminator, self.opt_g, self.opt_d, self.objective,
                            lambda: next_batch()["x"], lambda n: torch.randn(n, z_dim, device=self.device, generator=rng),
-                           self.settings.optimiser.k_d_steps, self.ema, rng, self.precision)
+                           self.settings.optimiser.k_d_steps, self.ema, rng, self.precision, progress=progress)
         return stats.as_dict()
 
+    def _standing_inputs(self, rng: torch.Generator) -> tuple[Tensor]:
+        """One batch of noise for the EMA generator's standing statistics (DCGAN's batch of 64)."""
+        return (torch.randn(64, self.settings.network.z_dim, device=self.device, generator=rng),)
+
     def sampler(self) -> nn.Module:
-        return self.ema.module if self.ema is not None else unwrap(self.generator)
+        return self.ema.sampler(self._standing_inputs) if self.ema is not None else unwrap(self.generator)
 
     def modules(self) -> dict[str, nn.Module]:
         return {"generator": unwrap(self.generator), "discriminator": unwrap(self.discriminator)}
@@ -103,7 +108,7 @@ class GANRun(FamilyRun):
     def state_dict(self) -> dict[str, Any]:
         return {"generator": unwrap(self.generator).state_dict(), "discriminator": unwrap(self.discriminator).state_dict(),
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "ema": self.ema.state_dict() if self.ema is not None else None,
+                "ema": self.sampler().state_dict() if self.ema is not None else None,
                 "scalers": {name: scaler.state_dict() for name, scaler in self.precision.scalers().items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -189,6 +194,9 @@ class GANFamily(Family):
 
     def sampler_weights(self, state: dict[str, Any]) -> dict[str, Tensor]:
         return state["ema"] if state["ema"] is not None else state["generator"]
+
+    def sampler_kind(self, state: dict[str, Any]) -> str:
+        return "EMA" if state["ema"] is not None else "raw"
 
     def latent_dim(self, settings: GANSettings) -> int:
         return settings.network.z_dim

@@ -90,7 +90,11 @@ class TrainConfig:
     lr_g: float | None = _field(None, low=0.0, open_low=True)
     lr_d: float | None = _field(None, low=0.0, open_low=True)
     betas: tuple[float, float] | None = _field(None, low=0.0, high=1.0, open_high=True)
-    ema_decay: float | None = _field(None, low=0.0, high=1.0, open_low=True, open_high=True)
+    ema_decay: float | None = _field(None, low=0.0, high=1.0, open_low=True, open_high=True,
+                                     doc="sample from an EMA of G's weights with this decay (Yazıcı et al. 2019)")
+    ema_start: int = _field(0, low=0, doc="the EMA copies G before this step (BigGAN's ema_start)")
+    ema_rampup: float | None = _field(None, low=0.0, open_low=True, doc="the EMA's half-life is capped at "
+                                      "ema_rampup × steps since the start (StyleGAN2-ADA's ema_rampup, e.g. 0.05)")
     lr_decay: str = _field("none", choices=SCHEDULES, doc="linear: the learning rates fall linearly to 0 from "
                                                            "lr_decay_start × steps on (Zhu et al. 2017)")
     lr_decay_start: float = _field(0.5, low=0.0, high=1.0, open_high=True, doc="share of the steps before the decay")

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from models.families import get_family
-from models.family import RunContext
+from models.family import Batch, Progress, RunContext
 from models.schedule import lr_factor
 from pipeline.data.shipping import DatasetFolders
 from pipeline.data.store import training_arrays
@@ -115,7 +115,8 @@ class TrainingLoop:
         self.fault, self.run_id = fault, run_id
         self.workers = all_gather({"rank": rank, "node_id": node_id, "host": socket.gethostname(), "pid": os.getpid()}, world)
         self.family = get_family(job.family)
-        context = RunContext(self.device, wrap, job.seed, job.train.ema_decay, job.train.precision)
+        context = RunContext(self.device, wrap, job.seed, job.train.ema_decay, job.train.precision, job.train.ema_start,
+                             job.train.ema_rampup)
         self.model = self.family.create(job.settings, job.data, context)
         prepared = data.load()
         arrays = training_arrays(prepared, self.family.task)
@@ -129,6 +130,7 @@ class TrainingLoop:
             self.monitor = Monitor(scorer, self.family, self.family.latent_dim(job.settings), job.data,
                                    job.eval.batch_size, self.device)
         self.step = 0
+        self.images_seen = 0  # real images drawn over all workers (Progress.images)
         self.history: list[dict[str, float]] = []
         self.window: list[dict[str, float]] = []  # step statistics since the last history row
         self.diverged_at: int | None = None
@@ -165,6 +167,7 @@ class TrainingLoop:
             "job": flatten(self.job.shaping_settings()),
             "family": self.job.family,
             "step": self.step,
+            "images_seen": self.images_seen,
             "model": self.model.state_dict(),
             "rng": all_gather(self.rng.get_state(), self.world),
             "workers": self.workers,
@@ -184,6 +187,7 @@ class TrainingLoop:
         self.rng.set_state(state["rng"][self.rank])
         self.batches.load_state_dict(state["batches"])
         self.step = int(state["step"])
+        self.images_seen = int(state["images_seen"])
         self.history = list(state["history"])
         self.window = list(state["window"])
         self.diverged_at = state["diverged_at"]
@@ -231,7 +235,7 @@ class TrainingLoop:
         while self.step < train.steps and self.stop_reason is None:
             if train.lr_decay != "none":
                 self.model.scale_learning_rates(lr_factor(train.lr_decay, self.step, train.steps, train.lr_decay_start))
-            stats = self.model.step(self.batches, self.rng)
+            stats = self.model.step(self._next_batch, self.rng, Progress(self.step, train.steps, self.images_seen))
             self.step += 1
             hooks.progress(self.step)
             self._maybe_fail()
@@ -245,6 +249,12 @@ class TrainingLoop:
                 self._report(hooks, self.history[-1] if self.history else {"step": self.step})
                 clock.add_side_work(time.perf_counter() - report_started, in_window=True)
         return self.history
+
+    def _next_batch(self) -> Batch:
+        """The next batch of this worker's shard, counted into :attr:`images_seen` (every worker draws as many)."""
+        batch = self.batches()
+        self.images_seen += len(batch["x"]) * self.world
+        return batch
 
     def _log_row(self, hooks: Hooks, clock: Clock, finite: bool, last: bool, progress_every: int) -> bool:
         """Summarise the window into a history row (with the in-training metric when due), log it; returns

@@ -1,7 +1,9 @@
 """A class-conditional toy family (``toy-cgan``): the conditional GAN of Mirza & Osindero (2014) as small MLPs.
 
 G gets ``[z, onehot(y)]``, D gets ``[x, onehot(y)]`` (both conditioned by concatenation, Sec. 3.2 of the
-paper); the non-saturating loss, Adam(2e-4, β = (0.5, 0.999)), one D step per G step. Registered by the
+paper); the non-saturating loss, Adam(2e-4, β = (0.5, 0.999)), one D step per G step through the shared step
+(:func:`models.step.train_step` with the labels as conditions; G asked for uniformly drawn classes); sampling
+may truncate z (``sampling.toy-cgan.psi``). Registered by the
 tests that import it, it touches nothing outside this module: everything the training loop, checkpoints,
 MLflow and the scorers need goes through :class:`models.family.Family`.
 """
@@ -16,9 +18,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from models.family import (Batch, Curve, DataSpec, Family, FamilyRun, Hyperparameters, RunContext, Variant, FAMILIES,
-                           register_family, register_variant)
+from models.family import (Batch, Curve, DataSpec, Family, FamilyRun, Hyperparameters, Progress, RunContext, Variant,
+                           FAMILIES, register_family, register_variant)
 from models.losses import NonSaturatingLoss
+from models.options import option
+from models.step import Objective, train_step, unwrap
+from models.truncation import truncated_normal
 
 
 @dataclass(frozen=True)
@@ -41,8 +46,8 @@ class ConditionalMLP(nn.Module):
                                  nn.Linear(width, width), nn.LeakyReLU(0.2), nn.Linear(width, math.prod(out_shape)),
                                  *([nn.Tanh()] if squash else []))
 
-    def forward(self, inputs: Tensor, labels: Tensor) -> Tensor:
-        joint = torch.cat([inputs.flatten(1), F.one_hot(labels, self.n_classes).float()], dim=1)
+    def forward(self, inputs: Tensor, conditions: dict[str, Tensor]) -> Tensor:
+        joint = torch.cat([inputs.flatten(1), F.one_hot(conditions["y"], self.n_classes).float()], dim=1)
         return self.net(joint).view(len(inputs), *self.out_shape)
 
 
@@ -57,32 +62,21 @@ class ToyRun(FamilyRun):
         self.discriminator = context.wrap(discriminator.to(self.device))
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=settings.lr, betas=settings.betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=settings.lr, betas=settings.betas)
-        self.loss = NonSaturatingLoss()
+        self.objective = Objective(NonSaturatingLoss())
 
-    def step(self, next_batch: Callable[[], Batch], rng: torch.Generator) -> dict[str, float]:
-        batch = next_batch()
-        x, y = batch["x"], batch["y"]
-        z = torch.randn(len(x), self.settings.z_dim, device=self.device, generator=rng)
-        fake_y = torch.randint(self.settings.n_classes, (len(x),), device=self.device, generator=rng)
-        with torch.no_grad():
-            fake = self.generator(z, fake_y)
-        loss_d = self.loss.d_loss(self.discriminator(x, y), self.discriminator(fake, fake_y))
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_d.step()
-        bare_d = getattr(self.discriminator, "module", self.discriminator).requires_grad_(False)
-        loss_g = self.loss.g_loss(bare_d(self.generator(z, fake_y), fake_y))
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
-        bare_d.requires_grad_(True)
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+    def step(self, next_batch: Callable[[], Batch], rng: torch.Generator, progress: Progress) -> dict[str, float]:
+        def sampled_labels(conditions: Batch) -> Batch:  # G is asked for uniformly drawn classes
+            return {"y": torch.randint(self.settings.n_classes, conditions["y"].shape, device=self.device, generator=rng)}
+
+        return train_step(self.generator, self.discriminator, self.opt_g, self.opt_d, self.objective, next_batch,
+                          lambda n: torch.randn(n, self.settings.z_dim, device=self.device, generator=rng), 1, rng=rng,
+                          fake_conditions=sampled_labels, progress=progress).as_dict()
 
     def sampler(self) -> nn.Module:
-        return getattr(self.generator, "module", self.generator)
+        return unwrap(self.generator)
 
     def modules(self) -> dict[str, nn.Module]:
-        return {"generator": self.sampler(), "discriminator": getattr(self.discriminator, "module", self.discriminator)}
+        return {"generator": self.sampler(), "discriminator": unwrap(self.discriminator)}
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.sampler().state_dict(), "discriminator": self.modules()["discriminator"].state_dict(),
@@ -100,11 +94,19 @@ class ToyRun(FamilyRun):
                 group["lr"] = settings.lr
 
 
+@dataclass(frozen=True)
+class ToySampling:
+    """Sampling options: BigGAN's truncation of z (:mod:`models.truncation`)."""
+
+    psi: float | None = option(None, low=0.0, open_low=True, doc="truncate z to [-psi, psi]; null: no truncation")
+
+
 class ToyConditionalFamily(Family):
     name = "toy-cgan"
     task = "class-conditional"
     reference = "Mirza & Osindero 2014"
     settings = ToySettings
+    sampling_options = ToySampling
     step_metrics = {"loss_d": "loss/d", "loss_g": "loss/g"}
     curves = (Curve(("loss_d",), "Discriminator loss", "L_D"),)
     reads = ("model.z_dim", "model.width", "train.lr_g", "train.betas")
@@ -127,8 +129,11 @@ class ToyConditionalFamily(Family):
     def latent_dim(self, settings: ToySettings) -> int:
         return settings.z_dim
 
-    def generate(self, sampler: nn.Module, z: Tensor, conditions: Batch) -> Tensor:
-        return sampler(z, conditions["y"])
+    def sample_noise(self, n: int, latent_dim: int, rng: torch.Generator, options: ToySampling | None = None) -> Tensor:
+        return truncated_normal(n, latent_dim, options.psi if options is not None else None, rng)
+
+    def generate(self, sampler: nn.Module, z: Tensor, conditions: Batch, options: ToySampling | None = None) -> Tensor:
+        return sampler(z, conditions)
 
 
 if ToyConditionalFamily.name not in FAMILIES:
