@@ -90,3 +90,34 @@ def test_the_toy_samples_the_class_it_is_given(prepared):
     sampler = Sampler(training.family, training.sampling_generator(), 8)
     samples = sampler.draw(20, 0, conditions=conditions_for("class-conditional", training.job.data, 20))
     assert samples.shape == (20, 1, 8, 8) and np.abs(samples).max() <= 1.0
+
+
+def test_sampling_options_are_checked_against_the_familys_dataclass():
+    from pipeline.config import parse
+
+    config = parse({"sampling": {"toy-cgan": {"psi": 0.5}}})
+    family = get_family("toy-cgan")
+    assert config.sampling_options(family).psi == 0.5
+    assert parse({}).sampling_options(family).psi is None, "the family's defaults"
+    assert parse({}).sampling_options(get_family("gan")) is None, "gan has no sampling options"
+    assert parse(config.to_dict()) == config
+    for raw, message in [({"toy-cgan": {"psi": -1}}, r"sampling.toy-cgan.*psi"),
+                         ({"gan": {"psi": 1.0}}, r"sampling.gan: family gan takes no sampling options"),
+                         ({"no-such": {}}, r"sampling.no-such names an unknown family")]:
+        with pytest.raises(ConfigError, match=message):
+            parse({"sampling": raw})
+
+
+def test_truncation_reaches_the_noise_the_samples_are_drawn_from(prepared):
+    training = _toy_training()
+    sampler = Sampler(training.family, training.sampling_generator(), 8)
+    family, options = training.family, family_options(psi=0.3)
+    assert family.sample_noise(500, 8, torch.Generator().manual_seed(0), options).abs().max() <= 0.3
+    conditions = conditions_for("class-conditional", training.job.data, 20)
+    plain = sampler.draw(20, 0, conditions=conditions)
+    assert np.array_equal(plain, sampler.draw(20, 0, conditions=conditions, options=family_options(psi=None)))
+    assert not np.array_equal(plain, sampler.draw(20, 0, conditions=conditions, options=options))
+
+
+def family_options(psi):
+    return get_family("toy-cgan").sampling_options(psi=psi)

@@ -20,7 +20,7 @@ from pipeline.config.rules import ConfigError, printable, section_values
 from pipeline.config.sections import DATASETS, OVERRIDABLE, SECTIONS, Config, TuneConfig
 from pipeline.config.space import PBT_MUTABLE, parse_space
 
-TOP_LEVEL = tuple(SECTIONS) + ("overrides", "families")
+TOP_LEVEL = tuple(SECTIONS) + ("overrides", "families", "sampling")
 
 
 def parse(raw: Any, source: str = "params.yaml") -> Config:
@@ -43,7 +43,8 @@ def parse(raw: Any, source: str = "params.yaml") -> Config:
     for section, space in spaces.items():
         sections[section] = dataclasses.replace(sections[section], space=space)
     config = Config(**sections, overrides=_overrides(raw.get("overrides"), source),
-                    families=_families(raw.get("families"), source))
+                    families=_per_family(raw.get("families"), source, "families", "options"),
+                    sampling=_per_family(raw.get("sampling"), source, "sampling", "sampling_options"))
     for dataset, _ in config.overrides:
         _cross_check(config.for_dataset(dataset), source, f" (with overrides.{dataset})")
     _cross_check(config, source, "")
@@ -73,22 +74,25 @@ def _overrides(raw: Any, source: str) -> tuple[Any, ...]:
     return tuple(overrides)
 
 
-def _families(raw: Any, source: str) -> tuple[tuple[str, Any], ...]:
-    """``families.<name>``: each family's own options, checked against its ``options`` dataclass."""
+def _per_family(raw: Any, source: str, section: str, attribute: str) -> tuple[tuple[str, Any], ...]:
+    """``<section>.<name>`` (``families``: a family's own options; ``sampling``: how the evaluation samples it),
+    each checked against the family's dataclass ``attribute`` (``options`` or ``sampling_options``)."""
     if raw is None:
         return ()
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: section 'families' must be a mapping of family names, got {raw!r}")
+        raise ConfigError(f"{source}: section {section!r} must be a mapping of family names, got {raw!r}")
     load_builtin_families()
     parsed = []
     for name, values in raw.items():
         family = FAMILIES.get(name)
         if family is None:
-            raise ConfigError(f"{source}: families.{printable(name)} names an unknown family; "
+            raise ConfigError(f"{source}: {section}.{printable(name)} names an unknown family; "
                               f"known: {', '.join(sorted(FAMILIES))}")
-        if family.options is None:
-            raise ConfigError(f"{source}: families.{name}: family {name} takes no options of its own")
-        parsed.append((name, family.options(**section_values(f"families.{name}", family.options, values, source))))
+        options = getattr(family, attribute)
+        if options is None:
+            what = "options of its own" if section == "families" else "sampling options"
+            raise ConfigError(f"{source}: {section}.{name}: family {name} takes no {what}")
+        parsed.append((name, options(**section_values(f"{section}.{name}", options, values, source))))
     return tuple(parsed)
 
 

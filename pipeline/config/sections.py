@@ -4,7 +4,8 @@ Per-dataset differences (a 2-D ring wants a wider MLP and bigger batches than
 a DCGAN on digits) go under ``overrides: {<dataset>: {<section>: {...}}}``;
 :meth:`Config.for_dataset` merges them over the shared sections. A family's own
 hyperparameters go under ``families: {<family>: {...}}``, checked against the
-family's ``options`` dataclass.
+family's ``options`` dataclass; how the evaluation samples it (e.g. truncation ψ) under
+``sampling: {<family>: {...}}``, checked against its ``sampling_options``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from analysis.inception import PRECISIONS as INCEPTION_PRECISIONS
 from models.families import variant_names
-from models.family import DataSpec, Hyperparameters, LossOptions, NetworkOptions, OptimiserOptions
+from models.family import DataSpec, Family, Hyperparameters, LossOptions, NetworkOptions, OptimiserOptions
 from models.networks import NORMS
 from models.options import option as _field
 from models.precision import PRECISIONS
@@ -256,6 +257,7 @@ class Config:
     study: StudyConfig = StudyConfig()
     overrides: tuple[tuple[str, tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]], ...] = ()
     families: tuple[tuple[str, Any], ...] = ()  # (family name, its options dataclass instance)
+    sampling: tuple[tuple[str, Any], ...] = ()  # (family name, its sampling-options dataclass instance)
 
     def for_dataset(self, dataset: str) -> Config:
         """This config with ``overrides[dataset]`` merged over the shared sections."""
@@ -276,7 +278,7 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         """The params mapping this config parses from (``parse(config.to_dict()) == config``)."""
-        plain = pairs_to_mappings(dataclasses.asdict(dataclasses.replace(self, families=())))
+        plain = pairs_to_mappings(dataclasses.asdict(dataclasses.replace(self, families=(), sampling=())))
         plain["data"]["paths"] = plain["data"]["paths"] or {}
         plain["overrides"] = plain["overrides"] or {}
         for section in ("tune", "study"):
@@ -284,6 +286,7 @@ class Config:
             if not getattr(self, section).space:  # no space given: params.yaml leaves the key out
                 del plain[section]["space"]
         plain["families"] = {name: pairs_to_mappings(dataclasses.asdict(options)) for name, options in self.families}
+        plain["sampling"] = {name: pairs_to_mappings(dataclasses.asdict(options)) for name, options in self.sampling}
         return plain
 
     def hyperparameters(self, family: str) -> Hyperparameters:
@@ -307,6 +310,14 @@ class Config:
     def family_options(self, family: str) -> Any:
         """The options a family was given under ``families.<family>`` (None: its defaults, or it has none)."""
         return dict(self.families).get(family)
+
+    def sampling_options(self, family: Family) -> Any:
+        """How the evaluation samples ``family`` (params ``sampling.<family>``, else its defaults; None: it has no
+        sampling options)."""
+        given = dict(self.sampling).get(family.name)
+        if given is not None or family.sampling_options is None:
+            return given
+        return family.sampling_options()
 
 
 def pairs_to_mappings(value: Any) -> Any:

@@ -13,6 +13,7 @@ and the scoring code) are unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -22,7 +23,7 @@ import torch
 
 from analysis.features import FeatureInputError
 from models.families import family_of
-from models.family import DataSpec, from_plain
+from models.family import DataSpec, Family, from_plain
 from pipeline.common.digest import fingerprint, sha256_file, source_digest
 from pipeline.common.files import read_json, reason, write_json
 from pipeline.common.layout import generators_file, metrics_file, reference_dir, stage_summary_file, train_summary_file
@@ -60,8 +61,9 @@ def _protocol(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _score_both(scorers: list[Scorer], generators: dict[str, Any], task: str, batch_size: int, label: str,
-                metric_names: list[str]) -> dict[str, Any]:
-    """``final`` and ``best`` scored by every scorer on one draw of samples (once when they are the same step)."""
+                metric_names: list[str], options: Any) -> dict[str, Any]:
+    """``final`` and ``best`` scored by every scorer on one draw of samples with the family's sampling ``options``
+    (once when they are the same step)."""
     n_samples = max((scorer.n_samples for scorer in scorers), default=0)
     conditions = conditions_for(task, from_plain(DataSpec, generators["data"]), n_samples)
     results: dict[str, Any] = {}
@@ -70,8 +72,8 @@ def _score_both(scorers: list[Scorer], generators: dict[str, Any], task: str, ba
         if which == "best" and step == results["final"]["step"]:
             results["best"] = dict(results["final"])  # the same weights: scored once
             continue
-        samples = load_sampler(generators, which).draw(n_samples, EVAL_SEED, batch_size, conditions=conditions) \
-            if scorers else None
+        samples = load_sampler(generators, which).draw(n_samples, EVAL_SEED, batch_size, conditions=conditions,
+                                                       options=options) if scorers else None
         try:
             metrics: dict[str, Any] = {}
             for scorer in scorers:
@@ -94,6 +96,12 @@ SCORING_CODE = ("models", "pipeline/scoring", "pipeline/features/inception.py", 
                 "analysis/precision_recall.py", "analysis/density_coverage.py", "analysis/neighbours.py")
 
 
+def sampling_protocol(config: Config, family: Family) -> dict[str, Any]:
+    """The family's sampling options as the protocol records them (``{}``: the family has none)."""
+    options = config.sampling_options(family)
+    return dataclasses.asdict(options) if options is not None else {}
+
+
 def build_scorers(config: Config, dataset: str, prepared: PreparedData, task: str) -> list[Scorer]:
     cfg = config.for_dataset(dataset)
     return [cls.build(prepared, reference_dir(dataset), cfg.eval, cls.sample_count(cfg.eval))
@@ -101,10 +109,11 @@ def build_scorers(config: Config, dataset: str, prepared: PreparedData, task: st
 
 
 def _input_key(config: Config, dataset: str, variant: str, seed: int, scorers: list[Scorer], code: str) -> str:
-    """What an evaluation result depends on: the generator file, the evaluation settings, the scorers' protocols
-    (extractors and real statistics) and the scoring code."""
+    """What an evaluation result depends on: the generator file, the evaluation settings, the family's sampling
+    options, the scorers' protocols (extractors and real statistics) and the scoring code."""
     return fingerprint({"generators": sha256_file(generators_file(dataset, variant, seed)),
                         "eval": config.for_dataset(dataset).to_dict()["eval"],
+                        "sampling": sampling_protocol(config, family_of(variant)),
                         "protocols": [scorer.protocol() for scorer in scorers], "code": code})
 
 
@@ -118,12 +127,13 @@ def evaluate_run(config: Config, dataset: str, variant: str, seed: int, scorers:
         log.info("%s/%s seed %d: evaluation kept (inputs unchanged)", dataset, variant, seed)
         return read_json(done, "evaluation result", "")
     summary = read_json(train_summary_file(dataset, variant, seed), "training summary", retrain_hint(dataset, variant, seed))
-    generator_kind = "EMA" if generators["ema"] else "raw"
-    protocols = {scorer.name: _protocol({**scorer.protocol(), "noise_seed": EVAL_SEED, "generator": generator_kind})
-                 for scorer in scorers}
+    family = family_of(variant)
+    sampling = sampling_protocol(config, family)
+    protocols = {scorer.name: _protocol({**scorer.protocol(), "noise_seed": EVAL_SEED, "generator": generators["sampler"],
+                                         "sampling": sampling}) for scorer in scorers}
     metric_protocol = {name: scorer.name for scorer in scorers for name in scorer.metric_names()}
-    results = _score_both(scorers, generators, family_of(variant).task, config.for_dataset(dataset).eval.batch_size,
-                          f"{dataset}/{variant} seed {seed}", list(metric_protocol))
+    results = _score_both(scorers, generators, family.task, config.for_dataset(dataset).eval.batch_size,
+                          f"{dataset}/{variant} seed {seed}", list(metric_protocol), config.sampling_options(family))
     payload = {"final": results["final"], "best": results["best"], "protocols": protocols,
                "metric_protocol": metric_protocol, "run_id": summary["run_id"], "dataset": dataset, "variant": variant,
                "seed": seed, "input_key": key, "wall_time_s": round(time.perf_counter() - started, 2)}

@@ -39,8 +39,9 @@ class Sampler:
 
     @torch.no_grad()
     def draw(self, n: int, seed: int, batch_size: int = 500, device: torch.device | str = "cpu",
-             conditions: dict[str, np.ndarray] | None = None) -> np.ndarray:
-        """``n`` samples from fixed noise (its own seeded RNG), the network in eval mode; float32 numpy."""
+             conditions: dict[str, np.ndarray] | None = None, options: Any = None) -> np.ndarray:
+        """``n`` samples from fixed noise (its own seeded RNG) with the family's sampling ``options`` (None: its
+        defaults), the network in eval mode; float32 numpy."""
         rng = torch.Generator().manual_seed(seed)
         was_training = self.module.training
         self.module.eval()
@@ -48,10 +49,10 @@ class Sampler:
             chunks = []
             for start in range(0, n, batch_size):
                 size = min(batch_size, n - start)
-                z = torch.randn(size, self.latent_dim, generator=rng).to(device)
+                z = self.family.sample_noise(size, self.latent_dim, rng, options).to(device)
                 batch = {key: torch.as_tensor(values[start : start + size]).to(device)
                          for key, values in (conditions or {}).items()}
-                chunks.append(self.family.generate(self.module, z, batch).float().cpu())
+                chunks.append(self.family.generate(self.module, z, batch, options).float().cpu())
         finally:
             self.module.train(was_training)
         return torch.cat(chunks).numpy()

@@ -49,10 +49,11 @@ def export_run(job: TrainingJob, state: dict[str, Any], checkpoint_dir: Path, su
     (out / MODEL).mkdir(parents=True)
     shutil.copy2(checkpoint_dir / STATE_FILE, out / STATE)
     samplers = final_and_best(job, state)
+    family = get_family(job.family)
     generators = {"family": job.family, "variant": job.variant, "settings": dataclasses.asdict(job.settings),
                   "data": dataclasses.asdict(job.data), "final": samplers["final"], "best": samplers["best"],
                   "final_step": state["step"], "best_step": state["best"]["step"] if state["best"] else state["step"],
-                  "ema": job.train.ema_decay is not None, "fingerprint": job.fingerprint()}
+                  "sampler": family.sampler_kind(state["model"]), "fingerprint": job.fingerprint()}
     with atomic_path(out / GENERATORS) as tmp, open(tmp, "wb") as handle:
         torch.save(generators, handle)  # a file object: the archive inside is not named after the temporary file
     with atomic_path(out / HISTORY) as tmp:

@@ -4,13 +4,15 @@ the evaluate stage with the class-conditional scorers, and the report."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
 import pytest
 
 import tests.families.toy_conditional  # noqa: F401  (registers toy-cgan here; Ray's workers import it from the job)
-from pipeline.common.layout import metrics_file, run_dir
+from pipeline.common.layout import metrics_file, run_dir, train_summary_file
+from pipeline.config import parse as parse_config
 from tests.conftest import PROJECT, tiny_config
 
 pytestmark = pytest.mark.slow
@@ -49,6 +51,14 @@ def test_the_toy_family_trains_on_ray_is_tracked_scored_and_reported(prepared, m
     assert final["status"] == "ok" and 0.0 <= final["class_acc200"] <= 1.0 and final["fid_clf200"] > 0
     assert final["intra_fid_clf200"] is not None, "20 samples per class exceed the 8 feature dimensions"
     assert client.get_run(summary["run_id"]).data.metrics["final/class_acc200"] == final["class_acc200"]
+    assert saved["protocols"]["classifier"]["sampling"] == {"psi": None}
+
+    truncated = dataclasses.replace(config, sampling=parse_config({"sampling": {"toy-cgan": {"psi": 0.5}}}).sampling)
+    rescored = evaluate(truncated, "digits", "toy-cgan", 0)
+    assert rescored["protocols"]["classifier"]["sampling"] == {"psi": 0.5}, "the truncation is in the protocol"
+    assert rescored["protocols"]["classifier"]["id"] != saved["protocols"]["classifier"]["id"]
+    assert rescored["final"]["fid_clf200"] != final["fid_clf200"], "re-scored with truncated noise"
+    assert json.loads(train_summary_file("digits", "toy-cgan", 0).read_text())["run_id"] == summary["run_id"]
 
     report(config)
     markdown = open("reports/benchmark.md").read()
