@@ -148,6 +148,19 @@ class RunContext:
 
 
 @dataclass(frozen=True)
+class SamplerSpec:
+    """One network the evaluation samples from, by name: a family's main generator, or another one it trains
+    (an unpaired translation's B→A, a stacked generator's first stage). Each is scored by the task's scorers."""
+
+    name: str
+    title: str = ""  # how reports name it ("" : the name)
+
+
+#: The name of the one sampler of a family that declares none.
+MAIN_SAMPLER = "generator"
+
+
+@dataclass(frozen=True)
 class Curve:
     """A figure of the report drawn from step statistics: columns, title, y label, log scale."""
 
@@ -166,8 +179,8 @@ class FamilyRun(ABC):
         plain floats (absent keys: not measured this step)."""
 
     @abstractmethod
-    def sampler(self) -> nn.Module:
-        """The network that samples for evaluation (e.g. the EMA of G)."""
+    def sampler(self, name: str | None = None) -> nn.Module:
+        """The network sampler ``name`` draws from (None: the family's main one), e.g. the EMA of G."""
 
     @abstractmethod
     def modules(self) -> dict[str, nn.Module]:
@@ -204,6 +217,9 @@ class Family(ABC):
     settings: ClassVar[type]
     #: The family's own hyperparameters (params ``families.<name>``), a frozen dataclass of ``option`` fields.
     options: ClassVar[type | None] = None
+    #: The networks the evaluation samples from; the first is the main one (the in-training metric watches it, and
+    #: a report's row of the variant is its); every one is scored.
+    samplers: ClassVar[tuple[SamplerSpec, ...]] = (SamplerSpec(MAIN_SAMPLER),)
     #: Step statistic → stable MLflow metric name.
     step_metrics: ClassVar[Mapping[str, str]] = {}
     #: The report's figures of step statistics.
@@ -234,12 +250,17 @@ class Family(ABC):
     def create(self, settings: Any, data: DataSpec, context: RunContext) -> FamilyRun: ...
 
     @abstractmethod
-    def build_sampler(self, settings: Any, data: DataSpec) -> nn.Module:
-        """An untrained sampling network of these settings (weights come from :meth:`sampler_weights`)."""
+    def build_sampler(self, settings: Any, data: DataSpec, name: str | None = None) -> nn.Module:
+        """An untrained network of sampler ``name`` (None: the main one) of these settings (weights come from
+        :meth:`sampler_weights`)."""
 
     @abstractmethod
-    def sampler_weights(self, state: dict[str, Any]) -> dict[str, Tensor]:
-        """The sampling network's weights in a :meth:`FamilyRun.state_dict` (e.g. the EMA when there is one)."""
+    def sampler_weights(self, state: dict[str, Any], name: str | None = None) -> dict[str, Tensor]:
+        """Sampler ``name``'s weights in a :meth:`FamilyRun.state_dict` (e.g. the EMA when there is one)."""
+
+    def sampler_names(self) -> tuple[str, ...]:
+        """The names of :attr:`samplers`, the main one first."""
+        return tuple(spec.name for spec in self.samplers)
 
     @abstractmethod
     def latent_dim(self, settings: Any) -> int:

@@ -63,7 +63,8 @@ def test_a_resumed_run_keeps_the_best_checkpoint_it_restored(ring8, tmp_path):
 
     def best(training):
         return {"best_step": torch.tensor(training.best.step),
-                **{f"best.{key}": value for key, value in training.best.generator.items()}}
+                **{f"best.{name}.{key}": value for name, weights in training.best.samplers.items()
+                   for key, value in weights.items()}}
 
     straight, _ = _assert_resume_equals_straight(ring8, "non-saturating", tmp_path, best)
     assert straight.best.step == 3, "the best must come before the resume point for the check to bite"

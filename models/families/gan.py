@@ -99,7 +99,7 @@ class GANRun(FamilyRun):
         """One batch of noise for the EMA generator's standing statistics (DCGAN's batch of 64)."""
         return (torch.randn(64, self.settings.network.z_dim, device=self.device, generator=rng),)
 
-    def sampler(self) -> nn.Module:
+    def sampler(self, name: str | None = None) -> nn.Module:
         return self.ema.sampler(self._standing_inputs) if self.ema is not None else unwrap(self.generator)
 
     def modules(self) -> dict[str, nn.Module]:
@@ -189,10 +189,10 @@ class GANFamily(Family):
     def create(self, settings: GANSettings, data: DataSpec, context: RunContext) -> GANRun:
         return GANRun(settings, context)
 
-    def build_sampler(self, settings: GANSettings, data: DataSpec) -> nn.Module:
+    def build_sampler(self, settings: GANSettings, data: DataSpec, name: str | None = None) -> nn.Module:
         return build_generator(settings.network)
 
-    def sampler_weights(self, state: dict[str, Any]) -> dict[str, Tensor]:
+    def sampler_weights(self, state: dict[str, Any], name: str | None = None) -> dict[str, Tensor]:
         return state["ema"] if state["ema"] is not None else state["generator"]
 
     def sampler_kind(self, state: dict[str, Any]) -> str:

@@ -1,8 +1,8 @@
 """The ``evaluate`` stage: score the final and the best generator of every training with every scorer that applies.
 
 GAN quality can collapse late in training, so both checkpoints are scored
-with the same protocol and reported separately (``final`` / ``best``) in
-``metrics/evaluate/<dataset>/<variant>/seed<k>.json``, each metric tied to its
+with the same protocol and reported separately (``final`` / ``best``; a family's other samplers, e.g. B→A,
+under ``samplers.<name>``) in ``metrics/evaluate/<dataset>/<variant>/seed<k>.json``, each metric tied to its
 protocol (extractor and its file hash, preprocessing, sample counts, seeds),
 and logged to the training's MLflow run as ``final/<metric>`` and ``best/<metric>``.
 One draw of samples serves every scorer (each takes its first N). Like training,
@@ -61,9 +61,9 @@ def _protocol(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _score_both(scorers: list[Scorer], generators: dict[str, Any], task: str, batch_size: int, label: str,
-                metric_names: list[str], options: Any) -> dict[str, Any]:
-    """``final`` and ``best`` scored by every scorer on one draw of samples with the family's sampling ``options``
-    (once when they are the same step)."""
+                metric_names: list[str], options: Any, sampler: str) -> dict[str, Any]:
+    """``final`` and ``best`` of one sampler scored by every scorer on one draw of samples with the family's
+    sampling ``options`` (once when they are the same step)."""
     n_samples = max((scorer.n_samples for scorer in scorers), default=0)
     conditions = conditions_for(task, from_plain(DataSpec, generators["data"]), n_samples)
     results: dict[str, Any] = {}
@@ -72,8 +72,8 @@ def _score_both(scorers: list[Scorer], generators: dict[str, Any], task: str, ba
         if which == "best" and step == results["final"]["step"]:
             results["best"] = dict(results["final"])  # the same weights: scored once
             continue
-        samples = load_sampler(generators, which).draw(n_samples, EVAL_SEED, batch_size, conditions=conditions,
-                                                       options=options) if scorers else None
+        samples = load_sampler(generators, which, sampler).draw(n_samples, EVAL_SEED, batch_size, conditions=conditions,
+                                                                options=options) if scorers else None
         try:
             metrics: dict[str, Any] = {}
             for scorer in scorers:
@@ -132,14 +132,19 @@ def evaluate_run(config: Config, dataset: str, variant: str, seed: int, scorers:
     protocols = {scorer.name: _protocol({**scorer.protocol(), "noise_seed": EVAL_SEED, "generator": generators["sampler"],
                                          "sampling": sampling}) for scorer in scorers}
     metric_protocol = {name: scorer.name for scorer in scorers for name in scorer.metric_names()}
-    results = _score_both(scorers, generators, family.task, config.for_dataset(dataset).eval.batch_size,
-                          f"{dataset}/{variant} seed {seed}", list(metric_protocol), config.sampling_options(family))
-    payload = {"final": results["final"], "best": results["best"], "protocols": protocols,
+    scored = {name: _score_both(scorers, generators, family.task, config.for_dataset(dataset).eval.batch_size,
+                                f"{dataset}/{variant} seed {seed}" + (f" {name}" if index else ""),
+                                list(metric_protocol), config.sampling_options(family), name)
+              for index, name in enumerate(family.sampler_names())}
+    main, *others = family.sampler_names()
+    results = scored[main]
+    payload = {"final": results["final"], "best": results["best"], "samplers": {name: scored[name] for name in others},
+               "protocols": protocols,
                "metric_protocol": metric_protocol, "run_id": summary["run_id"], "dataset": dataset, "variant": variant,
                "seed": seed, "input_key": key, "wall_time_s": round(time.perf_counter() - started, 2)}
     # MLflow first: the result file makes a re-run keep the evaluation, so it is written only once the run has the
     # metrics (a failure or Ctrl-C in between costs a re-scoring, never metrics missing from MLflow for good).
-    _log_to_mlflow(config, summary["run_id"], results)
+    _log_to_mlflow(config, summary["run_id"], results, {name: scored[name] for name in others})
     write_json(done, payload)
     return payload
 
@@ -166,8 +171,12 @@ def evaluate(config: Config, dataset: str, variant: str, seed: int) -> dict[str,
     return evaluate_matrix(config, [(dataset, variant, seed)])[0]
 
 
-def _log_to_mlflow(config: Config, run_id: str, results: dict[str, Any]) -> None:
-    flat = {f"{which}/{name}": value for which, metrics in results.items() for name, value in metrics.items()
+def _log_to_mlflow(config: Config, run_id: str, results: dict[str, Any], others: dict[str, dict[str, Any]]) -> None:
+    """The main sampler's metrics as ``final/<metric>`` and ``best/<metric>``, another sampler's as
+    ``<sampler>/final/<metric>``."""
+    named = [("", results)] + [(f"{sampler}/", scored) for sampler, scored in others.items()]
+    flat = {f"{prefix}{which}/{name}": value for prefix, scored in named for which, metrics in scored.items()
+            for name, value in metrics.items()
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)}
     logger = MetricLogger(resolve_tracking_uri(config), run_id)
     logger.log(int(results["final"]["step"]), flat)

@@ -58,10 +58,12 @@ class Sampler:
         return torch.cat(chunks).numpy()
 
 
-def load_sampler(generators: dict[str, Any], which: str) -> Sampler:
-    """The ``final`` or ``best`` sampling network of a generator file (``runs/…/model/generators.pt``)."""
+def load_sampler(generators: dict[str, Any], which: str, name: str | None = None) -> Sampler:
+    """Sampler ``name`` (None: the family's main one) at its ``final`` or ``best`` weights, from a generator file
+    (``runs/…/model/generators.pt``)."""
     family = get_family(generators["family"])
     settings = family.settings_from_dict(generators["settings"])
-    module = family.build_sampler(settings, from_plain(DataSpec, generators["data"]))
-    module.load_state_dict(generators[which])
+    name = name or family.sampler_names()[0]
+    module = family.build_sampler(settings, from_plain(DataSpec, generators["data"]), name)
+    module.load_state_dict(generators[which][name])
     return Sampler(family, module.eval(), family.latent_dim(settings))

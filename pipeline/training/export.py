@@ -3,8 +3,8 @@ stage's DVC outs). The trial that ran the training writes them into a folder of 
 through the run storage (:mod:`pipeline.training.outputs`):
 
 * ``model/state.pt`` — the full final checkpoint (resumable);
-* ``model/generators.pt`` — the final and best sampling networks, with the family, its settings and the
-  data spec that rebuild them (:func:`pipeline.scoring.sampling.load_sampler`);
+* ``model/generators.pt`` — the final and best weights of every sampler of the family (by name), with the
+  family, its settings and the data spec that rebuild them (:func:`pipeline.scoring.sampling.load_sampler`);
 * ``history.csv`` — per-``log_every`` metrics (``dvc plots``);
 * ``train_summary.json`` — run id, steps, speed, best step, workers (``dvc metrics``);
 * ``samples.png`` — a sample grid (images) or scatter (2-D points).
@@ -34,10 +34,12 @@ from pipeline.training.job import TrainingJob
 SAMPLE_SEED = 4321
 
 
-def final_and_best(job: TrainingJob, state: dict[str, Any]) -> dict[str, dict[str, torch.Tensor]]:
-    """The sampling networks ``evaluate`` scores: ``final`` (e.g. the EMA) and ``best`` (falls back to final)."""
-    final = get_family(job.family).sampler_weights(state["model"])
-    best = state["best"]["generator"] if state["best"] is not None else copy.deepcopy(final)
+def final_and_best(job: TrainingJob, state: dict[str, Any]) -> dict[str, dict[str, dict[str, torch.Tensor]]]:
+    """The weights ``evaluate`` scores, by sampler name: ``final`` (e.g. the EMA) and ``best`` (falls back to
+    final)."""
+    family = get_family(job.family)
+    final = {name: family.sampler_weights(state["model"], name) for name in family.sampler_names()}
+    best = state["best"]["samplers"] if state["best"] is not None else copy.deepcopy(final)
     return {"final": final, "best": best}
 
 

@@ -153,8 +153,12 @@ class TrainingLoop:
         self._best = value
 
     def sampling_generator(self) -> nn.Module:
-        """The network that samples are drawn from (e.g. the EMA copy of G)."""
+        """The network the main sampler draws from (e.g. the EMA copy of G)."""
         return self.model.sampler()
+
+    def samplers(self) -> dict[str, nn.Module]:
+        """Every sampler's network by name, the family's main one first."""
+        return {name: self.model.sampler(name) for name in self.family.sampler_names()}
 
     def weights_digest(self) -> str:
         """:func:`pipeline.training.checkpoint.weights_digest` of this worker's networks."""
@@ -286,7 +290,7 @@ class TrainingLoop:
         """In-training metric on rank 0 (empty elsewhere and where no scorer applies)."""
         if self.monitor is None:
             return {}
-        return self.monitor.measure(self.sampling_generator(), self.step)
+        return self.monitor.measure(self.samplers(), self.step)
 
     def _check_finite(self, stats: dict[str, float]) -> bool:
         """False (and the run stopped as diverged) on a non-finite loss or gradient norm of an update that was

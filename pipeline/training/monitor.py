@@ -23,17 +23,19 @@ MONITOR_SEED = 1234
 
 @dataclass
 class Best:
+    """The best measurement so far: its step, rank key and metrics, and the weights of every sampler then."""
+
     step: int
     key: tuple[float, ...]
     metrics: dict[str, float]
-    generator: dict[str, Tensor] = field(repr=False)
+    samplers: dict[str, dict[str, Tensor]] = field(repr=False)
 
     def as_state(self) -> dict[str, Any]:
-        return {"step": self.step, "key": list(self.key), "metrics": self.metrics, "generator": self.generator}
+        return {"step": self.step, "key": list(self.key), "metrics": self.metrics, "samplers": self.samplers}
 
     @classmethod
     def from_state(cls, state: dict[str, Any] | None) -> Best | None:
-        return None if state is None else cls(state["step"], tuple(state["key"]), state["metrics"], state["generator"])
+        return None if state is None else cls(state["step"], tuple(state["key"]), state["metrics"], state["samplers"])
 
 
 class Monitor:
@@ -47,13 +49,16 @@ class Monitor:
         self.conditions = conditions_for(family.task, data, scorer.n_samples)
         self.best: Best | None = None
 
-    def measure(self, sampler: nn.Module, step: int) -> dict[str, float]:
-        samples = Sampler(self.family, sampler, self.latent_dim).draw(
+    def measure(self, samplers: dict[str, nn.Module], step: int) -> dict[str, float]:
+        """Score the main sampler (the first of ``samplers``, name → network); a new best keeps every sampler."""
+        main = next(iter(samplers.values()))
+        samples = Sampler(self.family, main, self.latent_dim).draw(
             self.scorer.n_samples, MONITOR_SEED, self.batch_size, self.device, self.conditions)
         metrics = self.scorer.score(samples, self.conditions, f"step {step}")
         key = self.scorer.rank_key(metrics)
         if self.best is None or key > self.best.key:
-            state = {k: v.detach().cpu().clone() for k, v in sampler.state_dict().items()}
-            self.best = Best(step, key, metrics, state)
+            weights = {name: {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+                       for name, module in samplers.items()}
+            self.best = Best(step, key, metrics, weights)
         return metrics
 

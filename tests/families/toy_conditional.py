@@ -72,7 +72,7 @@ class ToyRun(FamilyRun):
                           lambda n: torch.randn(n, self.settings.z_dim, device=self.device, generator=rng), 1, rng=rng,
                           fake_conditions=sampled_labels, progress=progress).as_dict()
 
-    def sampler(self) -> nn.Module:
+    def sampler(self, name: str | None = None) -> nn.Module:
         return unwrap(self.generator)
 
     def modules(self) -> dict[str, nn.Module]:
@@ -120,10 +120,10 @@ class ToyConditionalFamily(Family):
     def create(self, settings: ToySettings, data: DataSpec, context: RunContext) -> ToyRun:
         return ToyRun(settings, context)
 
-    def build_sampler(self, settings: ToySettings, data: DataSpec) -> nn.Module:
+    def build_sampler(self, settings: ToySettings, data: DataSpec, name: str | None = None) -> nn.Module:
         return ConditionalMLP(settings.z_dim, settings.n_classes, settings.width, settings.shape, True)
 
-    def sampler_weights(self, state: dict[str, Any]) -> dict[str, Tensor]:
+    def sampler_weights(self, state: dict[str, Any], name: str | None = None) -> dict[str, Tensor]:
         return state["generator"]
 
     def latent_dim(self, settings: ToySettings) -> int:
