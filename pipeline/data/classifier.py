@@ -28,6 +28,10 @@ from pipeline.common.layout import reference_dir
 
 CLASSIFIER_FILE = "classifier.pt"
 EXTRACTOR = "domain-classifier"
+#: The real images a statistics file describes → the key of their row count in the manifest's train split.
+REAL_SPLITS = {"train": "n", "train_source": "n_source"}
+#: ... → the name of their statistics files (neither name's pattern matches the other's files).
+CACHE_NAMES = {"train": "classifier", "train_source": "source-classifier"}
 
 
 class ClassifierFileError(RuntimeError):
@@ -49,12 +53,9 @@ def _rebuild(dataset: str) -> str:
     return f"rebuild with `dvc repro prepare@{dataset}`"
 
 
-def classifier_cache(folder: Path, dataset: str) -> FeatureCache:
-    return FeatureCache(folder, "classifier", _rebuild(dataset))
-
-
-#: The real images a statistics file describes → the key of their row count in the manifest's train split.
-REAL_SPLITS = {"train": "n", "train_source": "n_source"}
+def classifier_cache(folder: Path, dataset: str, real_split: str = "train") -> FeatureCache:
+    """The statistics file of one real split: ``classifier-<key>.npz``, ``source-classifier-<key>.npz``."""
+    return FeatureCache(folder, CACHE_NAMES[real_split], _rebuild(dataset))
 
 
 def reference_protocol(classifier_sha256: str, train_sha256: str, n_real: int, real_split: str = "train") -> dict[str, Any]:
@@ -98,7 +99,7 @@ def save_reference(dataset: str, model: DomainClassifier, classifier_sha256: str
             class_stats = FeatureStats.of(features[y == label])
             class_mu[label], class_sigma[label] = class_stats.mu, class_stats.sigma
     protocol = reference_protocol(classifier_sha256, train_sha256, len(x), real_split)
-    return classifier_cache(reference_dir(dataset), dataset).save(protocol, {"mu": stats.mu, "sigma": stats.sigma, "n": np.asarray(stats.n),
+    return classifier_cache(reference_dir(dataset), dataset, real_split).save(protocol, {"mu": stats.mu, "sigma": stats.sigma, "n": np.asarray(stats.n),
                                                      "labels": y, "class_mu": class_mu, "class_sigma": class_sigma,
                                                      "class_n": class_n})
 
@@ -116,7 +117,7 @@ def load_classifier_reference(prepared_directory: Path, reference_directory: Pat
         raise ClassifierFileError(f"{classifier_path} does not match its manifest; {_rebuild(dataset)}")
     train = manifest["splits"]["train"]
     protocol = reference_protocol(sha, train["sha256"], train[REAL_SPLITS[real_split]], real_split)
-    arrays = classifier_cache(reference_directory, dataset).load(protocol)
+    arrays = classifier_cache(reference_directory, dataset, real_split).load(protocol)
     real = FeatureStats(mu=arrays["mu"], sigma=arrays["sigma"], n=int(arrays["n"]))
     per_class = tuple(FeatureStats(mu, sigma, int(n)) if n > len(mu) else None
                       for mu, sigma, n in zip(arrays["class_mu"], arrays["class_sigma"], arrays["class_n"]))
