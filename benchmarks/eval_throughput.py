@@ -40,7 +40,7 @@ from analysis.features import stream_features  # noqa: E402
 from analysis.frechet import FeatureStats, frechet_distance  # noqa: E402
 from analysis.inception import InceptionFeatures, to_uint8  # noqa: E402
 from pipeline.config import parse  # noqa: E402
-from pipeline.data.loaders import load_dataset  # noqa: E402
+from pipeline.datasets import get_dataset  # noqa: E402
 from pipeline.common.logs import configure_logging  # noqa: E402
 
 FID_IMAGES = 2100
@@ -54,14 +54,14 @@ def timed(fn, n: int) -> float:
 
 
 def digits(size: int, n: int) -> torch.Tensor:
-    raw = load_dataset("digits", parse({"data": {"image_size": size}}, "benchmark"))
+    raw = get_dataset("digits").load(parse({"data": {"image_size": size}}, "benchmark").data)
     images = np.concatenate([raw.train_x, raw.test_x])
     return to_uint8(torch.as_tensor(images[np.arange(n) % len(images)]))
 
 
 def bf16_fid_deviation(mnist: Path, extractor32: InceptionFeatures, extractor16: InceptionFeatures,
                        size: int, batch: int) -> dict:
-    raw = load_dataset("mnist", parse({"data": {"image_size": size, "paths": {"mnist": str(mnist)}}}, "benchmark"))
+    raw = get_dataset("mnist").load(parse({"data": {"image_size": size, "paths": {"mnist": str(mnist)}}}, "benchmark").data)
     rng = np.random.default_rng(0)
     first = to_uint8(torch.as_tensor(raw.train_x[:FID_IMAGES]))
     noisy = raw.test_x[:FID_IMAGES] + rng.normal(0, 0.2, raw.test_x[:FID_IMAGES].shape).astype(np.float32)

@@ -38,7 +38,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.config import POINT_DATASETS, Config, load, parse  # noqa: E402
+from pipeline.config import Config, load, parse  # noqa: E402
+from pipeline.datasets import get_dataset  # noqa: E402
 from pipeline.common.logs import configure_logging  # noqa: E402
 from pipeline.data.stage import prepare  # noqa: E402
 from pipeline.tracking.store import resolve_tracking_uri  # noqa: E402
@@ -54,7 +55,7 @@ def sweep_config(base: Config, dataset: str, method: str, args: argparse.Namespa
     raw["mlflow"]["experiment"] = "ganlab-tune-efficiency"
     raw["tune"].update(
         dataset=dataset, variants=[args.variant], seed=args.seed, num_samples=args.samples, grid_points=args.grid_points,
-        metric="hq1k" if dataset in POINT_DATASETS else "auto", mode="auto", steps=args.steps, eval_every=args.eval_every, grace_period=args.eval_every,
+        metric="hq1k" if get_dataset(dataset).kind == "points" else "auto", mode="auto", steps=args.steps, eval_every=args.eval_every, grace_period=args.eval_every,
         reduction_factor=3, cpus_per_trial=1, workers_per_trial=1, max_concurrent=0, time_budget_s=None,
         stop_after_step=args.steps + 1,
         space={"lr_g": ["loguniform", args.lr_low, args.lr_high], "lr_d": ["loguniform", args.lr_low, args.lr_high],

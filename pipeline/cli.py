@@ -23,9 +23,10 @@ from pipeline.common.feature_cache import FeatureCacheError
 from pipeline.common.files import CorruptFileError
 from pipeline.common.logs import configure_logging
 from pipeline.common.project_lock import ProjectBusyError, project_lock
-from pipeline.config import DATASETS, Config, ConfigError, load
+from pipeline.config import Config, ConfigError, load
 from pipeline.data.classifier import ClassifierFileError
-from pipeline.data.loaders import DatasetError
+from pipeline.datasets import dataset_names
+from pipeline.datasets.registry import DatasetError
 from pipeline.data.store import PreparedDataError
 from pipeline.scoring.evaluate import GeneratorFileError
 from pipeline.tracking.store import TrackingError
@@ -170,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text, description=help_text)
         command.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
         if selects is not None:
-            command.add_argument("--dataset", choices=DATASETS, help="one dataset (default: benchmark.datasets)")
+            command.add_argument("--dataset", choices=dataset_names(), help="one dataset (default: benchmark.datasets)")
         if selects:
             command.add_argument("--variant", choices=sorted(variant_names()), help="one loss variant (default: benchmark.variants)")
             command.add_argument("--seed", type=int, help="one seed (default: benchmark.seeds)")

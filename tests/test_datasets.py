@@ -10,8 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.data.loaders import DatasetError, load_dataset, mixture_modes
+from pipeline.datasets import get_dataset
+from pipeline.datasets.catalogue.mixtures import mixture_modes
+from pipeline.datasets.registry import DatasetError, RawDataset
 from tests.conftest import tiny_config
+
+
+def load_dataset(name: str, config) -> RawDataset:
+    """The registered dataset ``name`` as ``prepare`` loads it."""
+    return get_dataset(name).load(config.data)
 
 
 def write_idx(folder: Path, n_train: int = 30, n_test: int = 10, gz: bool = True, side: int = 28) -> np.ndarray:

@@ -10,7 +10,7 @@ import pytest
 from analysis.class_metrics import class_scores
 from analysis.frechet import FeatureStats, frechet_distance
 from analysis.mode_metrics import mode_scores
-from pipeline.data.loaders import mixture_modes, sample_mixture
+from pipeline.datasets.catalogue.mixtures import mixture_modes, sample_mixture
 
 
 def test_real_ring_samples_cover_every_mode():

@@ -8,10 +8,10 @@ params.yaml, which pydantic's error locations (``train -> lr_g``, several errors
 
 from pipeline.config.loading import load, parse
 from pipeline.config.rules import ConfigError
-from pipeline.config.sections import (DATASETS, IMAGE_DATASETS, OVERRIDABLE, POINT_DATASETS, SECTIONS, BenchmarkConfig,
-                                      ClassifierConfig, Config, DataConfig, EvalConfig, LossConfig, MlflowConfig,
-                                      ModelConfig, RayConfig, TrainConfig, TuneConfig)
+from pipeline.config.sections import (OVERRIDABLE, SECTIONS, BenchmarkConfig, ClassifierConfig, Config, DataConfig,
+                                      EvalConfig, LossConfig, MlflowConfig, ModelConfig, RayConfig, TrainConfig,
+                                      TuneConfig)
 
-__all__ = ["load", "parse", "ConfigError", "DATASETS", "IMAGE_DATASETS", "OVERRIDABLE", "POINT_DATASETS", "SECTIONS",
-           "BenchmarkConfig", "ClassifierConfig", "Config", "DataConfig", "EvalConfig", "LossConfig", "MlflowConfig",
-           "ModelConfig", "RayConfig", "TrainConfig", "TuneConfig"]
+__all__ = ["load", "parse", "ConfigError", "OVERRIDABLE", "SECTIONS", "BenchmarkConfig", "ClassifierConfig", "Config",
+           "DataConfig", "EvalConfig", "LossConfig", "MlflowConfig", "ModelConfig", "RayConfig", "TrainConfig",
+           "TuneConfig"]

@@ -17,7 +17,8 @@ from models.families import family_of, get_variant, load_builtin_families
 from models.family import FamilyError, FAMILIES
 from pipeline.config.reading import read_yaml
 from pipeline.config.rules import ConfigError, printable, section_values
-from pipeline.config.sections import DATASETS, OVERRIDABLE, SECTIONS, Config, TuneConfig
+from pipeline.config.sections import OVERRIDABLE, SECTIONS, Config, TuneConfig
+from pipeline.datasets import dataset_names
 from pipeline.config.space import PBT_MUTABLE, parse_space
 
 TOP_LEVEL = tuple(SECTIONS) + ("overrides", "families", "sampling")
@@ -58,9 +59,9 @@ def _overrides(raw: Any, source: str) -> tuple[Any, ...]:
         raise ConfigError(f"{source}: section 'overrides' must be a mapping of datasets, got {raw!r}")
     overrides = []
     for dataset, per_section in (raw or {}).items():
-        if dataset not in DATASETS:
+        if dataset not in dataset_names():
             raise ConfigError(f"{source}: overrides.{printable(dataset)} names an unknown dataset; "
-                              f"known: {', '.join(DATASETS)}")
+                              f"known: {', '.join(dataset_names())}")
         if not isinstance(per_section, Mapping):
             raise ConfigError(f"{source}: overrides.{dataset} must be a mapping of sections")
         parsed = []

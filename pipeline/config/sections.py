@@ -23,10 +23,10 @@ from models.options import option as _field
 from models.precision import PRECISIONS
 from models.regularisers import REGULARISERS
 from models.schedule import SCHEDULES
+from pipeline.config.rules import ConfigError
+from pipeline.datasets import dataset_names, get_dataset
+from pipeline.datasets.registry import DatasetError
 
-POINT_DATASETS = ("ring8", "grid25")
-IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "image-folder")
-DATASETS = POINT_DATASETS + IMAGE_DATASETS
 #: Sections a dataset may override (the ones that shape a training and its evaluation).
 OVERRIDABLE = ("model", "loss", "train", "eval")
 
@@ -35,7 +35,7 @@ OVERRIDABLE = ("model", "loss", "train", "eval")
 class BenchmarkConfig:
     """What ``dvc repro`` compares: every dataset × variant × seed is one training."""
 
-    datasets: tuple[str, ...] = _field(("ring8", "digits"), choices=DATASETS)
+    datasets: tuple[str, ...] = _field(("ring8", "digits"), choices=dataset_names)
     variants: tuple[str, ...] = _field(("minimax", "non-saturating", "wgan", "wgan-gp", "lsgan", "hinge"),
                                        choices=variant_names)
     seeds: tuple[int, ...] = _field((0,), low=0)
@@ -44,11 +44,15 @@ class BenchmarkConfig:
 @dataclass(frozen=True)
 class DataConfig:
     root: str = _field("data/raw", doc="folder holding <dataset>/ with the standard files")
-    paths: tuple[tuple[str, str], ...] = _field((), choices=DATASETS, doc="per-dataset folder, overrides root/<dataset>")
+    paths: tuple[tuple[str, str], ...] = _field((), choices=dataset_names, doc="per-dataset folder, overrides root/<dataset>")
     image_size: int = _field(16, choices=(8, 16, 32, 64))
     download: bool = _field(False, doc="let torchvision download missing files (needs a network)")
     n_points: int = _field(20000, low=100, doc="points drawn for ring8/grid25")
     test_fraction: float = _field(0.2, low=0.0, high=0.5, open_low=True, doc="held-out share where no test split exists")
+
+    def folder(self, dataset: str) -> Path:
+        """Folder holding the standard files of a file-backed dataset: ``paths.<dataset>``, else ``root/<dataset>``."""
+        return Path(dict(self.paths).get(dataset, Path(self.root) / dataset))
 
 
 @dataclass(frozen=True)
@@ -166,7 +170,7 @@ class TuneConfig:
     labelled images, ``N = eval_samples``; :mod:`pipeline.scoring`).
     """
 
-    dataset: str = _field("ring8", choices=DATASETS)
+    dataset: str = _field("ring8", choices=dataset_names)
     variants: tuple[str, ...] = _field(("wgan-gp",), choices=variant_names, doc="several: the variant is searched too")
     seed: int = _field(0, low=0)
     scheduler: str = _field("asha", choices=("asha", "pbt", "fifo"))
@@ -209,7 +213,7 @@ class StudyConfig:
     G and D, log-uniform 1e-5 … 1e-2; β1 uniform in [0, 1]; k in 1 … 5; λ log-uniform 0.1 … 100 where a
     gradient penalty applies)."""
 
-    dataset: str = _field("digits", choices=DATASETS)
+    dataset: str = _field("digits", choices=dataset_names)
     variants: tuple[str, ...] = _field(("non-saturating", "lsgan", "wgan-gp"), choices=variant_names)
     seed: int = _field(0, low=0)
     num_samples: int = _field(8, low=1, doc="random points of the space, the same for every variant")
@@ -272,10 +276,6 @@ class Config:
         bench = self.benchmark
         return [(d, v, s) for d in bench.datasets for v in bench.variants for s in bench.seeds]
 
-    def data_path(self, dataset: str) -> Path:
-        """Folder holding the standard files of a file-backed dataset."""
-        return Path(dict(self.data.paths).get(dataset, Path(self.data.root) / dataset))
-
     def to_dict(self) -> dict[str, Any]:
         """The params mapping this config parses from (``parse(config.to_dict()) == config``)."""
         plain = pairs_to_mappings(dataclasses.asdict(dataclasses.replace(self, families=(), sampling=())))
@@ -301,11 +301,12 @@ class Config:
                                options=self.family_options(family))
 
     def provisional_data(self, dataset: str) -> DataSpec:
-        """What a dataset will look like once prepared (kind and shape), for checks before ``prepare`` has run."""
-        if dataset in POINT_DATASETS:
-            return DataSpec("points", (2,))
-        channels = 3 if dataset in ("cifar10", "image-folder") else 1
-        return DataSpec("images", (channels, self.data.image_size, self.data.image_size), 0 if dataset == "image-folder" else 10)
+        """What a dataset will look like once prepared (its registered declaration read with ``data``), for checks
+        before ``prepare`` has run; a ``data`` setting the dataset cannot be made with is a :class:`ConfigError`."""
+        try:
+            return get_dataset(dataset).provisional(self.data)
+        except DatasetError as err:
+            raise ConfigError(str(err)) from None
 
     def family_options(self, family: str) -> Any:
         """The options a family was given under ``families.<family>`` (None: its defaults, or it has none)."""

@@ -5,7 +5,8 @@ training images -- feature mean/covariance overall and per class, and the label 
 go through the feature-statistics cache (:mod:`pipeline.common.feature_cache`) into
 ``data/reference/<dataset>/classifier-<key>.npz``, keyed by a protocol that names the
 classifier's sha256 and the training split's sha256, so statistics of another classifier or
-other data cannot be read.
+other data cannot be read. Unpaired data has statistics of each domain: ``real_split`` ``train``
+(the ``x`` domain) and ``train_source`` (the ``source`` domain).
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from pipeline.common.layout import reference_dir
 
 CLASSIFIER_FILE = "classifier.pt"
 EXTRACTOR = "domain-classifier"
+#: The real images a statistics file describes → the key of their row count in the manifest's train split.
+REAL_SPLITS = {"train": "n", "train_source": "n_source"}
+#: ... → the name of their statistics files (neither name's pattern matches the other's files).
+CACHE_NAMES = {"train": "classifier", "train_source": "source-classifier"}
 
 
 class ClassifierFileError(RuntimeError):
@@ -48,13 +53,15 @@ def _rebuild(dataset: str) -> str:
     return f"rebuild with `dvc repro prepare@{dataset}`"
 
 
-def classifier_cache(folder: Path, dataset: str) -> FeatureCache:
-    return FeatureCache(folder, "classifier", _rebuild(dataset))
+def classifier_cache(folder: Path, dataset: str, real_split: str = "train") -> FeatureCache:
+    """The statistics file of one real split: ``classifier-<key>.npz``, ``source-classifier-<key>.npz``."""
+    return FeatureCache(folder, CACHE_NAMES[real_split], _rebuild(dataset))
 
 
-def reference_protocol(classifier_sha256: str, train_sha256: str, n_real: int) -> dict[str, Any]:
-    """What the classifier's real statistics depend on."""
-    return {"extractor": EXTRACTOR, "classifier_sha256": classifier_sha256, "real_split": "train",
+def reference_protocol(classifier_sha256: str, train_sha256: str, n_real: int, real_split: str = "train") -> dict[str, Any]:
+    """What the classifier's real statistics depend on (``real_split``: ``train``, the ``x`` images of the training
+    split; ``train_source``, its ``source`` images)."""
+    return {"extractor": EXTRACTOR, "classifier_sha256": classifier_sha256, "real_split": real_split,
             "real_sha256": train_sha256, "n_real": n_real}
 
 
@@ -78,8 +85,9 @@ def load_classifier(path: Path, dataset: str) -> DomainClassifier:
 
 
 def save_reference(dataset: str, model: DomainClassifier, classifier_sha256: str, train_sha256: str, x: np.ndarray,
-                   y: np.ndarray) -> Path:
-    """The classifier's statistics of the real training images, overall and per class (for intra-class FID)."""
+                   y: np.ndarray, real_split: str = "train") -> Path:
+    """The classifier's statistics of the real training images (``real_split``), overall and per class (for
+    intra-class FID)."""
     features = stream_features(model.features, x, len(x), 500).features
     stats = FeatureStats.of(features)
     n_classes = int(y.max()) + 1
@@ -90,16 +98,17 @@ def save_reference(dataset: str, model: DomainClassifier, classifier_sha256: str
         if class_n[label] > dim:
             class_stats = FeatureStats.of(features[y == label])
             class_mu[label], class_sigma[label] = class_stats.mu, class_stats.sigma
-    protocol = reference_protocol(classifier_sha256, train_sha256, len(x))
-    return classifier_cache(reference_dir(dataset), dataset).save(protocol, {"mu": stats.mu, "sigma": stats.sigma, "n": np.asarray(stats.n),
+    protocol = reference_protocol(classifier_sha256, train_sha256, len(x), real_split)
+    return classifier_cache(reference_dir(dataset), dataset, real_split).save(protocol, {"mu": stats.mu, "sigma": stats.sigma, "n": np.asarray(stats.n),
                                                      "labels": y, "class_mu": class_mu, "class_sigma": class_sigma,
                                                      "class_n": class_n})
 
 
 def load_classifier_reference(prepared_directory: Path, reference_directory: Path, dataset: str,
-                              manifest: dict[str, Any]) -> ClassifierReference:
-    """The classifier of a prepared dataset and its real statistics (in ``reference_directory``), both checked
-    against the manifest."""
+                              manifest: dict[str, Any], real_split: str = "train") -> ClassifierReference:
+    """The classifier of a prepared dataset and its statistics of the real images of ``real_split`` (in
+    ``reference_directory``; ``train_source``: an unpaired dataset's source domain), both checked against the
+    manifest."""
     classifier_path = Path(prepared_directory) / CLASSIFIER_FILE
     if not classifier_path.is_file():
         raise ClassifierFileError(f"{classifier_path} is missing; {_rebuild(dataset)}")
@@ -107,7 +116,8 @@ def load_classifier_reference(prepared_directory: Path, reference_directory: Pat
     if sha != manifest["classifier"]["sha256"]:
         raise ClassifierFileError(f"{classifier_path} does not match its manifest; {_rebuild(dataset)}")
     train = manifest["splits"]["train"]
-    arrays = classifier_cache(reference_directory, dataset).load(reference_protocol(sha, train["sha256"], train["n"]))
+    protocol = reference_protocol(sha, train["sha256"], train[REAL_SPLITS[real_split]], real_split)
+    arrays = classifier_cache(reference_directory, dataset, real_split).load(protocol)
     real = FeatureStats(mu=arrays["mu"], sigma=arrays["sigma"], n=int(arrays["n"]))
     per_class = tuple(FeatureStats(mu, sigma, int(n)) if n > len(mu) else None
                       for mu, sigma, n in zip(arrays["class_mu"], arrays["class_sigma"], arrays["class_n"]))

@@ -1,10 +1,15 @@
 """The ``prepare`` stage: dataset → ``data/prepared/<dataset>/`` (+ classifier and its reference stats).
 
-Writes ``train.npz`` (and ``test.npz`` where the data has a test split), a
-``manifest.json`` with shape, value range, label count, source and the sha256
-of every file, and -- for labelled images -- the domain classifier with its
-held-out test accuracy and its statistics of the real training images in
-``data/reference/<dataset>/`` (:mod:`pipeline.data.classifier`).
+Writes ``train.npz`` (and ``test.npz`` where the data has a test split) with the arrays the registered dataset
+provides (:mod:`pipeline.data.store`), a ``manifest.json`` with shape, value range, label count, source, the
+tasks the data serves, the shape and pairing of its input images, and the sha256 of every file, and -- for
+labelled images -- the domain classifier with its held-out test accuracy and its statistics of the real training
+images in ``data/reference/<dataset>/`` (:mod:`pipeline.data.classifier`).
+
+Which images the domain classifier learns: ``x`` with ``y`` (for paired translation and super-resolution data
+too: it judges the generated ``x``); for unpaired data both domains' labelled images together (``x`` with ``y``
+and ``source`` with ``source_y``), so that one classifier judges label preservation in both directions, with
+statistics of each domain's real images (``real_split`` ``train`` and ``train_source``).
 """
 
 from __future__ import annotations
@@ -21,49 +26,73 @@ from analysis.classifier import ClassifierSpec, accuracy, train_classifier
 from pipeline.common.layout import prepared_dir, reference_dir
 from pipeline.config import Config
 from pipeline.data.classifier import CLASSIFIER_FILE, save_classifier, save_reference
-from pipeline.data.loaders import load_dataset
 from pipeline.data.store import save_split, write_manifest
+from pipeline.datasets import get_dataset
+from pipeline.datasets.registry import Dataset, RawDataset, can_serve
 
 log = logging.getLogger("ganlab.prepare")
 
 
 def prepare(config: Config, dataset: str) -> dict[str, Any]:
     started = time.time()
-    raw = load_dataset(dataset, config)
+    declared = get_dataset(dataset)
+    raw = declared.load(config.data)
     out = prepared_dir(dataset)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    splits = {"train": save_split(out, "train", raw.train_x, raw.train_y)}
+    splits = {"train": save_split(out, "train", raw.split("train"))}
     if raw.test_x is not None:
-        splits["test"] = save_split(out, "test", raw.test_x, raw.test_y)
-    labels = raw.train_y if raw.kind == "images" else None
-    manifest: dict[str, Any] = {
-        "dataset": dataset,
-        "kind": raw.kind,
-        "shape": list(raw.train_x.shape[1:]),
-        "dtype": str(raw.train_x.dtype),
-        "range": [float(raw.train_x.min()), float(raw.train_x.max())],
-        "label_count": int(len(np.unique(labels))) if labels is not None else 0,
-        "splits": splits,
-        **raw.info,
-    }
+        splits["test"] = save_split(out, "test", raw.split("test"))
+    manifest = manifest_of(declared, raw, splits)
     log.info("%s: %d training samples of shape %s, range [%.3g, %.3g]", dataset, len(raw.train_x),
              tuple(manifest["shape"]), *manifest["range"])
-    if raw.kind == "images" and labels is not None and raw.test_x is not None:
-        manifest["classifier"] = _fit_classifier(config, dataset, raw.train_x, labels, raw.test_x, raw.test_y, out,
-                                                 splits["train"]["sha256"])
+    shutil.rmtree(reference_dir(dataset), ignore_errors=True)
+    if raw.kind == "images" and raw.train_y is not None and raw.test_x is not None:
+        manifest["classifier"] = _fit_classifier(config, dataset, raw, out, splits["train"]["sha256"])
     else:
-        shutil.rmtree(reference_dir(dataset), ignore_errors=True)
         reference_dir(dataset).mkdir(parents=True, exist_ok=True)
     write_manifest(out, manifest)
     log.info("%s: prepared in %.1fs", dataset, time.time() - started)
     return manifest
 
 
-def _fit_classifier(config: Config, dataset: str, x: np.ndarray, y: np.ndarray, test_x: np.ndarray,
-                    test_y: np.ndarray, out: Path, train_sha256: str) -> dict[str, Any]:
+def manifest_of(declared: Dataset, raw: RawDataset, splits: dict[str, Any]) -> dict[str, Any]:
+    """The manifest of ``raw`` (without the classifier): what a family and the scorers read of the data."""
+    labels = [y for y in (raw.train_y, raw.train_source_y) if y is not None] if raw.kind == "images" else []
+    present = tuple(raw.split("train"))
+    manifest: dict[str, Any] = {
+        "dataset": declared.name,
+        "kind": raw.kind,
+        "shape": list(raw.train_x.shape[1:]),
+        "dtype": str(raw.train_x.dtype),
+        "range": [float(raw.train_x.min()), float(raw.train_x.max())],
+        "label_count": int(len(np.unique(np.concatenate(labels)))) if labels else 0,
+        "tasks": [t for t in declared.tasks if can_serve(t, present, declared.pairing, declared.scale)],
+        "source_shape": list(raw.train_source.shape[1:]) if raw.train_source is not None else None,
+        "pairing": declared.pairing if raw.train_source is not None else None,
+        "splits": splits,
+        **raw.info,
+    }
+    if raw.train_source is not None:
+        manifest["source_range"] = [float(raw.train_source.min()), float(raw.train_source.max())]
+    if declared.scale is not None:
+        manifest["scale"] = declared.scale
+    return manifest
+
+
+def classifier_images(raw: RawDataset, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The labelled images the domain classifier learns (or is tested on) from a split: ``x`` with ``y``, and for
+    unpaired data also ``source`` with ``source_y`` (see the module docstring)."""
+    arrays = raw.split(split)
+    if "source_y" not in arrays:
+        return arrays["x"], arrays["y"]
+    return np.concatenate([arrays["x"], arrays["source"]]), np.concatenate([arrays["y"], arrays["source_y"]])
+
+
+def _fit_classifier(config: Config, dataset: str, raw: RawDataset, out: Path, train_sha256: str) -> dict[str, Any]:
     cc = config.classifier
+    (x, y), (test_x, test_y) = classifier_images(raw, "train"), classifier_images(raw, "test")
     spec = ClassifierSpec(image_shape=tuple(x.shape[1:]), n_classes=int(y.max()) + 1, width=cc.width,
                           feature_dim=cc.feature_dim)
     model = train_classifier(spec, x, y, epochs=cc.epochs, batch_size=cc.batch_size, lr=cc.lr, seed=0,
@@ -71,7 +100,8 @@ def _fit_classifier(config: Config, dataset: str, x: np.ndarray, y: np.ndarray, 
     test_accuracy = accuracy(model, test_x, test_y)
     log.info("%s: domain classifier test accuracy %.4f on %d held-out images", dataset, test_accuracy, len(test_y))
     sha = save_classifier(model, spec, out / CLASSIFIER_FILE)
-    shutil.rmtree(reference_dir(dataset), ignore_errors=True)
-    save_reference(dataset, model, sha, train_sha256, x, y)
+    save_reference(dataset, model, sha, train_sha256, raw.train_x, raw.train_y)
+    if raw.train_source_y is not None:
+        save_reference(dataset, model, sha, train_sha256, raw.train_source, raw.train_source_y, "train_source")
     return {"file": CLASSIFIER_FILE, "sha256": sha, "test_accuracy": test_accuracy, "n_test": int(len(test_y)),
             "spec": spec.as_dict()}

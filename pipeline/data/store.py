@@ -1,9 +1,11 @@
 """The prepared dataset on disk: ``data/prepared/<dataset>/{train.npz, test.npz, manifest.json}``.
 
-The manifest records shape, value range, label count and the sha256 of every
-file; :func:`load_prepared` verifies them, so a corrupt or hand-edited array
-is refused with a message that says how to rebuild it. :func:`data_spec` and
-:func:`training_arrays` give a family what it sees of the data and trains on.
+Each split's npz holds ``x``, and where the dataset has them ``y`` (labels), ``source`` (the input images of
+translation and super-resolution data) and ``source_y`` (the labels of an unpaired source domain). The manifest
+records shape, value range, label count, the tasks the data serves, ``source_shape``, ``pairing``
+(``paired``/``unpaired``), ``scale`` (super-resolution) and the sha256 of every file; :func:`load_prepared`
+verifies them, so a corrupt or hand-edited array is refused with a message that says how to rebuild it.
+:func:`data_spec` and :func:`training_arrays` give a family what it sees of the data and trains on.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from typing import Any
 import numpy as np
 
 from models.family import TASK_INPUTS, DataSpec
+from pipeline.datasets import datasets_serving
+from pipeline.datasets.registry import ARRAYS, TASK_NEEDS
 from pipeline.common.digest import sha256_file
 from pipeline.common.files import CorruptFileError, atomic_path, read_json, write_json
 from pipeline.common.layout import prepared_dir
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: source, source_y, tasks, source_shape, pairing, scale
 
 
 class PreparedDataError(RuntimeError):
@@ -38,19 +42,32 @@ class PreparedData:
     test_y: np.ndarray | None
     manifest: dict[str, Any]
     directory: Path
+    train_source: np.ndarray | None = None
+    test_source: np.ndarray | None = None
+    train_source_y: np.ndarray | None = None
+    test_source_y: np.ndarray | None = None
+
+    @property
+    def pairing(self) -> str | None:
+        """How ``source`` relates to ``x``: "paired", "unpaired", or None (no source)."""
+        return self.manifest.get("pairing")
 
     @property
     def n_classes(self) -> int:
         return int(self.manifest.get("label_count") or 0)
 
 
-def save_split(directory: Path, name: str, x: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
-    arrays = {"x": x} if y is None else {"x": x, "y": y}
+def save_split(directory: Path, name: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """``<name>.npz`` of ``arrays`` (``x`` and any of ``y``, ``source``, ``source_y``); its manifest entry: file,
+    sha256, ``n`` (rows of ``x``) and ``n_source`` (rows of ``source``, where there is one)."""
     path = directory / f"{name}.npz"
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
-    return {"file": path.name, "sha256": sha256_file(path), "n": int(len(x))}
+    entry = {"file": path.name, "sha256": sha256_file(path), "n": int(len(arrays["x"]))}
+    if "source" in arrays:
+        entry["n_source"] = int(len(arrays["source"]))
+    return entry
 
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
@@ -71,7 +88,8 @@ def read_manifest(directory: Path, dataset: str) -> dict[str, Any]:
     return manifest
 
 
-def _load_split(directory: Path, entry: dict[str, Any], dataset: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _load_split(directory: Path, entry: dict[str, Any], dataset: str) -> dict[str, np.ndarray]:
+    """The arrays of one split by name, after checking the file against its manifest's sha256."""
     path = directory / entry["file"]
     if not path.is_file():
         raise PreparedDataError(f"{path} is missing; {rebuild_hint(dataset)}")
@@ -79,36 +97,39 @@ def _load_split(directory: Path, entry: dict[str, Any], dataset: str) -> tuple[n
         raise PreparedDataError(f"{path} does not match the sha256 in its manifest (corrupt or edited); {rebuild_hint(dataset)}")
     try:
         with np.load(path) as arrays:
-            return arrays["x"], (arrays["y"] if "y" in arrays else None)
+            found = {key: arrays[key] for key in ARRAYS if key in arrays}
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
         raise PreparedDataError(f"{path} cannot be read ({err}); {rebuild_hint(dataset)}") from err
+    if "x" not in found:
+        raise PreparedDataError(f"{path} holds no x array; {rebuild_hint(dataset)}")
+    return found
 
 
 def load_prepared(dataset: str, directory: Path | None = None) -> PreparedData:
     """Load and verify a prepared dataset."""
     directory = directory or prepared_dir(dataset)
     manifest = read_manifest(directory, dataset)
-    train_x, train_y = _load_split(directory, manifest["splits"]["train"], dataset)
-    test_x = test_y = None
-    if "test" in manifest["splits"]:
-        test_x, test_y = _load_split(directory, manifest["splits"]["test"], dataset)
-    return PreparedData(dataset, manifest["kind"], train_x, train_y, test_x, test_y, manifest, directory)
+    train = _load_split(directory, manifest["splits"]["train"], dataset)
+    test = _load_split(directory, manifest["splits"]["test"], dataset) if "test" in manifest["splits"] else {}
+    return PreparedData(dataset, manifest["kind"], train["x"], train.get("y"), test.get("x"), test.get("y"), manifest,
+                        directory, train.get("source"), test.get("source"), train.get("source_y"),
+                        test.get("source_y"))
 
 
 def data_spec(prepared: PreparedData) -> DataSpec:
-    """What a family sees of a prepared dataset: its kind, one sample's shape and its label count."""
-    return DataSpec(kind=prepared.kind, shape=tuple(prepared.manifest["shape"]), n_classes=prepared.n_classes)
+    """What a family sees of a prepared dataset: its kind, one sample's shape, its label count, and the shape and
+    pairing of its input images (None where it has none)."""
+    source_shape = prepared.manifest.get("source_shape")
+    return DataSpec(kind=prepared.kind, shape=tuple(prepared.manifest["shape"]), n_classes=prepared.n_classes,
+                    source_shape=tuple(source_shape) if source_shape else None, pairing=prepared.pairing)
 
 
 def training_arrays(prepared: PreparedData, task: str) -> dict[str, np.ndarray]:
-    """The training split as the batch keys of ``task`` (``x``; ``y`` for class-conditional tasks)."""
-    keys = TASK_INPUTS[task]
-    arrays = {"x": prepared.train_x}
-    if "y" in keys:
-        if prepared.train_y is None:
-            raise PreparedDataError(f"{prepared.directory}: {task} training needs labels, which {prepared.dataset} "
-                                    "does not have")
-        arrays["y"] = prepared.train_y
-    if "source" in keys:
-        raise PreparedDataError(f"{prepared.dataset} has no paired input images for {task} training")
-    return arrays
+    """The training split as the batch keys of ``task`` (:data:`models.family.TASK_INPUTS`: ``x``; ``y`` for
+    class-conditional tasks; ``source`` for translation and super-resolution). Data that does not serve ``task``
+    (the manifest's ``tasks``) is refused in one line naming what it lacks and the datasets that have it."""
+    if task not in prepared.manifest["tasks"]:
+        raise PreparedDataError(f"{prepared.directory}: {prepared.dataset} cannot train a {task} family: it has no "
+                                f"{TASK_NEEDS[task]}; datasets that have: {', '.join(datasets_serving(task))}")
+    arrays = {"x": prepared.train_x, "y": prepared.train_y, "source": prepared.train_source}
+    return {key: arrays[key] for key in TASK_INPUTS[task]}

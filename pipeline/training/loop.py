@@ -122,7 +122,7 @@ class TrainingLoop:
         arrays = training_arrays(prepared, self.family.task)
         tensors = {key: torch.as_tensor(values, dtype=torch.float32 if key != "y" else torch.int64, device=self.device)
                    for key, values in arrays.items()}
-        self.batches = ShardedBatches(tensors, job.train.batch_size, rank, world, job.seed)
+        self.batches = ShardedBatches(tensors, job.train.batch_size, rank, world, job.seed, job.data.pairing)
         self.monitor: Monitor | None = None
         scorer = in_training_scorer(self.family.task, prepared, data.reference, job.eval,
                                     job.train.eval_samples) if rank == 0 else None
