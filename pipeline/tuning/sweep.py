@@ -39,7 +39,7 @@ from pipeline.data.store import PreparedData, data_spec, load_prepared
 from pipeline.scoring.registry import Scorer, direction, in_training_scorer
 from pipeline.tracking.git import git_commit
 from pipeline.tracking.store import client_for, driver_tags, resolve_tracking_uri, start_run
-from pipeline.training.run_cache import TRAINING_CODE
+from pipeline.training.run_cache import run_code
 from pipeline.tuning.errors import SweepInterrupted, TrialsLost
 from pipeline.tuning.outputs import write_outputs
 from pipeline.tuning.place import SweepPlace, resumable, saved_trials
@@ -198,7 +198,8 @@ def _fit(config: Config, plan: SweepContext, place: SweepPlace, client: Any) -> 
 
     settings = config.tune
     try:
-        with cluster_session(config.ray, plan.tracking_uri, TRAINING_CODE) as cluster:
+        code = {family_of(variant).name: run_code(family_of(variant).name) for variant in settings.variants}
+        with cluster_session(config.ray, plan.tracking_uri, code) as cluster:
             require_resources(f"a trial of the sweep ({settings.cpus_per_trial:g} CPU)", cpus=settings.cpus_per_trial,
                               timeout_s=config.ray.resource_timeout_s)
             data = ShippedDataset.put(DatasetFolders.of_project(settings.dataset))
