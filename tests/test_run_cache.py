@@ -96,6 +96,15 @@ def test_dvc_yaml_lists_exactly_the_eval_keys_a_training_reads():
         assert keys == set(IN_TRAINING_EVAL), stage
 
 
+def test_dvc_yaml_reruns_the_stages_that_read_a_familys_options():
+    """``families.<name>`` reaches a training (train, tune, study) through the family's settings and the
+    evaluation through the generator it rebuilds from them; the report reads neither."""
+    stages = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+    reading = {name for name, stage in stages.items() if "families" in stage.get("params", [])}
+    assert reading == {"train", "evaluate", "tune", "study"}
+    assert "families" in yaml.safe_load((PROJECT / "params.yaml").read_text()), "dvc wants every params key it lists"
+
+
 def test_a_runs_files_come_back_from_the_storage_only_whole_and_of_the_expected_key(in_tmp):
     from pipeline.cluster.storage import open_storage
     from pipeline.common.layout import RUN_FILES, SUMMARY, run_dir
