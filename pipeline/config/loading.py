@@ -134,17 +134,19 @@ def _check_pbt(tune: TuneConfig, source: str) -> None:
 
 
 def _check_trainings(config: Config, source: str) -> None:
-    """Resolve every training of the benchmark (and the sweep's variants) as its family will: settings that
-    cannot go together fail now, naming the dataset, the variant and the keys."""
+    """Check every training of the benchmark (and the sweeps' variants) as its family will: data its task cannot
+    train on (a class-conditional family on unlabelled points) and settings that cannot go together fail now,
+    naming the dataset, the variant and why (the data as ``prepare`` will make it)."""
     pairs = {(d, v) for d in config.benchmark.datasets for v in config.benchmark.variants}
     pairs |= {(config.tune.dataset, v) for v in config.tune.variants}
     pairs |= {(config.study.dataset, v) for v in config.study.variants}
     for dataset, variant in sorted(pairs):
         merged = config.for_dataset(dataset)
         family = family_of(variant)
+        data = merged.provisional_data(dataset)
         try:
-            family.resolve(get_variant(variant), merged.hyperparameters(family.name), merged.provisional_data(dataset),
-                           merged.ray.num_workers)
+            family.check_data(data)
+            family.resolve(get_variant(variant), merged.hyperparameters(family.name), data, merged.ray.num_workers)
         except FamilyError as err:
             raise ConfigError(f"{source}: {dataset} × {variant}: {err}") from None
 
