@@ -18,7 +18,7 @@ from models.family import FamilyError, FAMILIES
 from pipeline.config.reading import read_yaml
 from pipeline.config.rules import ConfigError, printable, section_values
 from pipeline.config.sections import DATASETS, OVERRIDABLE, SECTIONS, Config, TuneConfig
-from pipeline.config.space import PBT_MUTABLE, parse_space
+from pipeline.config.space import COMPARE_GAN_V1_SPACE, PBT_KEYS, check_reads, parse_space, pbt_mutable
 
 TOP_LEVEL = tuple(SECTIONS) + ("overrides", "families")
 
@@ -48,6 +48,7 @@ def parse(raw: Any, source: str = "params.yaml") -> Config:
         _cross_check(config.for_dataset(dataset), source, f" (with overrides.{dataset})")
     _cross_check(config, source, "")
     _check_tune(config.tune, source)
+    _check_spaces(config, source)
     _check_trainings(config, source)
     return config
 
@@ -128,9 +129,23 @@ def _check_pbt(tune: TuneConfig, source: str) -> None:
     if tune.perturbation_interval % tune.eval_every:
         raise ConfigError(f"{source}: tune.perturbation_interval ({tune.perturbation_interval}) must be a multiple "
                           f"of tune.eval_every ({tune.eval_every}): PBT exploits the checkpoints reported then")
-    if not any(d.name in PBT_MUTABLE for d in tune.space):
-        raise ConfigError(f"{source}: tune.scheduler pbt mutates {', '.join(PBT_MUTABLE)}; put at least one "
-                          "of them in tune.space")
+    if not any(pbt_mutable(d) for d in tune.space):
+        raise ConfigError(f"{source}: tune.scheduler pbt mutates {', '.join(PBT_KEYS)} (short names lr, lr_g, lr_d, "
+                          "k_d_steps); put at least one of them in tune.space")
+
+
+def _check_spaces(config: Config, source: str) -> None:
+    """Each sweep's space names only what the families of its variants read (the study's default space too)."""
+    try:
+        check_reads(config.tune.space, config.tune.variants, "tune")
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    try:
+        check_reads(config.study.space or COMPARE_GAN_V1_SPACE, config.study.variants, "study")
+    except ConfigError as err:
+        default = "" if config.study.space else (" (study.space is left out, so the study searches compare_gan's "
+                                                 "v1 space: give a study.space)")
+        raise ConfigError(f"{source}: {err}{default}") from None
 
 
 def _check_trainings(config: Config, source: str) -> None:
