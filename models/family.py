@@ -43,6 +43,8 @@ TASK_INPUTS: dict[str, tuple[str, ...]] = {
     "super-resolution": ("x", "source"),
 }
 Batch = dict[str, Tensor]
+#: Tasks whose input image i belongs to target image i.
+PAIRED_TASKS = ("paired-translation", "super-resolution")
 
 
 class FamilyError(ValueError):
@@ -239,8 +241,11 @@ class Family(ABC):
             raise FamilyError(f"family {self.name} is class-conditional and needs labelled data with at least "
                               f"2 classes, got {data.n_classes}")
         if TASK_INPUTS[self.task][-1] == "source" and data.source_shape is None:
-            raise FamilyError(f"family {self.name} serves {self.task} and needs paired input images, which "
-                              "this dataset does not provide")
+            raise FamilyError(f"family {self.name} serves {self.task} and needs input images, which this dataset "
+                              "does not provide")
+        if self.task in PAIRED_TASKS and data.pairing != "paired":
+            raise FamilyError(f"family {self.name} serves {self.task} and needs paired input images; this dataset's "
+                              f"two domains are {data.pairing} (an unpaired-translation family can train on it)")
 
     @abstractmethod
     def resolve(self, variant: Variant, hyper: Hyperparameters, data: DataSpec, world_size: int) -> Any:

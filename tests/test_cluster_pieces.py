@@ -18,7 +18,7 @@ from pipeline.cluster.probe import tracking_file
 from pipeline.cluster.shipping import CodeMismatchError, EnvironmentSetup, runtime_env, shipped_environment, verify_code
 from pipeline.cluster.storage import STORAGE_ENV, StorageError, display, open_storage, storage_location
 from pipeline.common.digest import source_digest
-from pipeline.training.run_cache import TRAINING_CODE
+from pipeline.training.run_cache import TRAINING_CODE, code_digest
 from tests.conftest import PROJECT, tiny_config
 
 
@@ -106,11 +106,13 @@ def test_the_code_digest_is_the_same_wherever_the_packages_are_imported_from(tmp
                         ignore=shutil.ignore_patterns("__pycache__"))
     paths = ":".join(str(copy / f"pkg_{package}") for package in ("models", "analysis", "pipeline"))
     script = ("from pipeline.common.digest import source_digest; from pipeline.training.run_cache import TRAINING_CODE;"
-              "import pipeline; print(pipeline.__file__); print(source_digest(TRAINING_CODE))")
+              "from pipeline.training.run_cache import code_digest;"
+              "import pipeline; print(pipeline.__file__); print(source_digest(TRAINING_CODE)); print(code_digest('gan'))")
     out = subprocess.run([sys.executable, "-c", script], env={"PYTHONPATH": paths, "PATH": ""}, cwd=tmp_path,
                          capture_output=True, text=True, check=True).stdout.split()
     assert out[0].startswith(str(copy)), "imported from the shipped copy, one folder per package (py_modules)"
     assert out[1] == source_digest(TRAINING_CODE)
+    assert out[2] == code_digest("gan"), "a run's code is found by its imports in the shipped copy too"
     verify_code(out[1], TRAINING_CODE, "here")
     with pytest.raises(CodeMismatchError, match=r"worker 0 imports other ganlab code than the driver .*ray.ship_code"):
         verify_code("0" * 64, TRAINING_CODE, "worker 0")

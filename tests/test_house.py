@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.common.imports import imported_names
 from tests.conftest import PROJECT
 
 ROOMS = ("models", "analysis", "pipeline")
@@ -28,19 +29,8 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
-def _imports(path: Path) -> set[str]:
-    """Every project module ``path`` imports, at any depth of the file (function-level imports count)."""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-            names |= {f"{node.module}.{alias.name}" for alias in node.names}
-    return {name for name in names if name in MODULES}
-
-
-GRAPH = {module: _imports(path) - {module} for module, path in MODULES.items()}
+#: Every project module → the project modules it imports, at any depth of its file (function-level imports count).
+GRAPH = {module: (imported_names(path) & set(MODULES)) - {module} for module, path in MODULES.items()}
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:

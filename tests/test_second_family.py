@@ -13,7 +13,7 @@ import tests.families.toy_conditional  # noqa: F401  (registers the toy-cgan fam
 from models.families import get_family, get_variant
 from pipeline.common.layout import reference_dir
 from pipeline.data.shipping import DatasetFolders
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, parse
 from pipeline.data.store import data_spec, load_prepared
 from pipeline.scoring.conditional import ConditionalScorer
 from pipeline.scoring.sampling import Sampler, conditions_for
@@ -39,6 +39,19 @@ def test_the_toy_family_is_registered_as_a_class_conditional_family():
 def test_a_class_conditional_family_refuses_unlabelled_data(prepared):
     with pytest.raises(ConfigError, match=r"ring8 × toy-cgan: family toy-cgan is class-conditional and needs labelled"):
         resolve_job(TOY, "ring8", "toy-cgan", 0, data_spec(load_prepared("ring8")))
+
+
+@pytest.mark.parametrize("section", ["benchmark", "tune", "study"])
+def test_params_with_a_class_conditional_family_on_unlabelled_points_are_refused_at_once(section):
+    """Before any data is prepared: one line naming the dataset, the variant and why."""
+    sections = {"benchmark": {"benchmark": {"datasets": ["ring8"], "variants": ["toy-cgan"]}},
+                "tune": {"tune": {"dataset": "ring8", "variants": ["toy-cgan"], "space": {"lr_g": ["choice", [1e-4]]}}},
+                "study": {"study": {"dataset": "ring8", "variants": ["toy-cgan"], "space": {"lr_g": ["choice", [1e-4]]}}}}
+    with pytest.raises(ConfigError) as refused:
+        parse(sections[section])
+    message = str(refused.value)
+    assert message == ("params.yaml: ring8 × toy-cgan: family toy-cgan is class-conditional and needs labelled data "
+                       "with at least 2 classes, got 0")
 
 
 def test_the_toy_trains_20_steps_scores_itself_and_resumes_exactly(prepared, tmp_path):

@@ -75,7 +75,7 @@ def test_one_learning_rate_sets_both_and_clashes_are_refused():
     config = parse({})
     variant, sections = sample_values(config, "digits", {"lr": 3e-4, "variant": "lsgan"})
     assert variant == "lsgan" and sections["train"] == {"lr_g": 3e-4, "lr_d": 3e-4}
-    with pytest.raises(ConfigError, match=r"study.space.lr sets both learning rates; leave out lr_g and lr_d"):
+    with pytest.raises(ConfigError, match=r"study\.space\.lr and study\.space\.lr_d both set train\.lr_d; keep one of them"):
         parse({"study": {"space": {"lr": ["loguniform", 1e-4, 1e-3], "lr_d": ["loguniform", 1e-4, 1e-3]}}})
     with pytest.raises(ConfigError, match=r"study.space.k_d_steps takes whole numbers"):
         parse({"study": {"space": {"k_d_steps": ["uniform", 1, 5]}}})

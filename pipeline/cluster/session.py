@@ -31,10 +31,10 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from pipeline.cluster.probe import check_cluster
-from pipeline.cluster.shipping import runtime_env, shipped_environment
+from pipeline.cluster.shipping import runtime_env, shipped_environment, verify_code
 from pipeline.cluster.storage import StoragePath, storage_location, storage_root
 from pipeline.cluster.watchdog import Watchdog
 from pipeline.common.digest import source_digest
@@ -122,23 +122,33 @@ class ClusterContext:
 
     storage: StoragePath
     tracking_uri: str
-    code: str  # the driver's digest of ``code_paths``: every worker must import the same code
-    code_paths: tuple[str, ...]
+    code: Mapping[str, tuple[str, ...]]  # family → the source files its runs' keys hash
+    digests: Mapping[str, str]  # family → the driver's digest of them: a worker must import the same code
+
+    def check_code(self, family: str, where: str) -> None:
+        """Refuse (:class:`pipeline.cluster.shipping.CodeMismatchError`) to run ``family`` with other code than the
+        driver's: what a worker calls first."""
+        verify_code(self.digests[family], self.code[family], where)
 
 
 @contextmanager
-def cluster_session(config: RayConfig, tracking_uri: str, code_paths: tuple[str, ...]) -> Iterator[ClusterContext]:
+def cluster_session(config: RayConfig, tracking_uri: str,
+                    code: Mapping[str, tuple[str, ...]]) -> Iterator[ClusterContext]:
     """A Ray session whose processes get the driver's code and environment (:mod:`.shipping`), checked before any
     compute on a cluster (:mod:`.probe`): every node sees the storage, can write the tracking store and runs
-    the driver's code."""
+    the driver's code -- ``code``: each family of the session's runs → the source files its run keys hash
+    (:func:`pipeline.training.run_cache.run_code`); the nodes are checked on all of them together."""
     location = storage_location(config.storage)
-    context = ClusterContext(storage_root(config.storage), tracking_uri, source_digest(code_paths), code_paths)
+    context = ClusterContext(storage_root(config.storage), tracking_uri, dict(code),
+                             {family: source_digest(paths) for family, paths in code.items()})
+    every_file = tuple(sorted(set().union(*code.values())))
     # A local instance's workers import this machine's own files: shipping them would cost every worker process its
     # runtime-env setup (8-9 % of a 4-run stage here, benchmarks/cluster_overhead.py) and prove nothing.
     ship = config.ship_code and cluster_address(config) is not None
     with ray_session(config, runtime_env(shipped_environment(tracking_uri, location), ship)):
         if not local_instance():
-            check_cluster(context.storage, tracking_uri, context.code, code_paths, config.resource_timeout_s)
+            check_cluster(context.storage, tracking_uri, source_digest(every_file), every_file,
+                          config.resource_timeout_s)
         yield context
 
 

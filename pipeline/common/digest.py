@@ -6,7 +6,7 @@ import hashlib
 import importlib.util
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 #: The project root (where models/, analysis/ and pipeline/ live).
 PROJECT = Path(__file__).resolve().parents[2]
@@ -29,16 +29,22 @@ def package_root(package: str) -> Path:
     return Path(spec.origin).resolve().parents[1]
 
 
-def source_digest(paths: tuple[str, ...]) -> str:
-    """sha256 over the Python sources under ``paths`` (``models``, ``pipeline/training``, ...: relative to the folder
-    holding their top-level package, wherever this process imports it from): each file's path and bytes, sorted."""
-    digest = hashlib.sha256()
-    files = set()
+def source_files(paths: Iterable[str]) -> dict[str, Path]:
+    """The Python sources under ``paths`` (``models``, ``pipeline/training``, ``models/losses.py``: relative to the
+    folder holding their top-level package, wherever this process imports it from), by that relative name."""
+    files = {}
     for path in paths:
         root = package_root(path.split("/")[0])
-        files |= {(f.relative_to(root).as_posix(), f) for f in
+        files |= {f.relative_to(root).as_posix(): f for f in
                   ([root / path] if (root / path).is_file() else (root / path).rglob("*.py"))}
-    for name, file in sorted(files):
+    return files
+
+
+def source_digest(paths: Iterable[str]) -> str:
+    """sha256 over the Python sources under ``paths`` (:func:`source_files`): each file's relative name and bytes,
+    sorted by name."""
+    digest = hashlib.sha256()
+    for name, file in sorted(source_files(paths).items()):
         digest.update(name.encode())
         digest.update(file.read_bytes())
     return digest.hexdigest()

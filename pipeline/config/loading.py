@@ -18,8 +18,8 @@ from models.family import FamilyError, FAMILIES
 from pipeline.config.reading import read_yaml
 from pipeline.config.rules import ConfigError, printable, section_values
 from pipeline.config.sections import OVERRIDABLE, SECTIONS, Config, TuneConfig
+from pipeline.config.space import COMPARE_GAN_V1_SPACE, PBT_KEYS, check_reads, parse_space, pbt_mutable
 from pipeline.datasets import dataset_names
-from pipeline.config.space import PBT_MUTABLE, parse_space
 
 TOP_LEVEL = tuple(SECTIONS) + ("overrides", "families", "sampling")
 
@@ -50,6 +50,7 @@ def parse(raw: Any, source: str = "params.yaml") -> Config:
         _cross_check(config.for_dataset(dataset), source, f" (with overrides.{dataset})")
     _cross_check(config, source, "")
     _check_tune(config.tune, source)
+    _check_spaces(config, source)
     _check_trainings(config, source)
     return config
 
@@ -133,14 +134,29 @@ def _check_pbt(tune: TuneConfig, source: str) -> None:
     if tune.perturbation_interval % tune.eval_every:
         raise ConfigError(f"{source}: tune.perturbation_interval ({tune.perturbation_interval}) must be a multiple "
                           f"of tune.eval_every ({tune.eval_every}): PBT exploits the checkpoints reported then")
-    if not any(d.name in PBT_MUTABLE for d in tune.space):
-        raise ConfigError(f"{source}: tune.scheduler pbt mutates {', '.join(PBT_MUTABLE)}; put at least one "
-                          "of them in tune.space")
+    if not any(pbt_mutable(d) for d in tune.space):
+        raise ConfigError(f"{source}: tune.scheduler pbt mutates {', '.join(PBT_KEYS)} (short names lr, lr_g, lr_d, "
+                          "k_d_steps); put at least one of them in tune.space")
+
+
+def _check_spaces(config: Config, source: str) -> None:
+    """Each sweep's space names only what the families of its variants read (the study's default space too)."""
+    try:
+        check_reads(config.tune.space, config.tune.variants, "tune")
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    try:
+        check_reads(config.study.space or COMPARE_GAN_V1_SPACE, config.study.variants, "study")
+    except ConfigError as err:
+        default = "" if config.study.space else (" (study.space is left out, so the study searches compare_gan's "
+                                                 "v1 space: give a study.space)")
+        raise ConfigError(f"{source}: {err}{default}") from None
 
 
 def _check_trainings(config: Config, source: str) -> None:
-    """Resolve every training of the benchmark (and the sweep's variants) as its family will: settings that
-    cannot go together fail now, naming the dataset, the variant and the keys."""
+    """Check every training of the benchmark (and the sweeps' variants) as its family will: data its task cannot
+    train on (a class-conditional family on unlabelled points) and settings that cannot go together fail now,
+    naming the dataset, the variant and why (the data as ``prepare`` will make it)."""
     pairs = {(d, v) for d in config.benchmark.datasets for v in config.benchmark.variants}
     pairs |= {(config.tune.dataset, v) for v in config.tune.variants}
     pairs |= {(config.study.dataset, v) for v in config.study.variants}
@@ -148,8 +164,12 @@ def _check_trainings(config: Config, source: str) -> None:
         merged = config.for_dataset(dataset)
         family = family_of(variant)
         try:
-            family.resolve(get_variant(variant), merged.hyperparameters(family.name), merged.provisional_data(dataset),
-                           merged.ray.num_workers)
+            data = merged.provisional_data(dataset)
+        except ConfigError as err:
+            raise ConfigError(f"{source}: {err}") from None
+        try:
+            family.check_data(data)
+            family.resolve(get_variant(variant), merged.hyperparameters(family.name), data, merged.ray.num_workers)
         except FamilyError as err:
             raise ConfigError(f"{source}: {dataset} × {variant}: {err}") from None
 

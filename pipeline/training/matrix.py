@@ -26,7 +26,6 @@ from typing import Any, Mapping
 
 from pipeline.cluster.failures import failure_cause, full_disk
 from pipeline.cluster.session import ClusterContext, cluster_session, require_resources, tune_console_off
-from pipeline.cluster.shipping import verify_code
 from pipeline.cluster.storage import StorageError, new_token
 from pipeline.common.layout import RUNS
 from pipeline.common.logs import configure_logging
@@ -34,7 +33,7 @@ from pipeline.config import Config
 from pipeline.data.shipping import DatasetFolders, ShippedDataset
 from pipeline.training.job import TrainingJob
 from pipeline.training.run import RunRequest, train_job
-from pipeline.training.run_cache import TRAINING_CODE
+from pipeline.training.run_cache import run_code
 
 log = logging.getLogger("ganlab.train")
 
@@ -61,7 +60,7 @@ def run_one(trial: dict[str, Any], context: MatrixContext) -> None:
 
     configure_logging()
     request = context.requests[trial["run"]]
-    verify_code(request.cluster.code, request.cluster.code_paths, f"the trial of {trial['run']} on {socket.gethostname()}")
+    request.cluster.check_code(request.job.family, f"the trial of {trial['run']} on {socket.gethostname()}")
     started = time.monotonic()
     summary = train_job(request, context.config)
     ray.tune.report({"wall_time_s": time.monotonic() - started, "steps": summary["steps"],
@@ -105,7 +104,8 @@ def _tuner(config: Config, context: MatrixContext, names: list[str], cluster: Cl
 def fan_out(config: Config, jobs: list[TrainingJob], keys: Mapping[str, str], tracking_uri: str,
             owner: Mapping[str, str], commit: str) -> FanOutResult:
     """Train ``jobs`` concurrently on Ray, each run's files left in the run storage for :func:`collect`."""
-    with cluster_session(config.ray, tracking_uri, TRAINING_CODE) as cluster:
+    code = {family: run_code(family) for family in dict.fromkeys(job.family for job in jobs)}
+    with cluster_session(config.ray, tracking_uri, code) as cluster:
         ray_cfg = config.ray
         require_resources(f"a run ({ray_cfg.num_workers} worker(s) × {ray_cfg.cpus_per_worker:g} CPU)",
                           cpus=ray_cfg.num_workers * ray_cfg.cpus_per_worker, gpus=ray_cfg.num_workers * ray_cfg.use_gpu,

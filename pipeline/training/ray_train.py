@@ -20,7 +20,6 @@ import torch
 
 from pipeline.cluster.failures import failure_cause
 from pipeline.cluster.session import ClusterContext, local_instance, require_resources
-from pipeline.cluster.shipping import verify_code
 from pipeline.cluster.storage import StoragePath
 from pipeline.common.logs import configure_logging
 from pipeline.config import Config
@@ -64,7 +63,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     cluster: ClusterContext = config["cluster"]
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
-    verify_code(cluster.code, cluster.code_paths, f"worker {rank} of {job.name} on {socket.gethostname()}")
+    cluster.check_code(job.family, f"worker {rank} of {job.name} on {socket.gethostname()}")
     torch.set_num_threads(job.threads)
 
     def wrap(module: torch.nn.Module) -> torch.nn.Module:

@@ -42,7 +42,7 @@ def train(config: Config, dataset: str, variant: str, seed: int) -> dict[str, An
 def resolve_runs(config: Config, runs: list[tuple[str, str, int]]) -> tuple[list[TrainingJob], dict[str, str]]:
     """The jobs of ``runs`` and their keys; each dataset's files the workers will read are checked here, so a
     damaged one is one clear error rather than a worker's traceback."""
-    jobs, keys, code = [], {}, code_digest()
+    jobs, keys, codes = [], {}, {}
     for dataset in dict.fromkeys(dataset for dataset, _, _ in runs):
         prepared = load_prepared(dataset)
         for _, variant, seed in (run for run in runs if run[0] == dataset):
@@ -50,7 +50,9 @@ def resolve_runs(config: Config, runs: list[tuple[str, str, int]]) -> tuple[list
             in_training_scorer(get_family(job.family).task, prepared, reference_dir(dataset), job.eval,
                                job.train.eval_samples)
             jobs.append(job)
-            keys[job.name] = run_key(job, prepared.manifest, code)
+            if job.family not in codes:
+                codes[job.family] = code_digest(job.family)
+            keys[job.name] = run_key(job, prepared.manifest, codes[job.family])
     return jobs, keys
 
 

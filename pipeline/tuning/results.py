@@ -6,7 +6,8 @@
   and PBT saw when they stopped or exploited a trial).
 * ``best_params.yaml`` -- a complete params file that retrains the winner:
   ``ganlab train --params tune/best_params.yaml`` (the winner's settings sit in
-  ``overrides.<dataset>``, which take precedence over the shared sections, and
+  ``overrides.<dataset>``, which take precedence over the shared sections -- a family's own options in
+  ``families.<family>`` --, and
   ``benchmark`` names only the tuned dataset and the winning variant).
 
 The winner is the trial with the best objective at any of its measurements, the
@@ -79,11 +80,17 @@ def best_params(config: Config, winner: pd.Series, hyperparameters: list[str]) -
     params["benchmark"] = {"datasets": [tune.dataset], "variants": [variant], "seeds": list(config.benchmark.seeds)}
     overrides = params["overrides"].setdefault(tune.dataset, {})
     overrides.setdefault("train", {})["steps"] = tune.steps
+    for family, options in sections.pop("families").items():
+        params["families"].setdefault(family, {}).update(_plain(options))
     for section, values in sections.items():
         if values:
-            overrides.setdefault(section, {}).update(
-                {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()})
+            overrides.setdefault(section, {}).update(_plain(values))
     return params
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    """Values as YAML writes them (tuples as lists)."""
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()}
 
 
 def best_params_text(params: dict[str, Any], winner: pd.Series, metric: str, parent_run_id: str) -> str:

@@ -13,9 +13,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from models.families import get_variant
+from models.families import get_family, get_variant
 from pipeline.config import Config
-from pipeline.config.space import ALSO_SETS, TUNABLE, Dimension
+from pipeline.config.space import Dimension, target
 
 
 def ray_domain(dimension: Dimension) -> Any:
@@ -35,7 +35,7 @@ def grid_values(dimension: Dimension, points: int) -> list[Any]:
         return list(dimension.values)
     spaced = (np.geomspace(dimension.low, dimension.high, points) if dimension.kind == "loguniform"
               else np.linspace(dimension.low, dimension.high, points))
-    return [int(round(v)) if TUNABLE[dimension.name][2] is int else float(v) for v in spaced]
+    return [float(v) for v in spaced]
 
 
 #: Keys of a trial's config that place it in an equal-budget sweep rather than set a hyperparameter.
@@ -102,20 +102,36 @@ def grid_size(space: tuple[Dimension, ...], variants: tuple[str, ...], grid_poin
 
 
 def sample_values(config: Config, dataset: str, sample: Mapping[str, Any]) -> tuple[str, dict[str, dict[str, Any]]]:
-    """(variant, ``{section: {key: value}}``): the params a sample sets. ``beta1`` becomes ``train.betas``
-    with the second Adam β of the dataset's config or, when that is null, of the variant."""
+    """(variant, ``{section: {key: value}}``): the params a sample sets, for the sections ``model``, ``loss``,
+    ``train`` and ``families`` (``{family: {option: value}}``). ``beta1`` becomes ``train.betas`` with the second
+    Adam β of the dataset's config or, when that is null, of the variant."""
     variant = sample.get(VARIANT_KEY, config.tune.variants[0])
-    sections: dict[str, dict[str, Any]] = {"train": {}, "loss": {}}
+    sections: dict[str, dict[str, Any]] = {"model": {}, "loss": {}, "train": {}, "families": {}}
     for name, value in sample.items():
         if name in (POINT_KEY, SEED_KEY, VARIANT_KEY):
             continue
-        section, key, kind = TUNABLE[name]
-        value = kind(value)
+        goal = target(name, name)
+        value = goal.coerce(value)
         if name == "beta1":
             value = (value, (config.for_dataset(dataset).train.betas or get_variant(variant).optimiser.betas)[1])
-        for target in (key, *ALSO_SETS.get(name, ())):
-            sections[section][target] = value
+        for key in goal.keys:
+            section, field = key.split(".", 1)
+            if section == "families":
+                family, option = field.split(".", 1)
+                sections[section].setdefault(family, {})[option] = value
+            else:
+                sections[section][field] = value
     return variant, sections
+
+
+def with_options(config: Config, changes: Mapping[str, Mapping[str, Any]]) -> tuple[tuple[str, Any], ...]:
+    """``config.families`` with ``changes`` (family → {option: value}) replacing fields of each family's options
+    (a family not given in params starts from its options' defaults)."""
+    options = dict(config.families)
+    for family, values in changes.items():
+        current = options.get(family) or get_family(family).options()
+        options[family] = dataclasses.replace(current, **values)
+    return tuple(options.items())
 
 
 def trial_settings(config: Config, dataset: str, sample: Mapping[str, Any]) -> tuple[Config, str]:
@@ -133,8 +149,10 @@ def trial_settings(config: Config, dataset: str, sample: Mapping[str, Any]) -> t
         merged.train, **sections["train"], steps=tune_cfg.steps, eval_every=tune_cfg.eval_every,
         checkpoint_every=tune_cfg.eval_every, eval_samples=tune_cfg.eval_samples,
         log_every=math.gcd(merged.train.log_every, tune_cfg.eval_every), keep_checkpoints=2)
-    loss = dataclasses.replace(merged.loss, **sections["loss"])
     workers = tune_cfg.workers_per_trial
     ray_cfg = dataclasses.replace(merged.ray, num_workers=workers,
                                   cpus_per_worker=tune_cfg.cpus_per_trial / workers)
-    return dataclasses.replace(merged, train=train, loss=loss, ray=ray_cfg, overrides=()), variant
+    return dataclasses.replace(
+        merged, model=dataclasses.replace(merged.model, **sections["model"]), train=train,
+        loss=dataclasses.replace(merged.loss, **sections["loss"]), families=with_options(merged, sections["families"]),
+        ray=ray_cfg, overrides=()), variant

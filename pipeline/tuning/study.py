@@ -20,15 +20,8 @@ import dataclasses
 from typing import Any
 
 from pipeline.config import Config
-from pipeline.config.space import Dimension
+from pipeline.config.space import COMPARE_GAN_V1_SPACE
 from pipeline.tuning.sweep import tune
-
-COMPARE_GAN_V1_SPACE = (
-    Dimension("lr", "loguniform", low=1e-5, high=1e-2),
-    Dimension("beta1", "uniform", low=0.0, high=1.0),
-    Dimension("k_d_steps", "choice", values=(1, 2, 3, 4, 5)),
-    Dimension("gp_lambda", "loguniform", low=0.1, high=100.0),
-)
 
 
 def study_sweep(config: Config) -> Config:

@@ -1,10 +1,10 @@
 """The ``tune`` stage: a Ray Tune search of the fragile GAN hyperparameters, every trial in MLflow.
 
-``tune.space`` (``lr_g``, ``lr_d``, ``k_d_steps``, ``gp_lambda``, ``batch_size``, ``beta1``;
-``tune.variants`` adds the loss variant) is searched by random search, Optuna's
-TPE (Bergstra et al. 2011) or an exhaustive grid, under ASHA (Li et al. 2020,
-the default), Population Based Training (Jaderberg et al. 2017) or no early
-stopping. Each trial is :func:`pipeline.tuning.trial.run_trial`: the training
+``tune.space`` (the short names ``lr_g``, ``lr_d``, ``k_d_steps``, ``gp_lambda``, ``batch_size``, ``beta1``,
+any ``model.<key>``, ``loss.<key>`` or ``train.<key>`` the variants' families read, and their own options
+``families.<family>.<option>``: :mod:`pipeline.config.space`; ``tune.variants`` adds the loss variant) is
+searched by random search, Optuna's TPE (Bergstra et al. 2011) or an exhaustive grid, under ASHA (Li et al.
+2020, the default), Population Based Training (Jaderberg et al. 2017) or no early stopping. Each trial is :func:`pipeline.tuning.trial.run_trial`: the training
 loop of ``ganlab train`` with the trial's settings.
 
 Tracking: one MLflow parent run per sweep (tag ``stage: tune``), one child run
@@ -33,13 +33,13 @@ from pipeline.common.digest import fingerprint
 from pipeline.common.files import read_json
 from pipeline.common.layout import prepared_dir, reference_dir, tune_dir
 from pipeline.config import Config, ConfigError
-from pipeline.config.space import PBT_MUTABLE
+from pipeline.config.space import pbt_mutable
 from pipeline.data.shipping import DatasetFolders, ShippedDataset
 from pipeline.data.store import PreparedData, data_spec, load_prepared
 from pipeline.scoring.registry import Scorer, direction, in_training_scorer
 from pipeline.tracking.git import git_commit
 from pipeline.tracking.store import client_for, driver_tags, resolve_tracking_uri, start_run
-from pipeline.training.run_cache import TRAINING_CODE
+from pipeline.training.run_cache import run_code
 from pipeline.tuning.errors import SweepInterrupted, TrialsLost
 from pipeline.tuning.outputs import write_outputs
 from pipeline.tuning.place import SweepPlace, resumable, saved_trials
@@ -76,7 +76,7 @@ def objective(config: Config, scorer: Scorer | None = None) -> tuple[str, str]:
 def sweep_fingerprint(config: Config) -> str:
     """Everything that shapes the sweep's trials: resuming with other settings would mix two sweeps."""
     merged = config.for_dataset(config.tune.dataset).to_dict()
-    return fingerprint({key: merged[key] for key in ("model", "loss", "train", "eval", "tune")})
+    return fingerprint({key: merged[key] for key in ("model", "loss", "train", "eval", "tune", "families")})
 
 
 def _scheduler(config: Config) -> Any:
@@ -87,7 +87,7 @@ def _scheduler(config: Config) -> Any:
         return ASHAScheduler(time_attr="step", max_t=tune.steps, grace_period=tune.grace_period,
                              reduction_factor=tune.reduction_factor)
     if tune.scheduler == "pbt":
-        mutations = {d.name: ray_domain(d) for d in tune.space if d.name in PBT_MUTABLE}
+        mutations = {d.name: ray_domain(d) for d in tune.space if pbt_mutable(d)}
         return PopulationBasedTraining(time_attr="step", perturbation_interval=tune.perturbation_interval,
                                        hyperparam_mutations=mutations, quantile_fraction=tune.quantile_fraction)
     return FIFOScheduler()
@@ -153,7 +153,8 @@ def _check_sweep(config: Config, name: str) -> None:
                           f"or choose one of them")
     if not settings.space:
         raise ConfigError(f"{name}.space is empty: give at least one of lr, lr_g, lr_d, k_d_steps, gp_lambda, "
-                          "batch_size, beta1 (see params.yaml)")
+                          "batch_size, beta1, model.<key>, loss.<key>, train.<key> or families.<family>.<option> "
+                          "(see params.yaml)")
     if settings.seeds_per_sample > 1 and not settings.equal_budget:
         raise ConfigError(f"{name}.seeds_per_sample {settings.seeds_per_sample} needs tune.equal_budget: true (other "
                           "sweeps train each sample from tune.seed); set it to 1 or make the sweep an equal-budget one")
@@ -198,7 +199,8 @@ def _fit(config: Config, plan: SweepContext, place: SweepPlace, client: Any) -> 
 
     settings = config.tune
     try:
-        with cluster_session(config.ray, plan.tracking_uri, TRAINING_CODE) as cluster:
+        code = {family_of(variant).name: run_code(family_of(variant).name) for variant in settings.variants}
+        with cluster_session(config.ray, plan.tracking_uri, code) as cluster:
             require_resources(f"a trial of the sweep ({settings.cpus_per_trial:g} CPU)", cpus=settings.cpus_per_trial,
                               timeout_s=config.ray.resource_timeout_s)
             data = ShippedDataset.put(DatasetFolders.of_project(settings.dataset))

@@ -33,7 +33,6 @@ import torch
 from models.families import get_variant
 from models.family import DataSpec
 from pipeline.cluster.session import ClusterContext
-from pipeline.cluster.shipping import verify_code
 from pipeline.cluster.storage import StoragePath
 from pipeline.common.logs import configure_logging
 from pipeline.config import Config
@@ -107,8 +106,8 @@ def run_trial(sample: dict[str, Any], sweep: SweepContext) -> None:
 
     configure_logging()
     trial_id = ray.tune.get_context().get_trial_id()
-    verify_code(sweep.cluster.code, sweep.cluster.code_paths, f"trial {trial_id} on {socket.gethostname()}")
     config, job = sweep.settings(sample)
+    sweep.cluster.check_code(job.family, f"trial {trial_id} on {socket.gethostname()}")
     client = MlflowClient(tracking_uri=sweep.tracking_uri)
     run_id = child_run(client, sweep, trial_id, job, sample)
     rules = sweep.stop_rules(job)

@@ -226,3 +226,30 @@ def test_the_time_budget_ends_the_sweep_and_keeps_what_it_measured(prepared):
     trials = pd.read_csv("tune/trials.csv")
     assert len(trials) == 2 and (trials["steps"] >= 100).all() and (trials["steps"] < 10**6).all()
     assert set(trials["stop_reason"]) == {"early-stopped"} and summary["best"] is not None
+
+
+def test_a_sweep_over_a_familys_own_option(prepared, monkeypatch):
+    """A grid over ``families.toy-ttur.d_lr_factor`` (tests/families/toy_ttur.py: D's learning rate is the factor ×
+    G's): each trial trains with the value it searched -- its MLflow params show D's rate -- and the winner's
+    params file retrains it with that option."""
+    import tests.families.toy_ttur  # noqa: F401  (registers toy-ttur here)
+    from pipeline.tuning.sweep import tune
+    from tests.conftest import PROJECT
+
+    # Ray's processes find the test family where this one does: the options in params (a TTUROptions) import it.
+    monkeypatch.setenv("PYTHONPATH", str(PROJECT))
+    config = tiny_config(families={"toy-ttur": {"d_lr_factor": 1.0}}, tune={
+        "dataset": "digits", "variants": ["toy-ttur"], "search": "grid", "scheduler": "fifo", "steps": 20,
+        "eval_every": 10, "grace_period": 10, "eval_samples": 100, "stop_after_step": 10**6,
+        "space": {"families.toy-ttur.d_lr_factor": ["choice", [0.5, 2.0]]}})
+    tune(config)
+    option = "families.toy-ttur.d_lr_factor"
+    trials = pd.read_csv("tune/trials.csv")
+    assert sorted(trials[option]) == [0.5, 2.0] and (trials["steps"] == 20).all()
+    client, _, children = runs_of(config)
+    by_id = {child.info.run_id: child for child in children}
+    for _, row in trials.iterrows():
+        params = by_id[row["mlflow_run_id"]].data.params
+        assert float(params["lr_d"]) == pytest.approx(float(params["lr"]) * row[option]), "the job trained the sample"
+    winner = trials.loc[trials["best_fid_clf100"].idxmin()]
+    assert load("tune/best_params.yaml").family_options("toy-ttur").d_lr_factor == winner[option]
