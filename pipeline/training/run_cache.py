@@ -29,7 +29,8 @@ from pipeline.training.job import TrainingJob
 
 #: The source that shapes a training's outputs: what the ``train`` stage of dvc.yaml lists (a test checks it).
 TRAINING_CODE = (
-    "models", "pipeline/training", "pipeline/config", "pipeline/data/store.py", "pipeline/data/classifier.py",
+    "models", "pipeline/training", "pipeline/config", "pipeline/datasets/__init__.py", "pipeline/datasets/registry.py",
+    "pipeline/data/store.py", "pipeline/data/classifier.py",
     "pipeline/common/feature_cache.py", "pipeline/scoring/registry.py", "pipeline/scoring/sampling.py",
     "pipeline/scoring/modes.py", "pipeline/scoring/classifier.py", "analysis/mode_metrics.py",
     "analysis/class_metrics.py", "analysis/frechet.py", "analysis/inception_score.py", "analysis/features.py",
