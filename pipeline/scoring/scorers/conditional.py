@@ -70,10 +70,10 @@ class IntendedLabelScorer(DomainClassifierScorer):
 
     def fallback_warning(self) -> None:
         if not self.intra_fid_ranks:
-            log.warning("%s runs are ranked by %s, not intra_fid_clf: %d samples leave a class with no more distinct "
-                        "samples than the %d feature dimensions (or a class has no real statistics); raise "
-                        "train.eval_samples / tune.eval_samples", self.name, self.agreement_base, self.n_samples,
-                        len(self.reference.real.mu))
+            log.warning("%s runs are ranked by %s, not intra_fid_clf: with %d samples a class has no more distinct "
+                        "samples than the %d feature dimensions, or no real statistics (more samples per class need "
+                        "a larger train.eval_samples / tune.eval_samples, or for translations more test-split "
+                        "sources)", self.name, self.agreement_base, self.n_samples, len(self.reference.real.mu))
 
     def label_scores(self, features: np.ndarray, logits: np.ndarray, intended: np.ndarray,
                      label: str) -> dict[str, float | None]:
