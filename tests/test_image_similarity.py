@@ -72,8 +72,9 @@ def test_l1_by_hand():
         l1_per_image(outputs, targets[:1])
 
 
-def keys_bicubic(images: np.ndarray, scale: int, a: float = -0.75) -> np.ndarray:
-    """Keys (1981) cubic convolution written out: half-pixel centres, edge pixels repeated, one axis at a time."""
+def keys_bicubic(images: np.ndarray, scale: int, a: float = -0.5) -> np.ndarray:
+    """Keys (1981) cubic convolution written out: half-pixel centres, taps outside the image dropped and the others'
+    weights renormalised (PIL's border rule), one axis at a time, clipped to [-1, 1]."""
 
     def kernel(d: float) -> float:
         d = abs(d)
@@ -86,16 +87,17 @@ def keys_bicubic(images: np.ndarray, scale: int, a: float = -0.75) -> np.ndarray
         out = np.zeros(values.shape[:-1] + (size * scale,))
         for o in range(size * scale):
             position = (o + 0.5) / scale - 0.5
-            base = math.floor(position)
-            for tap in range(base - 1, base + 3):
-                out[..., o] += kernel(position - tap) * values[..., min(max(tap, 0), size - 1)]
+            taps = [t for t in range(math.floor(position) - 1, math.floor(position) + 3) if 0 <= t < size]
+            weights = np.array([kernel(position - t) for t in taps])
+            for tap, weight in zip(taps, weights / weights.sum()):
+                out[..., o] += weight * values[..., tap]
         return out
 
     rows = along_last(np.asarray(images, dtype=np.float64))
     return np.clip(np.swapaxes(along_last(np.swapaxes(rows, -1, -2)), -1, -2), -1, 1)
 
 
-def test_bicubic_upsampling_is_keys_cubic_convolution():
+def test_bicubic_upsampling_is_keys_cubic_convolution_with_pils_borders():
     images = np.random.default_rng(1).uniform(-1, 1, (2, 3, 5, 7))
     for scale in (2, 3, 4):
         assert np.abs(bicubic_upsample(images, scale) - keys_bicubic(images, scale)).max() < 1e-5

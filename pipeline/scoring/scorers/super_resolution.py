@@ -63,5 +63,5 @@ class SuperResolutionScorer(PairedScorer):
     def protocol(self) -> dict[str, Any]:
         return {**self.paired_protocol(), "scale": self.scale,
                 "bicubic": "psnr_bicubic, ssim_bicubic: the same inputs upsampled by Keys' cubic convolution "
-                           "(a = -0.75, half-pixel centres, edge pixels repeated; torch interpolate 'bicubic', "
-                           "align_corners False), clipped to [-1, 1]"}
+                           "(a = -0.5, half-pixel centres, outside taps dropped and weights renormalised; torch "
+                           "interpolate 'bicubic', align_corners False, antialias True), clipped to [-1, 1]"}
