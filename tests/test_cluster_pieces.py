@@ -18,7 +18,7 @@ from pipeline.cluster.probe import tracking_file
 from pipeline.cluster.shipping import CodeMismatchError, EnvironmentSetup, runtime_env, shipped_environment, verify_code
 from pipeline.cluster.storage import STORAGE_ENV, StorageError, display, open_storage, storage_location
 from pipeline.common.digest import source_digest
-from pipeline.training.run_cache import TRAINING_CODE, code_digest
+from pipeline.common.family_code import TRAINING_CODE, code_digest
 from tests.conftest import PROJECT, tiny_config
 
 
@@ -105,8 +105,8 @@ def test_the_code_digest_is_the_same_wherever_the_packages_are_imported_from(tmp
         shutil.copytree(PROJECT / package, copy / f"pkg_{package}" / package,
                         ignore=shutil.ignore_patterns("__pycache__"))
     paths = ":".join(str(copy / f"pkg_{package}") for package in ("models", "analysis", "pipeline"))
-    script = ("from pipeline.common.digest import source_digest; from pipeline.training.run_cache import TRAINING_CODE;"
-              "from pipeline.training.run_cache import code_digest;"
+    script = ("from pipeline.common.digest import source_digest; from pipeline.common.family_code import TRAINING_CODE;"
+              "from pipeline.common.family_code import code_digest;"
               "import pipeline; print(pipeline.__file__); print(source_digest(TRAINING_CODE)); print(code_digest('gan'))")
     out = subprocess.run([sys.executable, "-c", script], env={"PYTHONPATH": paths, "PATH": ""}, cwd=tmp_path,
                          capture_output=True, text=True, check=True).stdout.split()

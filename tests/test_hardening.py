@@ -57,7 +57,7 @@ def test_the_in_training_metric_is_measured_even_off_the_logging_grid(prepared):
 
 def test_the_mode_threshold_scales_with_the_sample_count():
     """VEEGAN counts a mode covered with 20 of 2,500 samples (0.8 %); 1,000 in-training samples need 8."""
-    from pipeline.scoring.modes import ModeScorer
+    from pipeline.scoring.scorers.modes import ModeScorer
 
     centres, defaults = np.array([[0.0, 0.0], [10.0, 0.0]]), parse({}).eval
     scorer = ModeScorer(1000, defaults, centres, 0.1)

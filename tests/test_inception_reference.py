@@ -55,7 +55,7 @@ def test_disabled_or_2d_data_write_only_a_status(prepared):
 def test_below_2048_images_fid_is_left_out_and_the_other_metrics_stay(prepared, caplog):
     """FID's 2048×2048 covariances are singular with fewer images; KID, precision/recall and density/coverage
     remain valid, and the protocol says why FID is missing."""
-    from pipeline.scoring.inception import InceptionScorer
+    from pipeline.scoring.scorers.inception import InceptionScorer
 
     config = inception_config(inception_samples=12, kid_subsets=5, kid_subset_size=6)
     compute_real_features(config, "digits")

@@ -12,7 +12,8 @@ from pipeline.common.imports import reachable
 from pipeline.config import parse
 from pipeline.scoring.evaluate import SCORING_CODE
 from pipeline.training.job import resolve_job
-from pipeline.training.run_cache import TRAINING_CODE, code_digest, run_key
+from pipeline.common.family_code import TRAINING_CODE, code_digest
+from pipeline.training.run_cache import run_key
 from tests.conftest import PROJECT
 
 MANIFEST = {"splits": {"train": {"sha256": "a" * 64}}, "classifier": {"sha256": "b" * 64}}
@@ -133,7 +134,7 @@ FAMILY_EDITS = """
 import json, pathlib, sys
 import models.losses, tests.families.toy_conditional as toy
 from models.families import get_family
-from pipeline.training.run_cache import code_digest
+from pipeline.common.family_code import code_digest
 get_family("extra-cgan")  # the catalogue registered the added family
 digests = [{family: code_digest(family) for family in ("gan", "toy-cgan")}]
 for module in (toy, models.losses):
@@ -169,7 +170,7 @@ def test_a_runs_code_is_what_its_family_imports_and_no_other_family(tmp_path):
 
 
 def test_a_runs_code_lists_its_family_module_and_the_model_code_of_the_training_loop():
-    from pipeline.training.run_cache import SHARED_CODE, run_code
+    from pipeline.common.family_code import SHARED_CODE, run_code
 
     code = set(run_code("gan"))
     assert set(SHARED_CODE) <= code and "models" not in code

@@ -15,8 +15,9 @@ from pipeline.common.layout import reference_dir
 from pipeline.data.shipping import DatasetFolders
 from pipeline.config import ConfigError, parse
 from pipeline.data.store import data_spec, load_prepared
-from pipeline.scoring.conditional import ConditionalScorer
-from pipeline.scoring.sampling import Sampler, conditions_for
+from pipeline.scoring.scorers.conditional import ConditionalScorer
+from pipeline.scoring.conditions import conditions_for
+from pipeline.scoring.sampling import Sampler
 from pipeline.training.job import resolve_job
 from pipeline.training.loop import Hooks, TrainingLoop
 from tests.conftest import tiny_config
@@ -58,7 +59,7 @@ def test_the_toy_trains_20_steps_scores_itself_and_resumes_exactly(prepared, tmp
     straight = _toy_training()
     history = straight.run()
     assert [row["step"] for row in history] == [5, 10, 15, 20]
-    assert "fid_clf200" in history[1] and "fid_clf200" in history[3], "the classifier scorer serves conditional tasks"
+    assert "intra_fid_clf200" in history[1] and "intra_fid_clf200" in history[3], "class-conditional runs rank by intra-FID"
     assert straight.best is not None and straight.best.step in (10, 20)
 
     def crash_after_checkpoint(metrics, directory):
@@ -95,13 +96,13 @@ def test_the_conditional_scorer_asks_for_every_class_and_checks_what_it_got(digi
     with caplog.at_level("WARNING", logger="ganlab"):
         assert few.score(images, {"y": labels}, "300 real")["intra_fid_clf300"] is None, "30 per class ≤ 32 dimensions"
     assert "intra-class FID not computed" in caplog.text
-    assert list(conditions_for("class-conditional", data_spec(prepared_digits), 12)["y"]) == [0, 1, 2, 3, 4, 5, 6, 7, 8,
+    assert list(conditions_for("class-conditional", prepared_digits, 12)["y"]) == [0, 1, 2, 3, 4, 5, 6, 7, 8,
                                                                                              9, 0, 1]
 
 def test_the_toy_samples_the_class_it_is_given(prepared):
     training = _toy_training()
     sampler = Sampler(training.family, training.sampling_generator(), 8)
-    samples = sampler.draw(20, 0, conditions=conditions_for("class-conditional", training.job.data, 20))
+    samples = sampler.draw(20, 0, conditions=conditions_for("class-conditional", load_prepared("digits"), 20))
     assert samples.shape == (20, 1, 8, 8) and np.abs(samples).max() <= 1.0
 
 

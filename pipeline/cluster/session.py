@@ -137,7 +137,7 @@ def cluster_session(config: RayConfig, tracking_uri: str,
     """A Ray session whose processes get the driver's code and environment (:mod:`.shipping`), checked before any
     compute on a cluster (:mod:`.probe`): every node sees the storage, can write the tracking store and runs
     the driver's code -- ``code``: each family of the session's runs → the source files its run keys hash
-    (:func:`pipeline.training.run_cache.run_code`); the nodes are checked on all of them together."""
+    (:func:`pipeline.common.family_code.run_code`); the nodes are checked on all of them together."""
     location = storage_location(config.storage)
     context = ClusterContext(storage_root(config.storage), tracking_uri, dict(code),
                              {family: source_digest(paths) for family, paths in code.items()})

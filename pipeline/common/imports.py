@@ -2,7 +2,7 @@
 it), and everything reachable from a set of modules.
 
 One walk for everything that needs it: a run's key hashes the modules its family imports
-(:mod:`pipeline.training.run_cache`), and the house tests check the rooms, the circles and dvc.yaml's dependency
+(:mod:`pipeline.common.family_code`), and the house tests check the rooms, the circles and dvc.yaml's dependency
 lists with it. Only static imports count: a registry that finds its modules with ``pkgutil`` at run time
 (:mod:`models.families`) does not import them here, which is what keeps one family out of another's key.
 """

@@ -1,4 +1,7 @@
-"""Scoring generators: the registry of scorers (one per kind of data and task), sampling for evaluation, and
-the ``evaluate`` stage. Importing this package registers the built-in scorers."""
+"""Scoring generators: the registry of scorers (one module per kind of data and task in :mod:`pipeline.scoring.scorers`,
+found by name), the conditions each task's samples are drawn with, sampling for evaluation, and the ``evaluate``
+stage. Importing this package registers the built-in scorers."""
 
-from pipeline.scoring import classifier, conditional, inception, modes  # noqa: F401  (register the scorers)
+from pipeline.scoring.scorers import load_builtin_scorers
+
+load_builtin_scorers()

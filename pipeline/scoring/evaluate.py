@@ -14,6 +14,7 @@ and the scoring code) are unchanged.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import time
@@ -23,14 +24,16 @@ import torch
 
 from analysis.features import FeatureInputError
 from models.families import family_of
-from models.family import DataSpec, Family, from_plain
+from models.family import Family
 from pipeline.common.digest import fingerprint, sha256_file, source_digest
 from pipeline.common.files import read_json, reason, write_json
 from pipeline.common.layout import generators_file, metrics_file, reference_dir, stage_summary_file, train_summary_file
 from pipeline.config import Config
 from pipeline.data.store import PreparedData, load_prepared
+from pipeline.scoring.conditions import conditions_for
+from pipeline.common.family_code import code_digest
 from pipeline.scoring.registry import Scorer, scorers_for
-from pipeline.scoring.sampling import EVAL_SEED, conditions_for, load_sampler
+from pipeline.scoring.sampling import EVAL_SEED, load_sampler
 from pipeline.tracking.store import MetricLogger, client_for, close_orphaned_runs, resolve_tracking_uri
 
 log = logging.getLogger("ganlab.evaluate")
@@ -60,12 +63,11 @@ def _protocol(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "id": fingerprint(body)[:8]}
 
 
-def _score_both(scorers: list[Scorer], generators: dict[str, Any], task: str, batch_size: int, label: str,
-                metric_names: list[str], options: Any, sampler: str) -> dict[str, Any]:
-    """``final`` and ``best`` of one sampler scored by every scorer on one draw of samples with the family's
-    sampling ``options`` (once when they are the same step)."""
+def _score_both(scorers: list[Scorer], generators: dict[str, Any], conditions: dict[str, Any], batch_size: int,
+                label: str, metric_names: list[str], options: Any, sampler: str) -> dict[str, Any]:
+    """``final`` and ``best`` of one sampler scored by every scorer on one draw of samples given ``conditions`` with
+    the family's sampling ``options`` (once when they are the same step)."""
     n_samples = max((scorer.n_samples for scorer in scorers), default=0)
-    conditions = conditions_for(task, from_plain(DataSpec, generators["data"]), n_samples)
     results: dict[str, Any] = {}
     for which in ("final", "best"):
         step = int(generators[f"{which}_step"])
@@ -88,12 +90,24 @@ def _score_both(scorers: list[Scorer], generators: dict[str, Any], task: str, ba
     return results
 
 
-#: The source that shapes an evaluation (what the ``evaluate`` stage of dvc.yaml lists).
-SCORING_CODE = ("models", "pipeline/scoring", "pipeline/features/inception.py", "pipeline/data/store.py",
-                "pipeline/data/classifier.py", "pipeline/common/feature_cache.py", "analysis/mode_metrics.py",
-                "analysis/class_metrics.py", "analysis/features.py", "analysis/progress.py", "analysis/frechet.py",
-                "analysis/inception_score.py", "analysis/classifier.py", "analysis/inception.py", "analysis/kid.py",
-                "analysis/precision_recall.py", "analysis/density_coverage.py", "analysis/neighbours.py")
+#: The source that shapes an evaluation (what the ``evaluate`` stage of dvc.yaml lists). An evaluation's key hashes
+#: it without ``models`` and adds the code of the run's family (:func:`scoring_code`).
+SCORING_CODE = ("models", "pipeline/scoring", "pipeline/features/inception.py", "pipeline/datasets/__init__.py",
+                "pipeline/datasets/registry.py", "pipeline/data/store.py", "pipeline/data/classifier.py",
+                "pipeline/common/feature_cache.py", "analysis/mode_metrics.py", "analysis/class_metrics.py",
+                "analysis/features.py", "analysis/progress.py", "analysis/frechet.py", "analysis/inception_score.py",
+                "analysis/classifier.py", "analysis/inception.py", "analysis/kid.py", "analysis/precision_recall.py",
+                "analysis/density_coverage.py", "analysis/neighbours.py", "analysis/pixel_error.py", "analysis/ssim.py",
+                "analysis/bicubic.py")
+
+
+@functools.cache
+def scoring_code(family: str) -> str:
+    """The digest of the code an evaluation of a ``family`` run depends on: :data:`SCORING_CODE` but ``models``,
+    and the family's own code (:func:`pipeline.common.family_code.code_digest`), so a new or changed family re-scores
+    only its runs."""
+    return fingerprint({"scoring": source_digest(tuple(path for path in SCORING_CODE if path != "models")),
+                        "family": code_digest(family)})
 
 
 def sampling_protocol(config: Config, family: Family) -> dict[str, Any]:
@@ -117,7 +131,8 @@ def _input_key(config: Config, dataset: str, variant: str, seed: int, scorers: l
                         "protocols": [scorer.protocol() for scorer in scorers], "code": code})
 
 
-def evaluate_run(config: Config, dataset: str, variant: str, seed: int, scorers: list[Scorer], code: str) -> dict[str, Any]:
+def evaluate_run(config: Config, dataset: str, variant: str, seed: int, scorers: list[Scorer], prepared: PreparedData,
+                 code: str) -> dict[str, Any]:
     """Score ``final`` and ``best`` of one run (or keep its result when its inputs are unchanged)."""
     started = time.perf_counter()
     generators = load_generators(dataset, variant, seed)
@@ -132,7 +147,8 @@ def evaluate_run(config: Config, dataset: str, variant: str, seed: int, scorers:
     protocols = {scorer.name: _protocol({**scorer.protocol(), "noise_seed": EVAL_SEED, "generator": generators["sampler"],
                                          "sampling": sampling}) for scorer in scorers}
     metric_protocol = {name: scorer.name for scorer in scorers for name in scorer.metric_names()}
-    scored = {name: _score_both(scorers, generators, family.task, config.for_dataset(dataset).eval.batch_size,
+    conditions = conditions_for(family.task, prepared, max((s.n_samples for s in scorers), default=0))
+    scored = {name: _score_both(scorers, generators, conditions, config.for_dataset(dataset).eval.batch_size,
                                 f"{dataset}/{variant} seed {seed}" + (f" {name}" if index else ""),
                                 list(metric_protocol), config.sampling_options(family), name)
               for index, name in enumerate(family.sampler_names())}
@@ -155,12 +171,15 @@ def evaluate_matrix(config: Config, runs: list[tuple[str, str, int]] | None = No
     started = time.perf_counter()
     runs = runs or config.benchmark_runs()
     close_orphaned_runs(client_for(resolve_tracking_uri(config)), config.mlflow.experiment)
-    code, scorers, results = source_digest(SCORING_CODE), {}, []
+    prepared, scorers, results = {}, {}, []
     for dataset, variant, seed in runs:
         task = family_of(variant).task
+        if dataset not in prepared:
+            prepared[dataset] = load_prepared(dataset)
         if (dataset, task) not in scorers:
-            scorers[dataset, task] = build_scorers(config, dataset, load_prepared(dataset), task)
-        results.append(evaluate_run(config, dataset, variant, seed, scorers[dataset, task], code))
+            scorers[dataset, task] = build_scorers(config, dataset, prepared[dataset], task)
+        results.append(evaluate_run(config, dataset, variant, seed, scorers[dataset, task], prepared[dataset],
+                                    scoring_code(family_of(variant).name)))
     write_json(stage_summary_file("evaluate"), {"stage": "evaluate", "runs": len(runs),
                                                 "wall_time_s": round(time.perf_counter() - started, 2)})
     return results

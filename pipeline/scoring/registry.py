@@ -4,7 +4,12 @@ protocol and -- for the cheap ones that run during training -- how it ranks chec
 
 Metric names carry the sample count (``fid_clf2500``, ``modes1k``), as StyleGAN2-ADA and mimicry name
 theirs, so values computed on different N never share a column by accident. The evaluate stage runs every
-scorer that applies; the training loop and the sweep use the first one that applies and runs in training.
+scorer that applies; the training loop and the sweep use the first one that applies and ranks checkpoints of
+the run's task (``in_training``).
+
+Scorers are the modules of :mod:`pipeline.scoring.scorers`, each registering itself; the registry keeps them
+sorted by their explicit ``order`` (not by module name), which fixes which in-training scorer comes first and
+the order of metrics in tables.
 """
 
 from __future__ import annotations
@@ -38,16 +43,27 @@ def count_label(n: int) -> str:
     return f"{n // 1000}k" if n % 1000 == 0 else str(n)
 
 
+def finite_samples(samples: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` samples; NaN or inf among them is an error (the generator has diverged)."""
+    if not np.isfinite(samples[:n]).all():
+        raise FloatingPointError("generated samples contain NaN or inf: the generator has diverged")
+    return samples[:n]
+
+
 class Scorer(ABC):
     """Scores ``n_samples`` generated samples of one dataset (see the module docstring)."""
 
     #: The protocol family in metrics files (``protocols[name]``, ``metric_protocol[metric] = name``).
     name: ClassVar[str]
+    #: Position in the registry: the first applicable in-training scorer wins, and tables list metrics in this order.
+    order: ClassVar[int]
     tasks: ClassVar[tuple[str, ...]]
     metrics: ClassVar[tuple[MetricSpec, ...]]
-    #: Cheap enough to run every ``train.eval_every`` steps, pick the best checkpoint and rank sweep trials.
-    in_training: ClassVar[bool] = False
-    #: The metric (base) a sweep ranks trials by, and the coverage count the mode-collapse rule watches.
+    #: The tasks whose runs this scorer measures every ``train.eval_every`` steps (cheap enough) to pick the best
+    #: checkpoint and rank sweep trials.
+    in_training: ClassVar[tuple[str, ...]] = ()
+    #: The metric (base) a sweep ranks trials by (None: the one :meth:`rank_key` orders by), and the coverage count
+    #: the mode-collapse rule watches.
     tune_base: ClassVar[str | None] = None
     coverage_base: ClassVar[str | None] = None
 
@@ -89,27 +105,36 @@ class Scorer(ABC):
         return [spec.base + self.suffix for spec in self.metrics]
 
     @property
-    def tune_metric(self) -> str | None:
-        return self.tune_base + self.suffix if self.tune_base else None
+    def rank_base(self) -> str:
+        """The metric (base) :meth:`rank_key` orders by: the first ranked one."""
+        return next(spec.base for spec in self.metrics if spec.direction)
+
+    @property
+    def tune_metric(self) -> str:
+        return (self.tune_base or self.rank_base) + self.suffix
 
     @property
     def coverage_metric(self) -> str | None:
         return self.coverage_base + self.suffix if self.coverage_base else None
 
     def rank_key(self, metrics: dict[str, float]) -> tuple[float, ...]:
-        """Larger is better: the first ranked metric (negated when lower is better)."""
-        spec = next(spec for spec in self.metrics if spec.direction)
-        value = metrics[spec.base + self.suffix]
-        return (value if spec.direction == "max" else -value,)
+        """Larger is better: the :attr:`rank_base` metric (negated when lower is better)."""
+        base = self.rank_base
+        value = metrics[base + self.suffix]
+        return (value if next(spec.direction for spec in self.metrics if spec.base == base) == "max" else -value,)
 
 
 SCORERS: list[type[Scorer]] = []
 
 
 def register_scorer(cls: type[Scorer]) -> type[Scorer]:
-    if any(existing.name == cls.name for existing in SCORERS):
-        raise ValueError(f"a scorer named {cls.name!r} is already registered")
+    """Add a scorer to the registry, kept sorted by ``order``; a second name or order is refused."""
+    for existing in SCORERS:
+        if cls.name == existing.name or cls.order == existing.order:
+            raise ValueError(f"scorer {cls.name!r} (order {cls.order}) clashes with the registered scorer "
+                             f"{existing.name!r} (order {existing.order}): names and orders must be unique")
     SCORERS.append(cls)
+    SCORERS.sort(key=lambda registered: registered.order)
     return cls
 
 
@@ -120,9 +145,9 @@ def scorers_for(task: str, prepared: PreparedData, eval_config: EvalConfig) -> l
 
 def in_training_scorer(task: str, prepared: PreparedData, reference_dir: Path, eval_config: EvalConfig,
                        n_samples: int) -> Scorer | None:
-    """The first applicable scorer that runs during training, built for ``n_samples`` samples (None: none applies)."""
+    """The first applicable scorer that ranks ``task``'s checkpoints, built for ``n_samples`` samples (None: none)."""
     for cls in scorers_for(task, prepared, eval_config):
-        if cls.in_training:
+        if task in cls.in_training:
             return cls.build(prepared, reference_dir, eval_config, n_samples)
     return None
 

@@ -1,4 +1,5 @@
-"""Drawing samples for evaluation: a family's sampling network, fixed seeded noise, and the task's conditions.
+"""Drawing samples for evaluation: a family's sampling network, fixed seeded noise, and the task's conditions
+(:mod:`pipeline.scoring.conditions`).
 
 Every measurement draws its noise from its own seeded RNG (the in-training monitor, evaluation and the
 sample figures each have a fixed seed), so successive scores of one run are comparable and a score can
@@ -19,14 +20,6 @@ from models.family import DataSpec, Family, from_plain
 
 #: Noise seed of evaluation samples (fixed, recorded in the protocol).
 EVAL_SEED = 2024
-
-
-def conditions_for(task: str, data: DataSpec, n: int) -> dict[str, np.ndarray]:
-    """What ``n`` evaluation samples are drawn given: class-conditional tasks ask for every class in turn
-    (``y = i mod classes``, a balanced label set), unconditional ones for nothing."""
-    if task == "class-conditional":
-        return {"y": np.arange(n, dtype=np.int64) % data.n_classes}
-    return {}
 
 
 @dataclass

@@ -27,7 +27,8 @@ from models.families import get_family
 from pipeline.common.files import atomic_path, write_json
 from pipeline.common.layout import GENERATORS, HISTORY, MODEL, SAMPLES, STATE, SUMMARY
 from pipeline.data.shipping import DatasetFolders
-from pipeline.scoring.sampling import Sampler, conditions_for, load_sampler
+from pipeline.scoring.conditions import conditions_for
+from pipeline.scoring.sampling import Sampler, load_sampler
 from pipeline.training.checkpoint import STATE_FILE
 from pipeline.training.job import TrainingJob
 
@@ -68,9 +69,9 @@ def export_run(job: TrainingJob, state: dict[str, Any], checkpoint_dir: Path, su
 def sample_figure(job: TrainingJob, sampler: Sampler, data: DatasetFolders, path: Path) -> Path:
     """Generated vs real points with the modes marked (2-D), or a grid of 64 samples (every class in turn)."""
     title = f"{job.dataset} · {job.variant} · seed {job.seed}"
+    prepared = data.load()
     if job.data.kind == "points":
-        prepared = data.load()
-        samples = sampler.draw(2500, SAMPLE_SEED, conditions=conditions_for(sampler.family.task, job.data, 2500))
+        samples = sampler.draw(2500, SAMPLE_SEED, conditions=conditions_for(sampler.family.task, prepared, 2500))
         return scatter_png(samples, prepared.train_x[:2500], np.asarray(prepared.manifest["modes"]), path, title)
-    samples = sampler.draw(64, SAMPLE_SEED, conditions=conditions_for(sampler.family.task, job.data, 64))
+    samples = sampler.draw(64, SAMPLE_SEED, conditions=conditions_for(sampler.family.task, prepared, 64))
     return sample_grid_png(samples, path, title)

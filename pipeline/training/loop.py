@@ -127,7 +127,7 @@ class TrainingLoop:
         scorer = in_training_scorer(self.family.task, prepared, data.reference, job.eval,
                                     job.train.eval_samples) if rank == 0 else None
         if scorer is not None:
-            self.monitor = Monitor(scorer, self.family, self.family.latent_dim(job.settings), job.data,
+            self.monitor = Monitor(scorer, self.family, self.family.latent_dim(job.settings), prepared,
                                    job.eval.batch_size, self.device)
         self.step = 0
         self.images_seen = 0  # real images drawn over all workers (Progress.images)

@@ -33,7 +33,7 @@ from pipeline.config import Config
 from pipeline.data.shipping import DatasetFolders, ShippedDataset
 from pipeline.training.job import TrainingJob
 from pipeline.training.run import RunRequest, train_job
-from pipeline.training.run_cache import run_code
+from pipeline.common.family_code import run_code
 
 log = logging.getLogger("ganlab.train")
 

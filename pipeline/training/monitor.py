@@ -13,9 +13,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from models.family import DataSpec, Family
+from models.family import Family
+from pipeline.data.store import PreparedData
+from pipeline.scoring.conditions import conditions_for
 from pipeline.scoring.registry import Scorer
-from pipeline.scoring.sampling import Sampler, conditions_for
+from pipeline.scoring.sampling import Sampler
 
 #: Noise seed of the in-training monitor (fixed, so successive scores are comparable).
 MONITOR_SEED = 1234
@@ -42,11 +44,11 @@ class Monitor:
     """Scores a family's sampler on rank 0 and remembers the best (a larger :meth:`Scorer.rank_key` wins;
     ties keep the earlier step)."""
 
-    def __init__(self, scorer: Scorer, family: Family, latent_dim: int, data: DataSpec, batch_size: int,
+    def __init__(self, scorer: Scorer, family: Family, latent_dim: int, prepared: PreparedData, batch_size: int,
                  device: torch.device) -> None:
         self.scorer, self.family, self.latent_dim = scorer, family, latent_dim
         self.batch_size, self.device = batch_size, device
-        self.conditions = conditions_for(family.task, data, scorer.n_samples)
+        self.conditions = conditions_for(family.task, prepared, scorer.n_samples)
         self.best: Best | None = None
 
     def measure(self, samplers: dict[str, nn.Module], step: int) -> dict[str, float]:

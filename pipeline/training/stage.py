@@ -29,7 +29,8 @@ from pipeline.training.job import TrainingJob, resolve_job
 from pipeline.training.matrix import FanOutResult, fan_out, without_outputs
 from pipeline.training.outputs import collect
 from pipeline.training.ray_train import TrainingFailed, TrainingInterrupted
-from pipeline.training.run_cache import code_digest, kept, run_key
+from pipeline.common.family_code import code_digest
+from pipeline.training.run_cache import kept, run_key
 
 log = logging.getLogger("ganlab.train")
 

@@ -39,7 +39,7 @@ from pipeline.data.store import PreparedData, data_spec, load_prepared
 from pipeline.scoring.registry import Scorer, direction, in_training_scorer
 from pipeline.tracking.git import git_commit
 from pipeline.tracking.store import client_for, driver_tags, resolve_tracking_uri, start_run
-from pipeline.training.run_cache import run_code
+from pipeline.common.family_code import run_code
 from pipeline.tuning.errors import SweepInterrupted, TrialsLost
 from pipeline.tuning.outputs import write_outputs
 from pipeline.tuning.place import SweepPlace, resumable, saved_trials

@@ -121,7 +121,7 @@ def test_ganlab_inception_metrics_equal_the_reference_packages_on_the_saved_imag
     from prdc import compute_prdc
     from torch_fidelity.metric_kid import kid_features_to_metric
 
-    from pipeline.scoring.inception import KID_SEED
+    from pipeline.scoring.scorers.inception import KID_SEED
 
     fake = _features_in_file_order(helper.eval_feats_list, tmp_path / "png/fake")
     kid = kid_features_to_metric(torch.as_tensor(real), torch.as_tensor(fake), kid_subsets=10, kid_subset_size=1000,

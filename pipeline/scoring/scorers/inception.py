@@ -27,8 +27,8 @@ from analysis.precision_recall import precision_recall
 from pipeline.config import EvalConfig
 from pipeline.data.store import PreparedData
 from pipeline.features.inception import RealFeatures, build_extractor, load_real_features, real_protocol, uses_inception
-from pipeline.scoring.classifier import IS_SEED
 from pipeline.scoring.registry import MetricSpec, Scorer, register_scorer
+from pipeline.scoring.scorers.classifier import IS_SEED
 
 log = logging.getLogger("ganlab.evaluate")
 #: Seed of KID's subsets (recorded in the protocol).
@@ -38,6 +38,7 @@ KID_SEED = 0
 @register_scorer
 class InceptionScorer(Scorer):
     name = "inception"
+    order = 600
     tasks = ("unconditional", "class-conditional", "paired-translation", "unpaired-translation", "super-resolution")
     metrics = (MetricSpec("fid", "min"), MetricSpec("kid", "min"), MetricSpec("kid_std", shown=False),
                MetricSpec("precision", "max"), MetricSpec("recall", "max"), MetricSpec("density", "max"),

@@ -10,7 +10,7 @@ import numpy as np
 from analysis.mode_metrics import mode_scores
 from pipeline.config import EvalConfig
 from pipeline.data.store import PreparedData
-from pipeline.scoring.registry import MetricSpec, Scorer, register_scorer
+from pipeline.scoring.registry import MetricSpec, Scorer, finite_samples, register_scorer
 
 
 @register_scorer
@@ -21,11 +21,12 @@ class ModeScorer(Scorer):
     one number, for sweeps; the collapse rule watches ``modes_strict``."""
 
     name = "modes"
+    order = 700
     tasks = ("unconditional", "class-conditional")
     metrics = (MetricSpec("modes_strict", "max"), MetricSpec("modes", "max"), MetricSpec("hq", "max"),
                MetricSpec("mode_kl", "min"),
                MetricSpec("modes_hq", "max", shown=False))
-    in_training = True
+    in_training = ("unconditional", "class-conditional")
     tune_base = "modes_hq"
     coverage_base = "modes_strict"
 
@@ -42,10 +43,8 @@ class ModeScorer(Scorer):
         return cls(n_samples, eval_config, np.asarray(prepared.manifest["modes"]), prepared.manifest["std"])
 
     def score(self, samples: np.ndarray, conditions: dict[str, np.ndarray], label: str) -> dict[str, float]:
-        if not np.isfinite(samples).all():
-            raise FloatingPointError("generated samples contain NaN or inf: the generator has diverged")
         s, cfg = self.suffix, self.eval_config
-        scores = mode_scores(samples[: self.n_samples], self.centres, self.std, cfg.mode_sigmas, self.min_samples)
+        scores = mode_scores(finite_samples(samples, self.n_samples), self.centres, self.std, cfg.mode_sigmas, self.min_samples)
         return {f"modes{s}": scores.modes_covered, f"modes_strict{s}": scores.modes_strict, f"hq{s}": scores.high_quality,
                 f"mode_kl{s}": scores.kl_to_uniform, f"modes_hq{s}": scores.modes_strict + scores.high_quality}
 

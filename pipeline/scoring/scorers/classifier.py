@@ -1,6 +1,10 @@
 """Labelled images through the domain classifier: classifier-space FID (``fid_clf``), classes covered, the KL
 of the predicted class histogram to the real one, and an Inception-Score-style score from the classifier's
-logits (``is_clf``; as Ray's PBT-DCGAN MNIST example does) -- labelled as such, never called IS."""
+logits (``is_clf``; as Ray's PBT-DCGAN MNIST example does) -- labelled as such, never called IS.
+
+The in-training metric of unconditional image runs is ``fid_clf``. :func:`fid_to_real` and
+:func:`classifier_description` are the classifier-space FID every task's scorer reports for its outputs.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from analysis.inception_score import inception_score
 from pipeline.config import EvalConfig
 from pipeline.data.classifier import ClassifierReference, load_classifier_reference
 from pipeline.data.store import PreparedData
-from pipeline.scoring.registry import MetricSpec, Scorer, register_scorer
+from pipeline.scoring.registry import MetricSpec, Scorer, finite_samples, register_scorer
 
 #: Seed of the shuffle before the Inception Score's splits (torch-fidelity's default).
 IS_SEED = 2020
@@ -32,6 +36,30 @@ def classifier_outputs(reference: ClassifierReference, samples: np.ndarray, batc
     return features, logits
 
 
+def fid_to_real(reference: ClassifierReference, features: np.ndarray) -> float:
+    """Classifier-space FID: the Fréchet distance (Heusel et al. 2017, Eq. 6) between Gaussians fitted to the
+    samples' classifier features and to the real training images'."""
+    return frechet_distance(FeatureStats.of(features), reference.real)
+
+
+def load_reference(prepared: PreparedData, reference_dir: Path) -> ClassifierReference:
+    """The dataset's domain classifier with its real statistics."""
+    return load_classifier_reference(Path(prepared.directory), reference_dir, prepared.dataset, prepared.manifest)
+
+
+def has_classifier(prepared: PreparedData) -> bool:
+    return prepared.kind == "images" and "classifier" in prepared.manifest
+
+
+def classifier_description(reference: ClassifierReference) -> dict[str, Any]:
+    """The classifier-space FID's extractor, as every scorer's protocol states it."""
+    accuracy, dim = reference.test_accuracy, len(reference.real.mu)
+    return {"extractor": "domain-classifier", "extractor_sha256": reference.sha256, "classifier_test_accuracy": accuracy,
+            "what": f"Fréchet distances in the {dim}-d penultimate features of a small CNN trained here on this "
+                    f"dataset's training split (test accuracy {accuracy:.1%}), real statistics from the training "
+                    f"split; not comparable with Inception FID or with other datasets' values"}
+
+
 class DomainClassifierScorer(Scorer):
     """A scorer that measures through the dataset's domain classifier (labelled images)."""
 
@@ -41,35 +69,28 @@ class DomainClassifierScorer(Scorer):
 
     @classmethod
     def applies(cls, prepared: PreparedData, eval_config: EvalConfig) -> bool:
-        return prepared.kind == "images" and "classifier" in prepared.manifest
+        return has_classifier(prepared)
 
     @classmethod
     def build(cls, prepared: PreparedData, reference_dir: Path, eval_config: EvalConfig, n_samples: int) -> Scorer:
-        reference = load_classifier_reference(Path(prepared.directory), reference_dir, prepared.dataset, prepared.manifest)
-        return cls(n_samples, eval_config, reference)
+        return cls(n_samples, eval_config, load_reference(prepared, reference_dir))
 
     def outputs(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(features, logits) of the first ``n_samples`` samples; diverged samples are an error."""
-        if not np.isfinite(samples).all():
-            raise FloatingPointError("generated samples contain NaN or inf: the generator has diverged")
-        return classifier_outputs(self.reference, samples[: self.n_samples], self.eval_config.batch_size)
+        return classifier_outputs(self.reference, finite_samples(samples, self.n_samples), self.eval_config.batch_size)
 
     def classifier_protocol(self) -> dict[str, Any]:
-        accuracy, dim = self.reference.test_accuracy, len(self.reference.real.mu)
-        return {"n_generated": self.n_samples, "kind": self.name, "extractor": "domain-classifier",
-                "extractor_sha256": self.reference.sha256, "classifier_test_accuracy": accuracy,
-                "what": f"Fréchet distances in the {dim}-d penultimate features of a small CNN trained here on this "
-                        f"dataset's training split (test accuracy {accuracy:.1%}), real statistics from the training "
-                        f"split; not comparable with Inception FID or with other datasets' values"}
+        return {"n_generated": self.n_samples, "kind": self.name, **classifier_description(self.reference)}
 
 
 @register_scorer
 class ClassifierScorer(DomainClassifierScorer):
     name = "classifier"
+    order = 100
     tasks = ("unconditional", "class-conditional")
     metrics = (MetricSpec("fid_clf", "min"), MetricSpec("classes", "max"), MetricSpec("class_kl", "min"),
                MetricSpec("is_clf", "max"), MetricSpec("is_clf_std", shown=False))
-    in_training = True
+    in_training = ("unconditional",)
     tune_base = "fid_clf"
     coverage_base = "classes"
 
@@ -78,7 +99,7 @@ class ClassifierScorer(DomainClassifierScorer):
         features, logits = self.outputs(samples)
         classes = class_scores(logits.argmax(axis=1), self.reference.real_labels, logits.shape[1], self.min_samples)
         score = inception_score(logits, cfg.is_splits, IS_SEED)
-        return {f"fid_clf{s}": frechet_distance(FeatureStats.of(features), self.reference.real),
+        return {f"fid_clf{s}": fid_to_real(self.reference, features),
                 f"classes{s}": classes["classes_covered"], f"class_kl{s}": classes["class_kl"],
                 f"is_clf{s}": score.mean, f"is_clf_std{s}": score.std}
 
