@@ -7,15 +7,11 @@ measured on held-out images).
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
 from analysis.pixel_error import l1_per_image
 
-Translate = Callable[[np.ndarray], np.ndarray]
 
-
-def cycle_error(images: np.ndarray, there: Translate, back: Translate) -> float:
-    """Mean L1 between ``images`` and ``back(there(images))``."""
-    return float(l1_per_image(back(there(images)), images).mean())
+def cycle_error(images: np.ndarray, round_trip: np.ndarray) -> float:
+    """Mean L1 between ``images`` and their ``round_trip`` ``F(G(images))`` (row i of each belongs together)."""
+    return float(l1_per_image(round_trip, images).mean())

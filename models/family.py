@@ -156,6 +156,9 @@ class SamplerSpec:
 
     name: str
     title: str = ""  # how reports name it ("" : the name)
+    #: Translates the data's ``x`` domain back into its ``source`` domain (an unpaired translation's B→A): scored by
+    #: the task's scorers on the data with its two domains swapped, and the round trip A→B→A gives the cycle error.
+    reverse: bool = False
 
 
 #: The name of the one sampler of a family that declares none.

@@ -10,6 +10,7 @@ verifies them, so a corrupt or hand-edited array is refused with a message that 
 
 from __future__ import annotations
 
+import dataclasses
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,22 @@ class PreparedData:
     test_source: np.ndarray | None = None
     train_source_y: np.ndarray | None = None
     test_source_y: np.ndarray | None = None
+    #: Whose real statistics the domain classifier compares samples with: "train" (the ``x`` domain) or
+    #: "train_source" (an unpaired dataset's ``source`` domain, in :meth:`reversed` data).
+    real_split: str = "train"
+
+    def reversed(self) -> PreparedData:
+        """Unpaired data with its two domains swapped (``x`` ↔ ``source``, ``y`` ↔ ``source_y``, their shapes and
+        real statistics): what a B→A translation is scored on."""
+        if self.pairing != "unpaired":
+            raise PreparedDataError(f"{self.dataset}: only unpaired data has two domains to swap (pairing "
+                                    f"{self.pairing})")
+        manifest = {**self.manifest, "shape": self.manifest["source_shape"], "source_shape": self.manifest["shape"]}
+        return dataclasses.replace(
+            self, train_x=self.train_source, train_y=self.train_source_y, test_x=self.test_source,
+            test_y=self.test_source_y, train_source=self.train_x, train_source_y=self.train_y,
+            test_source=self.test_x, test_source_y=self.test_y, manifest=manifest,
+            real_split="train_source" if self.real_split == "train" else "train")
 
     @property
     def pairing(self) -> str | None:

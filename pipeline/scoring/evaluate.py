@@ -18,6 +18,7 @@ import functools
 import logging
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -64,9 +65,11 @@ def _protocol(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _score_both(scorers: list[Scorer], generators: dict[str, Any], conditions: dict[str, Any], batch_size: int,
-                label: str, metric_names: list[str], options: Any, sampler: str) -> dict[str, Any]:
+                label: str, metric_names: list[str], options: Any, sampler: str,
+                round_trip: str | None = None) -> dict[str, Any]:
     """``final`` and ``best`` of one sampler scored by every scorer on one draw of samples given ``conditions`` with
-    the family's sampling ``options`` (once when they are the same step)."""
+    the family's sampling ``options`` (once when they are the same step). With ``round_trip`` (the family's B→A
+    sampler) the samples are translated back too and given to the scorers as the condition ``cycled``."""
     n_samples = max((scorer.n_samples for scorer in scorers), default=0)
     results: dict[str, Any] = {}
     for which in ("final", "best"):
@@ -76,10 +79,14 @@ def _score_both(scorers: list[Scorer], generators: dict[str, Any], conditions: d
             continue
         samples = load_sampler(generators, which, sampler).draw(n_samples, EVAL_SEED, batch_size, conditions=conditions,
                                                                 options=options) if scorers else None
+        given = conditions
+        if round_trip is not None and samples is not None:
+            given = {**conditions, "cycled": load_sampler(generators, which, round_trip).draw(
+                n_samples, EVAL_SEED, batch_size, conditions={"source": samples}, options=options)}
         try:
             metrics: dict[str, Any] = {}
             for scorer in scorers:
-                metrics.update(scorer.score(samples, conditions, f"{label} {which}"))
+                metrics.update(scorer.score(samples, given, f"{label} {which}"))
             status = "ok"
         except (FloatingPointError, FeatureInputError) as err:
             log.warning("%s %s generator: %s", label, which, err)
@@ -88,6 +95,15 @@ def _score_both(scorers: list[Scorer], generators: dict[str, Any], conditions: d
         log.info("%s %s (step %d): %s", label, which, step,
                  ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
     return results
+
+
+@dataclass
+class Scoring:
+    """What one direction of a dataset is scored with: its prepared data (the two domains swapped for a B→A
+    sampler, :meth:`PreparedData.reversed`) and the scorers built on it."""
+
+    prepared: PreparedData
+    scorers: list[Scorer]
 
 
 #: The source that shapes an evaluation (what the ``evaluate`` stage of dvc.yaml lists). An evaluation's key hashes
@@ -122,41 +138,40 @@ def build_scorers(config: Config, dataset: str, prepared: PreparedData, task: st
             for cls in scorers_for(task, prepared, cfg.eval)]
 
 
-def _input_key(config: Config, dataset: str, variant: str, seed: int, scorers: list[Scorer], code: str) -> str:
+def _input_key(config: Config, dataset: str, variant: str, seed: int, scorings: list[Scoring], code: str) -> str:
     """What an evaluation result depends on: the generator file, the evaluation settings, the family's sampling
     options, the scorers' protocols (extractors and real statistics) and the scoring code."""
     return fingerprint({"generators": sha256_file(generators_file(dataset, variant, seed)),
                         "eval": config.for_dataset(dataset).to_dict()["eval"],
                         "sampling": sampling_protocol(config, family_of(variant)),
-                        "protocols": [scorer.protocol() for scorer in scorers], "code": code})
+                        "protocols": [scorer.protocol() for scoring in scorings for scorer in scoring.scorers],
+                        "code": code})
 
 
-def evaluate_run(config: Config, dataset: str, variant: str, seed: int, scorers: list[Scorer], prepared: PreparedData,
+def evaluate_run(config: Config, dataset: str, variant: str, seed: int, scorings: dict[bool, Scoring],
                  code: str) -> dict[str, Any]:
-    """Score ``final`` and ``best`` of one run (or keep its result when its inputs are unchanged)."""
+    """Score ``final`` and ``best`` of every sampler of one run (or keep its result when its inputs are unchanged);
+    ``scorings`` by direction (True: a B→A sampler's)."""
     started = time.perf_counter()
+    family = family_of(variant)
     generators = load_generators(dataset, variant, seed)
-    key = _input_key(config, dataset, variant, seed, scorers, code)
+    key = _input_key(config, dataset, variant, seed, [scorings[spec.reverse] for spec in family.samplers], code)
     done = metrics_file(dataset, variant, seed)
     if done.is_file() and read_json(done, "evaluation result", "").get("input_key") == key:
         log.info("%s/%s seed %d: evaluation kept (inputs unchanged)", dataset, variant, seed)
         return read_json(done, "evaluation result", "")
     summary = read_json(train_summary_file(dataset, variant, seed), "training summary", retrain_hint(dataset, variant, seed))
-    family = family_of(variant)
-    sampling = sampling_protocol(config, family)
-    protocols = {scorer.name: _protocol({**scorer.protocol(), "noise_seed": EVAL_SEED, "generator": generators["sampler"],
-                                         "sampling": sampling}) for scorer in scorers}
-    metric_protocol = {name: scorer.name for scorer in scorers for name in scorer.metric_names()}
-    conditions = conditions_for(family.task, prepared, max((s.n_samples for s in scorers), default=0))
-    scored = {name: _score_both(scorers, generators, conditions, config.for_dataset(dataset).eval.batch_size,
-                                f"{dataset}/{variant} seed {seed}" + (f" {name}" if index else ""),
-                                list(metric_protocol), config.sampling_options(family), name)
-              for index, name in enumerate(family.sampler_names())}
+    round_trip = next((spec.name for spec in family.samplers if spec.reverse), None)
+    scored = {}
+    for index, spec in enumerate(family.samplers):
+        scored[spec.name] = _score_sampler(config, generators, family, scorings[spec.reverse], spec.name,
+                                           f"{dataset}/{variant} seed {seed}" + (f" {spec.name}" if index else ""),
+                                           round_trip if index == 0 else None)
     main, *others = family.sampler_names()
     results = scored[main]
-    payload = {"final": results["final"], "best": results["best"], "samplers": {name: scored[name] for name in others},
-               "protocols": protocols,
-               "metric_protocol": metric_protocol, "run_id": summary["run_id"], "dataset": dataset, "variant": variant,
+    payload = {"final": results["final"], "best": results["best"], "protocols": results["protocols"],
+               "metric_protocol": results["metric_protocol"], "samplers": {name: scored[name] for name in others},
+               "run_id": summary["run_id"], "dataset": dataset, "variant": variant,
                "seed": seed, "input_key": key, "wall_time_s": round(time.perf_counter() - started, 2)}
     # MLflow first: the result file makes a re-run keep the evaluation, so it is written only once the run has the
     # metrics (a failure or Ctrl-C in between costs a re-scoring, never metrics missing from MLflow for good).
@@ -165,21 +180,39 @@ def evaluate_run(config: Config, dataset: str, variant: str, seed: int, scorers:
     return payload
 
 
+def _score_sampler(config: Config, generators: dict[str, Any], family: Family, scoring: Scoring, sampler: str,
+                   label: str, round_trip: str | None) -> dict[str, Any]:
+    """One sampler's ``final`` and ``best`` results with the protocols of its scorers."""
+    scorers = scoring.scorers
+    sampling = sampling_protocol(config, family)
+    protocols = {scorer.name: _protocol({**scorer.protocol(), "noise_seed": EVAL_SEED, "generator": generators["sampler"],
+                                         "sampling": sampling}) for scorer in scorers}
+    metric_protocol = {name: scorer.name for scorer in scorers for name in scorer.metric_names()}
+    conditions = conditions_for(family.task, scoring.prepared, max((s.n_samples for s in scorers), default=0))
+    results = _score_both(scorers, generators, conditions, config.for_dataset(scoring.prepared.dataset).eval.batch_size,
+                          label, list(metric_protocol), config.sampling_options(family), sampler, round_trip)
+    return {**results, "protocols": protocols, "metric_protocol": metric_protocol}
+
+
 def evaluate_matrix(config: Config, runs: list[tuple[str, str, int]] | None = None) -> list[dict[str, Any]]:
     """The stage: every run of ``runs`` (default: the benchmark's matrix) in one process, scorers built once per
-    dataset and task (Inception is loaded once)."""
+    dataset, task and direction (Inception is loaded once)."""
     started = time.perf_counter()
     runs = runs or config.benchmark_runs()
     close_orphaned_runs(client_for(resolve_tracking_uri(config)), config.mlflow.experiment)
-    prepared, scorers, results = {}, {}, []
+    prepared: dict[str, PreparedData] = {}
+    scorings: dict[tuple[str, str, bool], Scoring] = {}
+    results = []
     for dataset, variant, seed in runs:
-        task = family_of(variant).task
+        family = family_of(variant)
         if dataset not in prepared:
             prepared[dataset] = load_prepared(dataset)
-        if (dataset, task) not in scorers:
-            scorers[dataset, task] = build_scorers(config, dataset, prepared[dataset], task)
-        results.append(evaluate_run(config, dataset, variant, seed, scorers[dataset, task], prepared[dataset],
-                                    scoring_code(family_of(variant).name)))
+        for reverse in {spec.reverse for spec in family.samplers}:
+            if (dataset, family.task, reverse) not in scorings:
+                data = prepared[dataset].reversed() if reverse else prepared[dataset]
+                scorings[dataset, family.task, reverse] = Scoring(data, build_scorers(config, dataset, data, family.task))
+        directions = {reverse: scorings[dataset, family.task, reverse] for reverse in {s.reverse for s in family.samplers}}
+        results.append(evaluate_run(config, dataset, variant, seed, directions, scoring_code(family.name)))
     write_json(stage_summary_file("evaluate"), {"stage": "evaluate", "runs": len(runs),
                                                 "wall_time_s": round(time.perf_counter() - started, 2)})
     return results
@@ -194,8 +227,8 @@ def _log_to_mlflow(config: Config, run_id: str, results: dict[str, Any], others:
     """The main sampler's metrics as ``final/<metric>`` and ``best/<metric>``, another sampler's as
     ``<sampler>/final/<metric>``."""
     named = [("", results)] + [(f"{sampler}/", scored) for sampler, scored in others.items()]
-    flat = {f"{prefix}{which}/{name}": value for prefix, scored in named for which, metrics in scored.items()
-            for name, value in metrics.items()
+    flat = {f"{prefix}{which}/{name}": value for prefix, scored in named for which in ("final", "best")
+            for name, value in scored[which].items()
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)}
     logger = MetricLogger(resolve_tracking_uri(config), run_id)
     logger.log(int(results["final"]["step"]), flat)

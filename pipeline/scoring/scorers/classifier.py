@@ -43,8 +43,9 @@ def fid_to_real(reference: ClassifierReference, features: np.ndarray) -> float:
 
 
 def load_reference(prepared: PreparedData, reference_dir: Path) -> ClassifierReference:
-    """The dataset's domain classifier with its real statistics."""
-    return load_classifier_reference(Path(prepared.directory), reference_dir, prepared.dataset, prepared.manifest)
+    """The dataset's domain classifier with its real statistics (of the domain ``prepared.real_split`` names)."""
+    return load_classifier_reference(Path(prepared.directory), reference_dir, prepared.dataset, prepared.manifest,
+                                     prepared.real_split)
 
 
 def has_classifier(prepared: PreparedData) -> bool:

@@ -8,13 +8,16 @@ and should keep its label ``source_y[i mod n_test]``:
   the source image's label (as CycleGAN's FCN score checks that a translation keeps its labels, Sec. 5.1.1);
 * ``intra_fid_clf`` -- the mean over labels of the classifier-space FID between the outputs of one source label
   and domain B's real images of that label (intra-FID, Miyato & Koyama 2018, with the source's label as the class);
-* ``fid_clf`` -- the classifier-space FID of all outputs to domain B's real training images.
+* ``fid_clf`` -- the classifier-space FID of all outputs to domain B's real training images;
+* ``cycle_error`` -- for a family with a B→A sampler (:class:`models.family.SamplerSpec` ``reverse``), the mean L1
+  between each source image and its round trip A→B→A (:func:`analysis.cycle.cycle_error`; CycleGAN's Eq. 2 on
+  held-out images). The evaluate stage draws the round trip and passes it as the condition ``cycled``; without
+  one (the in-training metric, a family with one direction) it is not measured.
 
 **In training** unpaired-translation runs are ranked by ``intra_fid_clf``, low only for outputs that both look
 like domain B and keep their labels (an identity map keeps labels but stays in A; a generator that ignores its
 input looks like B but loses them); where the test split has no more distinct sources of some label than the
 classifier has feature dimensions, by ``label_preservation`` (a warning and the protocol's ``ranked_by`` say so).
-The cycle error (:func:`analysis.cycle.cycle_error`) needs the B → A generator and is not scored here yet.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from analysis.cycle import cycle_error
 
 from pipeline.config import EvalConfig
 from pipeline.data.classifier import ClassifierReference
@@ -38,7 +43,8 @@ class UnpairedTranslationScorer(IntendedLabelScorer):
     name = "unpaired-translation"
     order = 500
     tasks = ("unpaired-translation",)
-    metrics = (MetricSpec("label_preservation", "max"), MetricSpec("intra_fid_clf", "min"), MetricSpec("fid_clf", "min"))
+    metrics = (MetricSpec("label_preservation", "max"), MetricSpec("intra_fid_clf", "min"), MetricSpec("fid_clf", "min"),
+               MetricSpec("cycle_error", "min"))
     in_training = ("unpaired-translation",)
     agreement_base = "label_preservation"
 
@@ -62,8 +68,10 @@ class UnpairedTranslationScorer(IntendedLabelScorer):
 
     def score(self, samples: np.ndarray, conditions: dict[str, np.ndarray], label: str) -> dict[str, float | None]:
         features, logits = self.outputs(samples)
+        cycled = conditions.get("cycled")
+        cycle = None if cycled is None else cycle_error(conditions["source"][: self.n_samples], cycled[: self.n_samples])
         return {**self.label_scores(features, logits, self.source_labels, label),
-                f"fid_clf{self.suffix}": fid_to_real(self.reference, features)}
+                f"fid_clf{self.suffix}": fid_to_real(self.reference, features), f"cycle_error{self.suffix}": cycle}
 
     def protocol(self) -> dict[str, Any]:
         return {**self.classifier_protocol(), **self.ranking_protocol(), "n_test": self.n_test,
