@@ -13,12 +13,14 @@ from typing import Any, Callable
 
 def option(default: Any, *, low: float | None = None, high: float | None = None, open_low: bool = False,
            open_high: bool = False, choices: tuple[Any, ...] | Callable[[], tuple[Any, ...]] | None = None,
-           doc: str = "") -> Any:
+           doc: str = "", allow_empty: bool = False) -> Any:
     """A dataclass field with its rule: ``low``/``high`` bounds (open or closed), or ``choices``
-    (a tuple, or a function returning one for registries that grow at run time)."""
+    (a tuple, or a function returning one for registries that grow at run time); a list may be empty only with
+    ``allow_empty``."""
     if isinstance(default, (list, dict)):
         raise TypeError("use tuples for defaults")
-    rule = {"low": low, "high": high, "open_low": open_low, "open_high": open_high, "choices": choices, "doc": doc}
+    rule = {"low": low, "high": high, "open_low": open_low, "open_high": open_high, "choices": choices, "doc": doc,
+            "allow_empty": allow_empty}
     return dataclasses.field(default=default, metadata=rule)
 
 

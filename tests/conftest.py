@@ -27,7 +27,15 @@ def tiny_config(**sections) -> config_module.Config:
     }
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)
+    raw["data"].setdefault("datasets", sorted(_datasets_used(raw)))
     return config_module.parse(raw, "test params")
+
+
+def _datasets_used(raw: dict) -> set[str]:
+    """Every dataset a test's params use (data.datasets must list them; the defaults' ring8 and digits too)."""
+    used = {"ring8", "digits", raw.get("tune", {}).get("dataset", "ring8"), raw.get("study", {}).get("dataset", "digits")}
+    used |= set(raw.get("benchmark", {}).get("datasets", ()))
+    return used | {d for suite in raw.get("suites", {}).values() for d in suite.get("datasets", ())}
 
 
 @pytest.fixture

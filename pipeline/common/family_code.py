@@ -18,7 +18,7 @@ TRAINING_CODE = (
     "pipeline/scoring/conditions.py", "pipeline/scoring/sampling.py", "pipeline/scoring/scorers",
     "analysis/mode_metrics.py", "analysis/class_metrics.py", "analysis/frechet.py", "analysis/inception_score.py",
     "analysis/features.py", "analysis/classifier.py", "analysis/pixel_error.py", "analysis/ssim.py",
-    "analysis/bicubic.py",
+    "analysis/bicubic.py", "analysis/cycle.py",
 )
 
 

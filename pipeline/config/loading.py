@@ -17,11 +17,12 @@ from models.families import family_of, get_variant, load_builtin_families
 from models.family import FamilyError, FAMILIES
 from pipeline.config.reading import read_yaml
 from pipeline.config.rules import ConfigError, printable, section_values
-from pipeline.config.sections import OVERRIDABLE, SECTIONS, Config, TuneConfig
+from pipeline.config.sections import (MAIN_SUITE, NAMED_SECTIONS, OVERRIDABLE, SECTIONS, Config, SuiteConfig,
+                                      TrainConfig, TuneConfig)
 from pipeline.config.space import COMPARE_GAN_V1_SPACE, PBT_KEYS, check_reads, parse_space, pbt_mutable
 from pipeline.datasets import dataset_names
 
-TOP_LEVEL = tuple(SECTIONS) + ("overrides", "families", "sampling")
+TOP_LEVEL = tuple(SECTIONS) + NAMED_SECTIONS
 
 
 def parse(raw: Any, source: str = "params.yaml") -> Config:
@@ -45,14 +46,64 @@ def parse(raw: Any, source: str = "params.yaml") -> Config:
         sections[section] = dataclasses.replace(sections[section], space=space)
     config = Config(**sections, overrides=_overrides(raw.get("overrides"), source),
                     families=_per_family(raw.get("families"), source, "families", "options"),
-                    sampling=_per_family(raw.get("sampling"), source, "sampling", "sampling_options"))
+                    sampling=_per_family(raw.get("sampling"), source, "sampling", "sampling_options"),
+                    suites=_suites(raw.get("suites"), source))
     for dataset, _ in config.overrides:
         _cross_check(config.for_dataset(dataset), source, f" (with overrides.{dataset})")
     _cross_check(config, source, "")
+    _check_suites(config, source)
     _check_tune(config.tune, source)
     _check_spaces(config, source)
     _check_trainings(config, source)
     return config
+
+
+def _suites(raw: Any, source: str) -> tuple[Any, ...]:
+    """``suites.<name>``: each suite's settings, its ``train`` budget checked against the train section's rules."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: section 'suites' must be a mapping of suite names, got {raw!r}")
+    parsed = []
+    for name, values in raw.items():
+        if not isinstance(name, str) or not name or name == MAIN_SUITE:
+            raise ConfigError(f"{source}: suites.{printable(name)}: a suite needs a name other than {MAIN_SUITE!r} "
+                              "(the main suite is the benchmark section)")
+        values = dict(values) if isinstance(values, Mapping) else values
+        train = values.pop("train", None) if isinstance(values, dict) else None
+        suite = SuiteConfig(**section_values(f"suites.{name}", SuiteConfig, values, source))
+        budget = section_values(f"suites.{name}.train", TrainConfig, train, source)
+        parsed.append((name, suite, tuple(budget.items())))
+    return tuple(parsed)
+
+
+def _check_suites(config: Config, source: str) -> None:
+    """``benchmark.suites`` names defined suites; each suite's variants serve its task; every dataset the pipeline
+    uses is prepared (``data.datasets``); no run is trained by two suites with different budgets."""
+    defined = {name: suite for name, suite, _ in config.suites}
+    for name in config.benchmark.suites:
+        if name not in defined:
+            raise ConfigError(f"{source}: benchmark.suites names {printable(name)}, which suites: does not define; "
+                              f"defined: {', '.join(defined) or 'none'}")
+    for name, suite in defined.items():
+        for variant in suite.variants:
+            if suite.task is not None and family_of(variant).task != suite.task:
+                raise ConfigError(f"{source}: suites.{name}: variant {variant} serves {family_of(variant).task}, "
+                                  f"not the suite's task {suite.task}")
+    used = {d for suite in config.running_suites() for d in suite.datasets}
+    used |= {d for suite in defined.values() for d in suite.datasets} | {config.tune.dataset, config.study.dataset}
+    missing = sorted(used - set(config.data.datasets))
+    if missing:
+        raise ConfigError(f"{source}: data.datasets must list every dataset the suites, tune and study use "
+                          f"(dvc repro prepares only those); add {', '.join(missing)}")
+    budgets: dict[tuple[str, str, int], tuple[str, dict[str, Any]]] = {}
+    for suite in config.running_suites():
+        for run in suite.runs():
+            seen = budgets.setdefault(run, (suite.name, dict(suite.train)))
+            if seen[1] != dict(suite.train):
+                raise ConfigError(f"{source}: {'-'.join(map(str, run))} is in suites {seen[0]} and {suite.name} with "
+                                  "different train budgets; one run has one budget: give the suites different "
+                                  "seeds or the same train settings")
 
 
 def _overrides(raw: Any, source: str) -> tuple[Any, ...]:
@@ -158,6 +209,7 @@ def _check_trainings(config: Config, source: str) -> None:
     train on (a class-conditional family on unlabelled points) and settings that cannot go together fail now,
     naming the dataset, the variant and why (the data as ``prepare`` will make it)."""
     pairs = {(d, v) for d in config.benchmark.datasets for v in config.benchmark.variants}
+    pairs |= {(d, v) for _, suite, _ in config.suites for d in suite.datasets for v in suite.variants}
     pairs |= {(config.tune.dataset, v) for v in config.tune.variants}
     pairs |= {(config.study.dataset, v) for v in config.study.variants}
     for dataset, variant in sorted(pairs):

@@ -75,7 +75,7 @@ def _check_tuple(key: str, value: Any, args: tuple[Any, ...], rule: Mapping[str,
     if not isinstance(value, (list, tuple)):
         raise ConfigError(f"{key} = {value!r} must be a list")
     if len(args) == 2 and args[1] is Ellipsis:
-        if not value:
+        if not value and not rule.get("allow_empty"):
             raise ConfigError(f"{key} must not be empty")
         items = tuple(check_scalar(f"{key}[{i}]", v, args[0], rule) for i, v in enumerate(value))
         if len(set(items)) != len(items):

@@ -23,6 +23,8 @@ from models.options import option as _field
 from models.precision import PRECISIONS
 from models.regularisers import REGULARISERS
 from models.schedule import SCHEDULES
+from pipeline.config.searches import StudyConfig, TuneConfig
+from pipeline.config.suites import MAIN_SUITE, Suite, SuiteConfig
 from pipeline.config.rules import ConfigError
 from pipeline.datasets import dataset_names, get_dataset
 from pipeline.datasets.registry import DatasetError
@@ -33,18 +35,25 @@ OVERRIDABLE = ("model", "loss", "train", "eval")
 
 @dataclass(frozen=True)
 class BenchmarkConfig:
-    """What ``dvc repro`` compares: every dataset × variant × seed is one training."""
+    """What ``dvc repro`` compares: the main suite, every dataset × variant × seed one training, and the further
+    suites of ``suites:`` that ``suites`` names."""
 
     datasets: tuple[str, ...] = _field(("ring8", "digits"), choices=dataset_names)
     variants: tuple[str, ...] = _field(("minimax", "non-saturating", "wgan", "wgan-gp", "lsgan", "hinge"),
                                        choices=variant_names)
     seeds: tuple[int, ...] = _field((0,), low=0)
+    title: str = _field("GAN loss variants", doc="the main suite's title in the report")
+    suites: tuple[str, ...] = _field((), allow_empty=True, doc="further suites (names under suites:) that dvc repro "
+                                                               "trains, evaluates and reports beside the main one")
 
 
 @dataclass(frozen=True)
 class DataConfig:
     root: str = _field("data/raw", doc="folder holding <dataset>/ with the standard files")
     paths: tuple[tuple[str, str], ...] = _field((), choices=dataset_names, doc="per-dataset folder, overrides root/<dataset>")
+    datasets: tuple[str, ...] = _field(("ring8", "digits"), choices=dataset_names,
+                                       doc="what dvc repro prepares (the prepare and features stages): every dataset "
+                                           "of the suites that params define, tune.dataset and study.dataset")
     image_size: int = _field(16, choices=(8, 16, 32, 64))
     download: bool = _field(False, doc="let torchvision download missing files (needs a network)")
     n_points: int = _field(20000, low=100, doc="points drawn for ring8/grid25")
@@ -162,70 +171,6 @@ class RayConfig:
 
 
 @dataclass(frozen=True)
-class TuneConfig:
-    """``ganlab tune``: a Ray Tune search of one dataset's training hyperparameters (``pipeline.tune``).
-
-    ``space`` is parsed by :func:`pipeline.config.space.parse_space`; ``metric: auto`` is the
-    in-training scorer's ``tune_metric`` (``modes_hq<N>`` for 2-D mixtures, ``fid_clf<N>`` for
-    labelled images, ``N = eval_samples``; :mod:`pipeline.scoring`).
-    """
-
-    dataset: str = _field("ring8", choices=dataset_names)
-    variants: tuple[str, ...] = _field(("wgan-gp",), choices=variant_names, doc="several: the variant is searched too")
-    seed: int = _field(0, low=0)
-    scheduler: str = _field("asha", choices=("asha", "pbt", "fifo"))
-    search: str = _field("random", choices=("random", "optuna", "grid"))
-    num_samples: int = _field(12, low=1, doc="trials of random and optuna search; grid tries every point once")
-    grid_points: int = _field(3, low=2, doc="values per continuous dimension with search: grid")
-    metric: str = _field("auto", doc="a metric of the in-training scorer, e.g. modes_hq1k, hq1k, fid_clf1000")
-    mode: str = _field("auto", choices=("auto", "min", "max"))
-    steps: int = _field(2000, low=1, doc="generator steps of a trial that is never stopped early")
-    eval_every: int = _field(250, low=1, doc="R: objective measured and checkpoint reported every R steps")
-    eval_samples: int = _field(1000, low=100)
-    time_budget_s: float | None = _field(None, low=0.0, open_low=True, doc="stop the whole sweep after this long")
-    cpus_per_trial: float = _field(1.0, low=0.0, open_low=True, doc="fractions let several small trials share a CPU")
-    workers_per_trial: int = _field(1, low=1, doc=">1: each trial is a Ray Train run of that many DDP workers "
-                                    "sharing cpus_per_trial")
-    max_concurrent: int = _field(0, low=0, doc="0: as many as the CPUs allow")
-    max_failures: int = _field(1, low=-1, doc="retries of a crashed trial from its last checkpoint; -1: forever")
-    grace_period: int = _field(500, low=1, doc="ASHA: steps before a trial can be stopped")
-    reduction_factor: int = _field(3, low=2, doc="ASHA: keep the best 1/reduction_factor at each rung")
-    perturbation_interval: int = _field(500, low=1, doc="PBT: steps between exploit/explore decisions")
-    quantile_fraction: float = _field(0.25, low=0.0, high=0.5, open_low=True, doc="PBT: bottom share that exploits the top")
-    stop_after_step: int = _field(500, low=0, doc="collapse rules apply from this step on (NaN/inf always)")
-    stop_d_fake_below: float = _field(1.0e-3, low=0.0, doc="D wins: mean D(G(z)) below this ...")
-    stop_grad_g_below: float = _field(1.0e-4, low=0.0, doc="... while G's gradient norm is below this")
-    stop_coverage_at_most: int = _field(1, low=0, doc="mode collapse: coverage falls to this many modes (classes)")
-    equal_budget: bool = _field(False, doc="every variant trains the same num_samples random points of the space "
-                                "(drawn once from seed) at the full budget (random search, fifo; the study's "
-                                "protocol, Lucic et al. 2018)")
-    seeds_per_sample: int = _field(1, low=1, doc="with equal_budget: each (point, variant) trained from this many "
-                                   "seeds (seed, seed + 1, ...; random restarts)")
-    space: tuple[Any, ...] = _field((), doc="{name: [loguniform|uniform, low, high] | [choice, [values]]}")
-
-
-@dataclass(frozen=True)
-class StudyConfig:
-    """``ganlab study``: the equal-budget comparison of Lucic et al. 2018 ("Are GANs Created Equal?"): every variant
-    gets ``num_samples`` random samples of the same ``space`` at ``steps`` steps each (no early stopping but the
-    ``tune`` section's collapse rules); the report shows each variant's distribution and its expected best
-    objective against the number of trials. The default space is compare_gan's v1 space (one learning rate for
-    G and D, log-uniform 1e-5 … 1e-2; β1 uniform in [0, 1]; k in 1 … 5; λ log-uniform 0.1 … 100 where a
-    gradient penalty applies)."""
-
-    dataset: str = _field("digits", choices=dataset_names)
-    variants: tuple[str, ...] = _field(("non-saturating", "lsgan", "wgan-gp"), choices=variant_names)
-    seed: int = _field(0, low=0)
-    num_samples: int = _field(8, low=1, doc="random points of the space, the same for every variant")
-    seeds_per_sample: int = _field(2, low=1, doc="seeds each (point, variant) trains from (random restarts)")
-    steps: int = _field(600, low=1, doc="generator steps of every trial")
-    eval_every: int = _field(200, low=1)
-    eval_samples: int = _field(1000, low=100)
-    cpus_per_trial: float = _field(1.0, low=0.0, open_low=True)
-    space: tuple[Any, ...] = _field((), doc="as tune.space; empty: compare_gan's v1 space")
-
-
-@dataclass(frozen=True)
 class MlflowConfig:
     tracking_uri: str | None = _field(None, doc="null: MLFLOW_TRACKING_URI or sqlite:///mlflow.db in the project")
     experiment: str = _field("ganlab")
@@ -244,6 +189,8 @@ SECTIONS: dict[str, type] = {
     "tune": TuneConfig,
     "study": StudyConfig,
 }
+#: Sections that are mappings of names to their own settings, parsed apart from :data:`SECTIONS`.
+NAMED_SECTIONS = ("overrides", "families", "sampling", "suites")
 
 
 @dataclass(frozen=True)
@@ -262,6 +209,8 @@ class Config:
     overrides: tuple[tuple[str, tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]], ...] = ()
     families: tuple[tuple[str, Any], ...] = ()  # (family name, its options dataclass instance)
     sampling: tuple[tuple[str, Any], ...] = ()  # (family name, its sampling-options dataclass instance)
+    #: (suite name, its SuiteConfig, its train overrides as (key, value) pairs)
+    suites: tuple[tuple[str, SuiteConfig, tuple[tuple[str, Any], ...]], ...] = ()
 
     def for_dataset(self, dataset: str) -> Config:
         """This config with ``overrides[dataset]`` merged over the shared sections."""
@@ -271,14 +220,30 @@ class Config:
                 return dataclasses.replace(self, **changes)
         return self
 
-    def benchmark_runs(self) -> list[tuple[str, str, int]]:
-        """Every (dataset, variant, seed) of the benchmark's matrix, in that order."""
+    def running_suites(self) -> list[Suite]:
+        """The main suite (``benchmark``) and the further suites ``benchmark.suites`` names, in that order."""
         bench = self.benchmark
-        return [(d, v, s) for d in bench.datasets for v in bench.variants for s in bench.seeds]
+        defined = {name: Suite(name, suite.title or name, suite.datasets, suite.variants, suite.seeds, train)
+                   for name, suite, train in self.suites}
+        main = Suite(MAIN_SUITE, bench.title, bench.datasets, bench.variants, bench.seeds, ())
+        return [main] + [defined[name] for name in bench.suites]
+
+    def benchmark_runs(self) -> list[tuple[str, str, int]]:
+        """Every (dataset, variant, seed) of the running suites, each once, in suite order."""
+        return list(dict.fromkeys(run for suite in self.running_suites() for run in suite.runs()))
+
+    def for_run(self, dataset: str, variant: str, seed: int) -> Config:
+        """:meth:`for_dataset` with the training budget of the running suite the run belongs to (the first;
+        params refuse a run that two suites would train differently)."""
+        merged = self.for_dataset(dataset)
+        for suite in self.running_suites():
+            if (dataset, variant, seed) in suite.runs():
+                return dataclasses.replace(merged, train=dataclasses.replace(merged.train, **dict(suite.train)))
+        return merged
 
     def to_dict(self) -> dict[str, Any]:
         """The params mapping this config parses from (``parse(config.to_dict()) == config``)."""
-        plain = pairs_to_mappings(dataclasses.asdict(dataclasses.replace(self, families=(), sampling=())))
+        plain = pairs_to_mappings(dataclasses.asdict(dataclasses.replace(self, families=(), sampling=(), suites=())))
         plain["data"]["paths"] = plain["data"]["paths"] or {}
         plain["overrides"] = plain["overrides"] or {}
         for section in ("tune", "study"):
@@ -287,6 +252,8 @@ class Config:
                 del plain[section]["space"]
         plain["families"] = {name: pairs_to_mappings(dataclasses.asdict(options)) for name, options in self.families}
         plain["sampling"] = {name: pairs_to_mappings(dataclasses.asdict(options)) for name, options in self.sampling}
+        plain["suites"] = {name: {**pairs_to_mappings(dataclasses.asdict(suite)), "train": dict(train)}
+                           for name, suite, train in self.suites}
         return plain
 
     def hyperparameters(self, family: str) -> Hyperparameters:

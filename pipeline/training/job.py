@@ -76,7 +76,7 @@ def resolve_job(config: Config, dataset: str, variant: str, seed: int, data: Dat
     ``train.batch_size`` is per worker, so the global batch is ``batch_size × ray.num_workers``; DDP
     averages gradients over it (``train.lr_scaling`` decides whether the learning rates follow).
     """
-    config = config.for_dataset(dataset)
+    config = config.for_run(dataset, variant, seed)
     spec = get_variant(variant)
     family = get_family(spec.family)
     try:

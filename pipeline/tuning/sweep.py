@@ -147,10 +147,6 @@ def _new_tuner(config: Config, trainable: Any, metric: str, mode: str, place: Sw
 
 def _check_sweep(config: Config, name: str) -> None:
     settings = config.tune
-    if settings.dataset not in config.benchmark.datasets:
-        raise ConfigError(f"{name}.dataset {settings.dataset} is not in benchmark.datasets "
-                          f"({', '.join(config.benchmark.datasets)}): `dvc repro` prepares only those; add it there "
-                          f"or choose one of them")
     if not settings.space:
         raise ConfigError(f"{name}.space is empty: give at least one of lr, lr_g, lr_d, k_d_steps, gp_lambda, "
                           "batch_size, beta1, model.<key>, loss.<key>, train.<key> or families.<family>.<option> "
