@@ -133,6 +133,11 @@ class DatasetSection:
     runs: Table | None = None
     summary: str = ""
     ranking: Table | None = None
+    anchor: str = ""  # the HTML id ("": the name)
+
+    @property
+    def html_id(self) -> str:
+        return self.anchor or self.name
 
 
 @dataclass
@@ -226,12 +231,12 @@ figure{margin:0}figure img{display:block;max-width:100%;height:auto;margin:0 aut
 code{font-size:.95em}.note{color:#8a4b00}.summary{font-size:1.02em;line-height:1.45}
 </style></head><body>
 <h1>{{ report.title | e }}</h1>
-<p class="facts">{% for section in report.sections %}<a href="#{{ section.name | e }}">{{ section.name | e }}</a> · {% endfor %}{% for sweep in report.sweeps %}<a href="#{{ sweep.anchor | e }}">{{ sweep.anchor | e }}</a> · {% endfor %}<a href="#about">about these runs</a></p>
+<p class="facts">{% for section in report.sections %}<a href="#{{ section.html_id | e }}">{{ section.name | e }}</a> · {% endfor %}{% for sweep in report.sweeps %}<a href="#{{ sweep.anchor | e }}">{{ sweep.anchor | e }}</a> · {% endfor %}<a href="#about">about these runs</a></p>
 {% macro plain_table(table) %}<h3>{{ table.title | e }}</h3>
 <table><thead><tr>{% for h in table.header %}<th>{{ h | e }}</th>{% endfor %}</tr></thead>
 <tbody>{% for row in table.rows %}<tr>{% for cell in row %}<td{% if cell | length > 24 %} class="wrap"{% endif %}>{{ cell | e }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>{% endmacro %}
 {% for section in report.sections %}
-<h2 id="{{ section.name | e }}">{{ section.name | e }}</h2>
+<h2 id="{{ section.html_id | e }}">{{ section.name | e }}</h2>
 {% if section.summary %}<p class="summary">{{ markdown_bold(section.summary) }}</p>{% endif %}
 {% if section.ranking %}{{ plain_table(section.ranking) }}{% endif %}
 <h3>Samples</h3>

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import itertools
 import signal
 import sys
 from typing import Callable, Sequence
@@ -51,13 +50,14 @@ RESUMABLE = ("train", "tune", "study")
 
 
 def _selection(config: Config, args: argparse.Namespace, with_variants: bool) -> list[tuple]:
-    bench = config.benchmark
-    datasets = [args.dataset] if args.dataset else list(bench.datasets)
+    """The datasets (``prepare``, ``features``: ``data.datasets``) or the runs (every running suite's) that the
+    command's ``--dataset``/``--variant``/``--seed`` select; all three name one run, in a suite or not."""
     if not with_variants:
-        return [(d,) for d in datasets]
-    variants = [args.variant] if args.variant else list(bench.variants)
-    seeds = [args.seed] if args.seed is not None else list(bench.seeds)
-    return list(itertools.product(datasets, variants, seeds))
+        return [(args.dataset,)] if args.dataset else [(d,) for d in config.data.datasets]
+    if args.dataset and args.variant and args.seed is not None:
+        return [(args.dataset, args.variant, args.seed)]
+    return [(d, v, s) for d, v, s in config.benchmark_runs()
+            if args.dataset in (None, d) and args.variant in (None, v) and args.seed in (None, s)]
 
 
 def _with_address(config: Config, args: argparse.Namespace) -> Config:
@@ -171,10 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text, description=help_text)
         command.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
         if selects is not None:
-            command.add_argument("--dataset", choices=dataset_names(), help="one dataset (default: benchmark.datasets)")
+            command.add_argument("--dataset", choices=dataset_names(), help="one dataset (default: every dataset the command covers)")
         if selects:
-            command.add_argument("--variant", choices=sorted(variant_names()), help="one loss variant (default: benchmark.variants)")
-            command.add_argument("--seed", type=int, help="one seed (default: benchmark.seeds)")
+            command.add_argument("--variant", choices=sorted(variant_names()), help="one variant (default: every running suite's)")
+            command.add_argument("--seed", type=int, help="one seed (default: every running suite's)")
         if name in ("train", "tune", "study"):
             command.add_argument("--address", help="join this Ray cluster (overrides ray.address and RAY_ADDRESS)")
         if name in ("tune", "study"):

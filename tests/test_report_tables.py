@@ -53,12 +53,12 @@ def test_the_summary_and_the_ranking_name_the_winner_the_table_bolds():
                                   "seeds": [3, 4, 5]}, "overrides": {"ring8": {"train": {"steps": 4000}}}})
     final = table()
     (bold, _), = [final.marks()["fid"]]
-    text = summary_paragraph(config, "ring8", final, "fid", "the selection used seeds 0, 1, 2")
+    text = summary_paragraph(config, config.running_suites()[0], "ring8", final, "fid", "the selection used seeds 0, 1, 2")
     assert bold == {"wgan-gp"} and "the best median is **wgan-gp** (12; seeds 10 / 12 / 17)" in text
     assert "the worst minimax" in text and "no exact test can separate two variants (smallest p 0.1)" in text
     assert "3 seeds (3, 4, 5), 4,000 generator steps" in text and "overrides in params.yaml (train.steps = 4000)" in text
     assert text.endswith("A sweep chose them (\"How ring8's settings were chosen\", below): the selection used seeds 0, 1, 2.")
-    assert summary_paragraph(config, "ring8", final, "fid", None).endswith("(train.steps = 4000).")
+    assert summary_paragraph(config, config.running_suites()[0], "ring8", final, "fid", None).endswith("(train.steps = 4000).")
     ranked = ranking_table(final, "fid")
     assert [row[1] for row in ranked.rows] == ["wgan-gp", "hinge", "minimax"]
     assert ranked.rows[1][2:] == ["30 ▼", "30 / — / ∞", "∞ or — in 2/3"]

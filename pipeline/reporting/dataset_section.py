@@ -18,6 +18,7 @@ from models.family import Curve
 from pipeline.common.files import read_json, read_table
 from pipeline.common.layout import metrics_file, run_dir, train_summary_file
 from pipeline.config import Config
+from pipeline.config.suites import MAIN_SUITE, Suite
 from pipeline.reporting.run_facts import RUN_HEADER, RunFiles, run_row
 from pipeline.scoring.registry import direction, in_tables, is_metric, metric_order
 
@@ -25,11 +26,11 @@ from pipeline.scoring.registry import direction, in_tables, is_metric, metric_or
 Tables = dict[str, dict[str, dict[str, list]]]
 
 
-def read_run_files(config: Config, dataset: str) -> RunFiles:
-    """Every run's ``metrics/…/seed<k>.json`` and ``train_summary.json``, read once."""
+def read_run_files(suite: Suite, dataset: str) -> RunFiles:
+    """Every run's ``metrics/…/seed<k>.json`` and ``train_summary.json`` of one suite's dataset, read once."""
     files: RunFiles = {}
-    for variant in config.benchmark.variants:
-        for seed in config.benchmark.seeds:
+    for variant in suite.variants:
+        for seed in suite.seeds:
             fix = "run `dvc repro evaluate`"
             files[variant, seed] = (read_json(metrics_file(dataset, variant, seed), "evaluation result", fix),
                                     read_json(train_summary_file(dataset, variant, seed), "training summary", fix))
@@ -55,8 +56,21 @@ def protocol_columns(results: Iterable[dict[str, Any]]) -> Callable[[dict[str, A
     return column
 
 
+def sampler_rows(results: dict[tuple[str, int], dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
+    """Every run's results as table rows: its family's main sampler under the variant's name, each other sampler
+    (e.g. an unpaired translation's B→A) as "variant · sampler" with its own protocols."""
+    rows = {}
+    for (variant, seed), result in results.items():
+        rows[variant, seed] = result
+        titles = {spec.name: spec.title or spec.name for spec in family_of(variant).samplers}
+        for name, scored in result.get("samplers", {}).items():
+            rows[f"{variant} · {titles[name]}", seed] = scored
+    return rows
+
+
 def _collect(results: dict[tuple[str, int], dict[str, Any]]) -> tuple[Tables, list[str], dict, list[str]]:
     """(tables, metric columns in order, protocols by id, notes on diverged generators)."""
+    results = sampler_rows(results)
     column = protocol_columns(results.values())
     tables: Tables = {"final": {}, "best": {}}
     names: list[str] = []
@@ -130,11 +144,12 @@ def settings_text(config: Config, dataset: str) -> str:
     return f"each variant's paper defaults, with this dataset's overrides in params.yaml ({changes})"
 
 
-def summary_paragraph(config: Config, dataset: str, table: MetricTable, metric: str, selection: str | None) -> str:
+def summary_paragraph(config: Config, suite: Suite, dataset: str, table: MetricTable, metric: str,
+                      selection: str | None) -> str:
     """One paragraph: what was compared, who leads on the headline metric, what the seeds can say, and how the
     settings were chosen (``selection``: which seeds a committed sweep used, :mod:`.selection_section`)."""
-    bench = config.benchmark
-    merged = config.for_dataset(dataset)
+    bench = suite
+    merged = config.for_run(dataset, suite.variants[0], suite.seeds[0])
     ranking = table.rankings()[metric]
     order = table.ordered(metric)
     cells = dict(zip(table.values, table.cells()))[order[0]][table.metrics.index(metric)]
@@ -168,10 +183,11 @@ def _sample_figures(dataset: str, results: dict[tuple[str, int], dict[str, Any]]
     return figures
 
 
-def dataset_section(config: Config, dataset: str, figures_dir: Path, run_files: RunFiles,
+def dataset_section(config: Config, suite: Suite, dataset: str, figures_dir: Path, run_files: RunFiles,
                     selection: str | None = None) -> DatasetSection:
-    """``selection``: which seeds chose the dataset's settings, where a committed sweep did."""
-    bench = config.benchmark
+    """One dataset of one suite; ``selection``: which seeds chose the dataset's settings, where a committed sweep
+    did. The main suite's sections are named after the dataset, another suite's "dataset · suite title"."""
+    bench = suite
     results = {key: result for key, (result, _) in run_files.items()}
     tables, metric_names, protocols, notes = _collect(results)
     directions = {name: direction(name) for name in metric_names}
@@ -193,6 +209,9 @@ def dataset_section(config: Config, dataset: str, figures_dir: Path, run_files: 
     ] + [f"curves show seed {bench.seeds[0]}"]
     runs = [run_row(variant, seed, result, run_files[variant, seed][1]) for (variant, seed), result in results.items()]
     runs_table = Table(f"Runs (MLflow experiment {config.mlflow.experiment}; open them with `ganlab ui`)", RUN_HEADER, runs)
-    return DatasetSection(dataset, protocol_lines, metric_tables, _curve_figures(dataset, histories, figures_dir),
+    main = suite.name == MAIN_SUITE
+    return DatasetSection(dataset if main else f"{dataset} · {suite.title}", protocol_lines, metric_tables,
+                          _curve_figures(dataset, histories, figures_dir),
                           _sample_figures(dataset, results, headline, figures_dir), notes, runs_table,
-                          summary=summary_paragraph(config, dataset, final, headline, selection), ranking=ranking_table(final, headline))
+                          summary=summary_paragraph(config, suite, dataset, final, headline, selection),
+                          ranking=ranking_table(final, headline), anchor=dataset if main else f"{suite.name}-{dataset}")

@@ -34,21 +34,23 @@ def run_row(variant: str, seed: int, result: dict[str, Any], summary: dict[str, 
             duration(result["wall_time_s"])]
 
 
-def stage_times(config: Config, run_files: dict[str, RunFiles], sweep: dict[str, Any] | None,
+def stage_times(config: Config, run_files: dict[tuple[str, str], RunFiles], sweep: dict[str, Any] | None,
                 study: dict[str, Any] | None = None) -> Table:
     """Wall time per stage: ``prepare`` and ``features`` summed over their datasets (DVC runs them one after
     another; a dataset whose time file is missing is left out), ``train`` and ``evaluate`` as each stage took as
     a whole (its runs overlap on Ray), with the longest run beside it; ``tune`` and ``study`` from their
     summaries."""
     times: dict[str, list[float]] = {"prepare": [], "features": [], "train": [], "evaluate": []}
-    for dataset in config.benchmark.datasets:
+    for dataset in config.data.datasets:
         for stage in ("prepare", "features"):
             path = stage_time_file(dataset, stage)
             if path.is_file():
                 times[stage].append(read_json(path, f"{stage} time", f"run `dvc repro {stage}@{dataset}`")["wall_time_s"])
-        for result, summary in run_files[dataset].values():
-            times["train"].append(summary["wall_time_s"])
-            times["evaluate"].append(result["wall_time_s"])
+    runs = {(dataset, variant, seed): files for (_, dataset), per_run in run_files.items()
+            for (variant, seed), files in per_run.items()}  # a run in two suites counts once
+    for result, summary in runs.values():
+        times["train"].append(summary["wall_time_s"])
+        times["evaluate"].append(result["wall_time_s"])
     for stage, summary in (("tune", sweep), ("study", study)):
         if summary is not None:
             times[stage] = [summary["wall_time_s"]]

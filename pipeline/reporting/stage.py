@@ -1,7 +1,7 @@
 """The ``report`` stage: gather metrics, histories, samples, run facts, the equal-budget study, each dataset's
 settings selection and the sweep into ``reports/benchmark.{md,html}``.
 
-Figures are written to ``reports/figures/<dataset>/`` (and ``reports/figures/{study,selection,sweep}/``);
+Figures are written to ``reports/figures/<dataset>/`` (another suite's: ``<suite>-<dataset>/``; and ``reports/figures/{study,selection,sweep}/``);
 the HTML embeds them. Run facts: git commit, params hash, the machine, wall time
 per stage, and per training its MLflow run, Ray workers and global batch.
 """
@@ -16,6 +16,7 @@ from analysis.report import Report, render
 from pipeline.common.digest import fingerprint
 from pipeline.common.layout import REPORTS
 from pipeline.config import Config
+from pipeline.config.suites import MAIN_SUITE
 from pipeline.reporting.dataset_section import dataset_section, read_run_files, settings_text
 from pipeline.reporting.run_facts import machine, stage_times
 from pipeline.reporting.selection_section import read_selection, seeds_note, selection_section
@@ -31,18 +32,19 @@ def report(config: Config) -> Path:
     if figures_root.exists():
         shutil.rmtree(figures_root)
     sections, searches = [], []
-    seeds = config.benchmark.seeds
-    run_files = {dataset: read_run_files(config, dataset) for dataset in config.benchmark.datasets}
-    for dataset in config.benchmark.datasets:
-        directory = figures_root / dataset
-        directory.mkdir(parents=True)
-        selection = read_selection(dataset)
-        sections.append(dataset_section(config.for_dataset(dataset), dataset, directory, run_files[dataset],
-                                        seeds_note(selection, seeds) if selection else None))
-        if selection:
-            searches.append(selection_section(dataset, selection, seeds, settings_text(config, dataset),
-                                              figures_root / "selection"))
-        log.info("report: %s done", dataset)
+    suites = config.running_suites()
+    run_files = {(suite.name, dataset): read_run_files(suite, dataset) for suite in suites for dataset in suite.datasets}
+    for suite in suites:
+        for dataset in suite.datasets:
+            directory = figures_root / (dataset if suite.name == MAIN_SUITE else f"{suite.name}-{dataset}")
+            directory.mkdir(parents=True)
+            selection = read_selection(dataset) if suite.name == MAIN_SUITE else None
+            sections.append(dataset_section(config, suite, dataset, directory, run_files[suite.name, dataset],
+                                            seeds_note(selection, suite.seeds) if selection else None))
+            if selection:
+                searches.append(selection_section(dataset, selection, suite.seeds, settings_text(config, dataset),
+                                                  figures_root / "selection"))
+            log.info("report: %s (%s) done", dataset, suite.name)
     study = read_study()
     if study is not None:
         searches.insert(0, study_section(*study, figures_root / "study"))
@@ -52,11 +54,11 @@ def report(config: Config) -> Path:
         ("git commit", git_commit()),
         ("params hash", f"{fingerprint(config.to_dict())[:16]} (sha256 of the validated params.yaml)"),
         ("machine", machine()),
-        ("variants", ", ".join(config.benchmark.variants)),
-        ("seeds", ", ".join(map(str, config.benchmark.seeds))),
-    ]
+    ] + [(f"suite {suite.title}" + ("" if suite.name == MAIN_SUITE else f" ({suite.name})"),
+          f"{', '.join(suite.variants)} × seeds {', '.join(map(str, suite.seeds))} on {', '.join(suite.datasets)}")
+         for suite in suites]
     stages = stage_times(config, run_files, sweep[1] if sweep else None, study[0] if study else None)
-    report_data = Report("ganlab benchmark: GAN loss variants compared", facts, sections, stages,
+    report_data = Report("ganlab benchmark: " + "; ".join(suite.title for suite in suites), facts, sections, stages,
                          searches + ([sweep[0]] if sweep else []))
     render(report_data, REPORTS / "benchmark.md", REPORTS / "benchmark.html")
     log.info("wrote %s and %s", REPORTS / "benchmark.md", REPORTS / "benchmark.html")

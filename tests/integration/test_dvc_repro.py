@@ -210,6 +210,9 @@ SECTION_CHANGES = {
     "overrides": ("overrides", {"ring8": {"train": {"batch_size": 32}}},
                   _per_dataset("features") | {"train", "evaluate", "tune", "study", "report"}),
     "benchmark": ("benchmark", {"seeds": [0, 1]}, {"train", "evaluate", "report"}),
+    "suites": ("suites", {"later": {"datasets": ["ring8"], "variants": ["hinge"], "seeds": [0]}},
+               {"train", "evaluate", "report"}),
+    "data.datasets": ("data", {"datasets": ["ring8", "digits", "grid25"]}, {"prepare@grid25", "features@grid25", "report"}),
     # A family's own options (no built-in family has any: dvc compares the values without loading them).
     "families": ("families", {"gan": {"some_option": 1}}, {"train", "evaluate", "tune", "study"}),
 }
