@@ -147,6 +147,9 @@ class RunContext:
     precision: str = "fp32"
     ema_start: int = 0
     ema_rampup: float | None = None
+    #: The feature network a family asks for (:attr:`Family.uses_feature_network`): frozen, in eval mode, images →
+    #: features; None for the others.
+    feature_network: nn.Module | None = None
 
 
 @dataclass(frozen=True)
@@ -234,6 +237,10 @@ class Family(ABC):
     #: and outside the run key, so changing one re-scores the runs and retrains none. The in-training metric
     #: samples with the defaults.
     sampling_options: ClassVar[type | None] = None
+    #: Whether the family trains with the content-addressed feature network (a frozen image → features map, e.g.
+    #: SRGAN's content loss, Salimans et al.'s feature matching): today the dataset's domain classifier, whose
+    #: sha256 is part of every run's key; only labelled image data has one.
+    uses_feature_network: ClassVar[bool] = False
     #: The shared params keys :meth:`resolve` reads (``"model.width"``, ``"train.lr_g"``, ``"loss.gp_lambda"``):
     #: a search offers only these (and the family's own options); a key left out here is never searched for it.
     reads: ClassVar[tuple[str, ...]] = ()
@@ -246,6 +253,9 @@ class Family(ABC):
         if TASK_INPUTS[self.task][-1] == "source" and data.source_shape is None:
             raise FamilyError(f"family {self.name} serves {self.task} and needs input images, which this dataset "
                               "does not provide")
+        if self.uses_feature_network and (data.kind != "images" or data.n_classes < 2):
+            raise FamilyError(f"family {self.name} trains with the feature network (the domain classifier), which "
+                              "only labelled image data has")
         if self.task in PAIRED_TASKS and data.pairing != "paired":
             raise FamilyError(f"family {self.name} serves {self.task} and needs paired input images; this dataset's "
                               f"two domains are {data.pairing} (an unpaired-translation family can train on it)")

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from analysis.classifier import ClassifierSpec, DomainClassifier
 from analysis.features import stream_features
@@ -25,6 +26,7 @@ from pipeline.common.digest import sha256_file
 from pipeline.common.feature_cache import FeatureCache
 from pipeline.common.files import atomic_path, reason
 from pipeline.common.layout import reference_dir
+from pipeline.data.store import PreparedData
 
 CLASSIFIER_FILE = "classifier.pt"
 EXTRACTOR = "domain-classifier"
@@ -102,6 +104,34 @@ def save_reference(dataset: str, model: DomainClassifier, classifier_sha256: str
     return classifier_cache(reference_dir(dataset), dataset, real_split).save(protocol, {"mu": stats.mu, "sigma": stats.sigma, "n": np.asarray(stats.n),
                                                      "labels": y, "class_mu": class_mu, "class_sigma": class_sigma,
                                                      "class_n": class_n})
+
+
+class FeatureNetwork(nn.Module):
+    """The domain classifier's feature layer as a frozen network (images → features), for families that train with
+    it (:attr:`models.family.Family.uses_feature_network`)."""
+
+    def __init__(self, classifier: DomainClassifier) -> None:
+        super().__init__()
+        self.classifier = classifier.requires_grad_(False)
+        super().train(False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classifier.features(images)
+
+    def train(self, mode: bool = True) -> FeatureNetwork:
+        return super().train(False)  # frozen: BatchNorm and dropout stay in evaluation mode
+
+
+def feature_network(prepared: PreparedData, device: torch.device) -> FeatureNetwork:
+    """The prepared dataset's domain classifier, checked against the sha256 its manifest (and so the run key)
+    names, as a :class:`FeatureNetwork` on ``device``."""
+    path = Path(prepared.directory) / CLASSIFIER_FILE
+    if "classifier" not in prepared.manifest or not path.is_file():
+        raise ClassifierFileError(f"{prepared.dataset} has no domain classifier ({path}): only labelled image data "
+                                  "has one")
+    if sha256_file(path) != prepared.manifest["classifier"]["sha256"]:
+        raise ClassifierFileError(f"{path} does not match its manifest; {_rebuild(prepared.dataset)}")
+    return FeatureNetwork(load_classifier(path, prepared.dataset)).to(device)
 
 
 def load_classifier_reference(prepared_directory: Path, reference_directory: Path, dataset: str,

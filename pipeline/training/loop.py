@@ -29,6 +29,7 @@ from models.families import get_family
 from models.family import Batch, Progress, RunContext
 from models.schedule import lr_factor
 from pipeline.data.shipping import DatasetFolders
+from pipeline.data.classifier import feature_network
 from pipeline.data.store import training_arrays
 from pipeline.scoring.registry import in_training_scorer
 from pipeline.tracking.store import flatten
@@ -37,6 +38,7 @@ from pipeline.training.checkpoint import CheckpointMismatchError, load_checkpoin
 from pipeline.training.job import TrainingJob
 from pipeline.training.clock import Clock
 from pipeline.training.monitor import Best, Monitor
+from pipeline.training.stop_rules import diverging
 
 log = logging.getLogger("ganlab.train")
 #: Loop-level statistics → MLflow metric names (the family names its step statistics; metrics are eval/<name>).
@@ -88,12 +90,6 @@ def all_gather(obj: Any, world: int) -> list[Any]:
     return gathered
 
 
-def diverging(stats: dict[str, float]) -> dict[str, float]:
-    """The non-finite losses and gradient norms of a step (statistics named ``loss*`` / ``grad_norm*``)."""
-    return {key: value for key, value in stats.items()
-            if key.startswith(("loss", "grad_norm")) and not math.isfinite(value)}
-
-
 class TrainingLoop:
     """One worker's share of a training (see module docstring).
 
@@ -115,10 +111,11 @@ class TrainingLoop:
         self.fault, self.run_id = fault, run_id
         self.workers = all_gather({"rank": rank, "node_id": node_id, "host": socket.gethostname(), "pid": os.getpid()}, world)
         self.family = get_family(job.family)
-        context = RunContext(self.device, wrap, job.seed, job.train.ema_decay, job.train.precision, job.train.ema_start,
-                             job.train.ema_rampup)
-        self.model = self.family.create(job.settings, job.data, context)
         prepared = data.load()
+        context = RunContext(self.device, wrap, job.seed, job.train.ema_decay, job.train.precision, job.train.ema_start,
+                             job.train.ema_rampup, feature_network(prepared, self.device) if
+                             self.family.uses_feature_network else None)
+        self.model = self.family.create(job.settings, job.data, context)
         arrays = training_arrays(prepared, self.family.task)
         tensors = {key: torch.as_tensor(values, dtype=torch.float32 if key != "y" else torch.int64, device=self.device)
                    for key, values in arrays.items()}

@@ -44,3 +44,9 @@ class StopRules:
         if self.coverage_metric in row and row[self.coverage_metric] <= self.coverage_at_most < max(coverage, default=0):
             return "mode-collapse"
         return None
+
+
+def diverging(stats: dict[str, float]) -> dict[str, float]:
+    """The non-finite losses and gradient norms of a step (statistics named ``loss*`` / ``grad_norm*``)."""
+    return {key: value for key, value in stats.items()
+            if key.startswith(("loss", "grad_norm")) and not math.isfinite(value)}

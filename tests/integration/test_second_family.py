@@ -41,7 +41,7 @@ def test_the_toy_family_trains_on_ray_is_tracked_scored_and_reported(prepared, m
     assert run.info.status == "FINISHED" and run.data.tags["family"] == "toy-cgan"
     assert run.data.params["n_classes"] == "10" and run.data.params["family"] == "toy-cgan"
     assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "loss/d")) == [5, 10, 15, 20]
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "eval/fid_clf200")] == [10, 20]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "eval/intra_fid_clf200")] == [10, 20]
 
     result = evaluate(config, "digits", "toy-cgan", 0)
     saved = json.loads(metrics_file("digits", "toy-cgan", 0).read_text())
