@@ -205,18 +205,25 @@ REFUSED = {
 }
 
 
+def _params(dataset: str, variants: list[str]) -> dict:
+    """A benchmark of ``variants`` on ``dataset`` at 8×8 (data.datasets lists it beside tune's and study's ring8 and
+    digits)."""
+    return {"data": {"image_size": 8, "datasets": list(dict.fromkeys(["ring8", "digits", dataset]))},
+            "benchmark": {"datasets": [dataset], "variants": variants}}
+
+
 @pytest.mark.parametrize("dataset, variant", list(REFUSED))
 def test_params_refuse_a_toy_on_data_it_cannot_train_on_in_one_line(dataset, variant):
     """Before any data is prepared, naming the dataset, the variant and why."""
     with pytest.raises(ConfigError) as refused:
-        parse({"data": {"image_size": 8}, "benchmark": {"datasets": [dataset], "variants": [variant]}})
+        parse(_params(dataset, [variant]))
     assert str(refused.value) == f"params.yaml: {dataset} × {variant}: {REFUSED[dataset, variant]}"
 
 
 @pytest.mark.parametrize("dataset", ["ring8", "digits", "edges2digits", "digits2bold", "digits-sr2"])
 def test_the_unconditional_toy_takes_any_data_and_each_translation_toy_its_own(dataset):
     variants = ["toy-gan"] + [variant for variant, (own, _) in TOYS.items() if own == dataset and variant != "toy-gan"]
-    assert parse({"benchmark": {"datasets": [dataset], "variants": variants}}).benchmark.variants == tuple(variants)
+    assert parse(_params(dataset, variants)).benchmark.variants == tuple(variants)
 
 
 def test_the_identity_loss_of_the_cycle_toy_is_refused_for_domains_of_two_shapes():
