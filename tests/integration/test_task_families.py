@@ -42,7 +42,8 @@ def test_a_sweep_over_each_toys_own_option_trains_each_trial_with_its_sample(in_
     monkeypatch.setenv("PYTHONPATH", str(PROJECT))
     dataset, name, grid, field = SWEEPS[variant]
     option = f"families.{variant}.{name}"
-    config = tiny_config(data={"datasets": ["ring8", "digits", dataset]}, benchmark={"datasets": [dataset], "variants": [variant]}, families={variant: {name: grid[-1]}},
+    config = tiny_config(data={"datasets": list(dict.fromkeys(["ring8", "digits", dataset]))},
+                         benchmark={"datasets": [dataset], "variants": [variant]}, families={variant: {name: grid[-1]}},
                          tune={"dataset": dataset, "variants": [variant], "search": "grid", "scheduler": "fifo",
                                "steps": 10, "eval_every": 10, "grace_period": 10, "eval_samples": 100,
                                "stop_after_step": 10**6, "space": {option: ["choice", grid]}})
