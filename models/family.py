@@ -21,8 +21,7 @@ answers lookups (``get_family``, ``get_variant``): a new family is one module th
 
 from __future__ import annotations
 
-import dataclasses
-import typing
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
@@ -31,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from models.losses import AdversarialLoss
+from models.plain import from_plain
 from models.progress import Progress
 
 TASKS = ("unconditional", "class-conditional", "paired-translation", "unpaired-translation", "super-resolution")
@@ -43,8 +43,8 @@ TASK_INPUTS: dict[str, tuple[str, ...]] = {
     "super-resolution": ("x", "source"),
 }
 Batch = dict[str, Tensor]
-#: Tasks whose input image i belongs to target image i.
-PAIRED_TASKS = ("paired-translation", "super-resolution")
+#: Sampler and family names: what MLflow takes in metric and tag names (a sampler's metrics are <sampler>/final/…).
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\- ]+")
 
 
 class FamilyError(ValueError):
@@ -62,6 +62,23 @@ class DataSpec:
     #: How ``source`` relates to ``x``: "paired" (row i of each belongs together: translation pairs, low/high
     #: resolution), "unpaired" (two domains of their own sizes, drawn independently), None (no source).
     pairing: str | None = None
+
+
+def _pairing_problem(task: str, data: DataSpec) -> str | None:
+    """What the inputs of a translation or super-resolution task lack in ``data``, or None."""
+    if data.source_shape is None:
+        return None
+    same_size = tuple(data.source_shape[1:]) == tuple(data.shape[1:])
+    smaller = all(s < x for s, x in zip(data.source_shape[1:], data.shape[1:]))
+    if task == "paired-translation" and (data.pairing != "paired" or not same_size):
+        return (f"input images paired row by row with x, of x's size {tuple(data.shape[1:])}; this dataset's are "
+                f"{data.pairing}, of size {tuple(data.source_shape[1:])}")
+    if task == "super-resolution" and (data.pairing != "paired" or not smaller):
+        return (f"low-resolution inputs paired with x, smaller than {tuple(data.shape[1:])}; this dataset's are "
+                f"{data.pairing}, of size {tuple(data.source_shape[1:])}")
+    if task == "unpaired-translation" and data.pairing != "unpaired":
+        return f"two image domains drawn independently; this dataset's are {data.pairing}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -256,9 +273,8 @@ class Family(ABC):
         if self.uses_feature_network and (data.kind != "images" or data.n_classes < 2):
             raise FamilyError(f"family {self.name} trains with the feature network (the domain classifier), which "
                               "only labelled image data has")
-        if self.task in PAIRED_TASKS and data.pairing != "paired":
-            raise FamilyError(f"family {self.name} serves {self.task} and needs paired input images; this dataset's "
-                              f"two domains are {data.pairing} (an unpaired-translation family can train on it)")
+        if (reason := _pairing_problem(self.task, data)) is not None:
+            raise FamilyError(f"family {self.name} serves {self.task} and needs {reason}")
 
     @abstractmethod
     def resolve(self, variant: Variant, hyper: Hyperparameters, data: DataSpec, world_size: int) -> Any:
@@ -302,26 +318,6 @@ class Family(ABC):
         return from_plain(self.settings, plain)
 
 
-def from_plain(cls: type, plain: Any) -> Any:
-    """A (nested) frozen dataclass from ``dataclasses.asdict`` output: lists back to tuples, dicts to dataclasses."""
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for item in dataclasses.fields(cls):
-        values[item.name] = _from_plain_value(hints[item.name], plain[item.name])
-    return cls(**values)
-
-
-def _from_plain_value(hint: Any, value: Any) -> Any:
-    if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
-        return from_plain(hint, value)
-    if typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)):
-        return tuple(value)
-    for option_type in typing.get_args(hint):  # Optional[...] and unions
-        if value is not None and option_type is not type(None):
-            return _from_plain_value(option_type, value)
-    return value
-
-
 FAMILIES: dict[str, Family] = {}
 VARIANTS: dict[str, Variant] = {}
 
@@ -338,6 +334,10 @@ def _add(registry: dict[str, Any], name: str, item: Any, what: str, problem: str
 def register_family(family: Family) -> Family:
     problem = None if family.task in TASKS else (f"family {family.name!r} serves unknown task {family.task!r}; "
                                                  f"tasks: {', '.join(TASKS)}")
+    for name in (family.name, *family.sampler_names()):
+        if not NAME_PATTERN.fullmatch(name):
+            problem = (f"family {family.name!r}: {name!r} is not a name MLflow can record (letters, digits, _ . - "
+                       "and spaces); put other characters in the sampler's title")
     return _add(FAMILIES, family.name, family, "GAN family", problem)
 
 

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from models.families import get_family
-from models.family import DataSpec, Family, from_plain
+from models.family import DataSpec, Family
+from models.plain import from_plain
 
 #: Noise seed of evaluation samples (fixed, recorded in the protocol).
 EVAL_SEED = 2024

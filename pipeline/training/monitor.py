@@ -56,8 +56,9 @@ class Monitor:
         main = next(iter(samplers.values()))
         samples = Sampler(self.family, main, self.latent_dim).draw(
             self.scorer.n_samples, MONITOR_SEED, self.batch_size, self.device, self.conditions)
-        metrics = self.scorer.score(samples, self.conditions, f"step {step}")
-        key = self.scorer.rank_key(metrics)
+        scored = self.scorer.score(samples, self.conditions, f"step {step}")
+        key = self.scorer.rank_key(scored)
+        metrics = {name: value for name, value in scored.items() if value is not None}  # None: not measurable here
         if self.best is None or key > self.best.key:
             weights = {name: {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
                        for name, module in samplers.items()}

@@ -94,13 +94,6 @@ class ToyCycleFamily(TranslatorFamily):
     step_metrics = {"loss_d": "loss/d", "loss_g": "loss/g", "cycle": "loss/cycle", "identity": "loss/identity"}
     reads = TOY_READS
 
-    def check_data(self, data: DataSpec) -> None:
-        """The base rules, and two domains drawn independently (paired data belongs to a paired-translation family)."""
-        super().check_data(data)
-        if data.pairing != "unpaired":
-            raise FamilyError(f"family {self.name} serves unpaired-translation and needs two unpaired image domains; "
-                              f"this dataset's are {data.pairing}")
-
     def resolve(self, variant: Variant, hyper: Hyperparameters, data: DataSpec, world_size: int) -> CycleSettings:
         options = hyper.options or CycleOptions()
         if options.identity_factor > 0 and data.source_shape != data.shape:

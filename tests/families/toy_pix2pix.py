@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from models.family import Batch, DataSpec, FAMILIES, FamilyError, Hyperparameters, Progress, RunContext, Variant
+from models.family import Batch, DataSpec, FAMILIES, Hyperparameters, Progress, RunContext, Variant
 from models.family import register_family, register_variant
 from models.losses import NonSaturatingLoss
 from models.options import option
@@ -79,13 +79,6 @@ class ToyPix2PixFamily(TranslatorFamily):
     sampler_networks = {"generator": "generator"}
     step_metrics = {"loss_d": "loss/d", "loss_g": "loss/g", "content": "loss/l1", "d_real": "d/real", "d_fake": "d/fake"}
     reads = TOY_READS
-
-    def check_data(self, data: DataSpec) -> None:
-        """The base rules, and inputs of x's size: D sees s and the image concatenated along the channels."""
-        super().check_data(data)
-        if data.source_shape[1:] != data.shape[1:]:
-            raise FamilyError(f"family {self.name} concatenates input and image along the channels and needs input "
-                              f"images of x's size {data.shape[1:]}, got {data.source_shape[1:]}")
 
     def resolve(self, variant: Variant, hyper: Hyperparameters, data: DataSpec, world_size: int) -> Pix2PixSettings:
         return Pix2PixSettings(width=hyper.network.width, l1_weight=(hyper.options or Pix2PixOptions()).l1_weight,

@@ -83,12 +83,11 @@ class ToySRFamily(TranslatorFamily):
     reads = TOY_READS
 
     def check_data(self, data: DataSpec) -> None:
-        """The base rules, and inputs of fewer pixels than x with x's channels: this G upsamples."""
+        """The base rules (smaller, paired inputs), and inputs with x's channels: this G upsamples them."""
         super().check_data(data)
-        source = data.source_shape
-        if source[0] != data.shape[0] or not all(s < x for s, x in zip(source[1:], data.shape[1:])):
-            raise FamilyError(f"family {self.name} upsamples its inputs and needs them smaller than x {data.shape} "
-                              f"with its channels, got {source}")
+        if data.source_shape[0] != data.shape[0]:
+            raise FamilyError(f"family {self.name} upsamples its inputs and needs them with x's {data.shape[0]} "
+                              f"channel(s), got {data.source_shape[0]}")
 
     def resolve(self, variant: Variant, hyper: Hyperparameters, data: DataSpec, world_size: int) -> SRSettings:
         return SRSettings(width=hyper.network.width,
