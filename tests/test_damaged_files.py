@@ -3,13 +3,16 @@ rebuilds it -- never a traceback (issue: hardening)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from pipeline.cli import main
 from pipeline.data.shipping import DatasetFolders
-from pipeline.common.layout import generators_file, metrics_file, model_dir, reference_dir, run_dir, train_summary_file
+from pipeline.common.files import write_json
+from pipeline.common.layout import (generators_file, metrics_file, model_dir, reference_dir, run_dir, stage_summary_file,
+                                    train_summary_file)
 from tests.conftest import tiny_config
 
 
@@ -32,6 +35,8 @@ def finished_run(prepared, tmp_path):
     job = training.job
     export_run(job, state, tmp_path / "ckpt", {"run_id": run_id, "steps": training.step},
                DatasetFolders.of_project(job.dataset), run_dir(job.dataset, job.variant, job.seed))
+    write_json(stage_summary_file("train", job.dataset, job.variant, job.seed),  # the train stage's committed copy
+               json.loads(train_summary_file(job.dataset, job.variant, job.seed).read_text()))
     Path("params.yaml").write_text(yaml.safe_dump(tiny_config(benchmark={"variants": ["hinge"], "datasets": ["ring8"]},
                                                               tune={"dataset": "ring8"}).to_dict()))
     return training.job

@@ -220,13 +220,18 @@ class Config:
                 return dataclasses.replace(self, **changes)
         return self
 
-    def running_suites(self) -> list[Suite]:
-        """The main suite (``benchmark``) and the further suites ``benchmark.suites`` names, in that order."""
+    def defined_suites(self) -> list[Suite]:
+        """The main suite (``benchmark``) and every suite of ``suites:``, in params order."""
         bench = self.benchmark
-        defined = {name: Suite(name, suite.title or name, suite.datasets, suite.variants, suite.seeds, train)
-                   for name, suite, train in self.suites}
-        main = Suite(MAIN_SUITE, bench.title, bench.datasets, bench.variants, bench.seeds, ())
-        return [main] + [defined[name] for name in bench.suites]
+        return [Suite(MAIN_SUITE, bench.title, bench.datasets, bench.variants, bench.seeds, ())] + [
+            Suite(name, suite.title or name, suite.datasets, suite.variants, suite.seeds, train)
+            for name, suite, train in self.suites]
+
+    def running_suites(self) -> list[Suite]:
+        """The main suite and the further suites ``benchmark.suites`` names, in that order (what ``dvc repro``
+        trains and evaluates)."""
+        defined = {suite.name: suite for suite in self.defined_suites()}
+        return [defined[MAIN_SUITE]] + [defined[name] for name in self.benchmark.suites]
 
     def benchmark_runs(self) -> list[tuple[str, str, int]]:
         """Every (dataset, variant, seed) of the running suites, each once, in suite order."""

@@ -16,7 +16,7 @@ from analysis.report import DatasetSection, Figure, MetricTable, Table
 from models.families import family_of
 from models.family import Curve
 from pipeline.common.files import read_json, read_table
-from pipeline.common.layout import metrics_file, run_dir, train_summary_file
+from pipeline.common.layout import metrics_file, run_dir, stage_summary_file
 from pipeline.config import Config
 from pipeline.config.suites import MAIN_SUITE, Suite
 from pipeline.reporting.run_facts import RUN_HEADER, RunFiles, run_row
@@ -26,14 +26,29 @@ from pipeline.scoring.registry import direction, in_tables, is_metric, metric_or
 Tables = dict[str, dict[str, dict[str, list]]]
 
 
+def rerun_hint(suite: Suite) -> str:
+    """The one command that trains and evaluates a suite again (the main suite: ``dvc repro``)."""
+    if suite.name == MAIN_SUITE:
+        return "`dvc repro`"
+    return f"`dvc exp run -S 'benchmark.suites=[{suite.name}]'`"
+
+
+def has_results(suite: Suite) -> bool:
+    """Whether every run of the suite has its committed evaluation and training summary."""
+    return all(metrics_file(d, v, s).is_file() and stage_summary_file("train", d, v, s).is_file()
+               for d, v, s in suite.runs())
+
+
 def read_run_files(suite: Suite, dataset: str) -> RunFiles:
-    """Every run's ``metrics/…/seed<k>.json`` and ``train_summary.json`` of one suite's dataset, read once."""
+    """Every run's evaluation and training summary of one suite's dataset (``metrics/{evaluate,train}/…/seed<k>.json``,
+    the committed copies), read once."""
     files: RunFiles = {}
     for variant in suite.variants:
         for seed in suite.seeds:
-            fix = "run `dvc repro evaluate`"
-            files[variant, seed] = (read_json(metrics_file(dataset, variant, seed), "evaluation result", fix),
-                                    read_json(train_summary_file(dataset, variant, seed), "training summary", fix))
+            files[variant, seed] = (read_json(metrics_file(dataset, variant, seed), "evaluation result",
+                                              "run `dvc repro evaluate`"),
+                                    read_json(stage_summary_file("train", dataset, variant, seed), "training summary",
+                                              "run `dvc repro train`"))
     return files
 
 
@@ -201,8 +216,12 @@ def dataset_section(config: Config, suite: Suite, dataset: str, figures_dir: Pat
         notes.append("Every run's best checkpoint is its final one: the best-checkpoint table would repeat the "
                      "final-checkpoint table, and is left out.")
     headline = next(name for name in metric_names if directions[name])
+    present = all((run_dir(dataset, variant, seed) / "history.csv").is_file() for variant, seed in run_files)
     histories = {variant: read_table(run_dir(dataset, variant, bench.seeds[0]) / "history.csv", "training history",
-                                     "run `dvc repro train`") for variant in bench.variants}
+                                     "run `dvc repro train`") for variant in bench.variants} if present else {}
+    if not present:
+        notes.append(f"The runs' own files (samples, curves) are not in this checkout: runs/ is DVC's cache, not "
+                     f"committed; {rerun_hint(suite)} brings them back.")
     protocol_lines = [
         f"{p['family']} metrics [protocol {pid}]: " + ", ".join(f"{k}: {v}" for k, v in p.items() if k not in ("family", "id"))
         for pid, p in protocols.items()
@@ -210,8 +229,12 @@ def dataset_section(config: Config, suite: Suite, dataset: str, figures_dir: Pat
     runs = [run_row(variant, seed, result, run_files[variant, seed][1]) for (variant, seed), result in results.items()]
     runs_table = Table(f"Runs (MLflow experiment {config.mlflow.experiment}; open them with `ganlab ui`)", RUN_HEADER, runs)
     main = suite.name == MAIN_SUITE
+    summary = summary_paragraph(config, suite, dataset, final, headline, selection)
+    if suite.name != MAIN_SUITE and suite not in config.running_suites():
+        summary = (f"**Committed results**: `dvc repro` does not run this suite (benchmark.suites does not name it); "
+                   f"{rerun_hint(suite)} runs it again. {summary}")
     return DatasetSection(dataset if main else f"{dataset} · {suite.title}", protocol_lines, metric_tables,
                           _curve_figures(dataset, histories, figures_dir),
-                          _sample_figures(dataset, results, headline, figures_dir), notes, runs_table,
-                          summary=summary_paragraph(config, suite, dataset, final, headline, selection),
+                          _sample_figures(dataset, results, headline, figures_dir) if present else [], notes,
+                          runs_table, summary=summary,
                           ranking=ranking_table(final, headline), anchor=dataset if main else f"{suite.name}-{dataset}")

@@ -17,7 +17,7 @@ from pipeline.common.digest import fingerprint
 from pipeline.common.layout import REPORTS
 from pipeline.config import Config
 from pipeline.config.suites import MAIN_SUITE
-from pipeline.reporting.dataset_section import dataset_section, read_run_files, settings_text
+from pipeline.reporting.dataset_section import dataset_section, has_results, read_run_files, settings_text
 from pipeline.reporting.run_facts import machine, stage_times
 from pipeline.reporting.selection_section import read_selection, seeds_note, selection_section
 from pipeline.reporting.study_section import read_study, study_section
@@ -32,16 +32,19 @@ def report(config: Config) -> Path:
     if figures_root.exists():
         shutil.rmtree(figures_root)
     sections, searches = [], []
-    suites = config.running_suites()
+    running = config.running_suites()
+    suites = running + [suite for suite in config.defined_suites() if suite not in running and has_results(suite)]
     run_files = {(suite.name, dataset): read_run_files(suite, dataset) for suite in suites for dataset in suite.datasets}
+    selected = set()
     for suite in suites:
         for dataset in suite.datasets:
             directory = figures_root / (dataset if suite.name == MAIN_SUITE else f"{suite.name}-{dataset}")
             directory.mkdir(parents=True)
-            selection = read_selection(dataset) if suite.name == MAIN_SUITE else None
+            selection = read_selection(dataset) if dataset not in selected else None
             sections.append(dataset_section(config, suite, dataset, directory, run_files[suite.name, dataset],
                                             seeds_note(selection, suite.seeds) if selection else None))
             if selection:
+                selected.add(dataset)
                 searches.append(selection_section(dataset, selection, suite.seeds, settings_text(config, dataset),
                                                   figures_root / "selection"))
             log.info("report: %s (%s) done", dataset, suite.name)
@@ -55,7 +58,8 @@ def report(config: Config) -> Path:
         ("params hash", f"{fingerprint(config.to_dict())[:16]} (sha256 of the validated params.yaml)"),
         ("machine", machine()),
     ] + [(f"suite {suite.title}" + ("" if suite.name == MAIN_SUITE else f" ({suite.name})"),
-          f"{', '.join(suite.variants)} × seeds {', '.join(map(str, suite.seeds))} on {', '.join(suite.datasets)}")
+          f"{', '.join(suite.variants)} × seeds {', '.join(map(str, suite.seeds))} on {', '.join(suite.datasets)}"
+          + ("" if suite in running else "; committed results, not run by `dvc repro`"))
          for suite in suites]
     stages = stage_times(config, run_files, sweep[1] if sweep else None, study[0] if study else None)
     report_data = Report("ganlab benchmark: " + "; ".join(suite.title for suite in suites), facts, sections, stages,

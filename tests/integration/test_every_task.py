@@ -6,10 +6,10 @@ test_tune.py.)"""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
+import shutil
 
 import pytest
 
@@ -18,7 +18,7 @@ import tests.families.toy_cycle  # noqa: F401      from the pickled settings, fo
 import tests.families.toy_gan  # noqa: F401
 import tests.families.toy_pix2pix  # noqa: F401
 import tests.families.toy_sr  # noqa: F401
-from pipeline.common.layout import metrics_file, stage_summary_file, train_summary_file
+from pipeline.common.layout import metrics_file, run_dir, stage_summary_file, train_summary_file
 from tests.conftest import PROJECT, tiny_config
 
 pytestmark = pytest.mark.slow
@@ -57,7 +57,7 @@ def test_a_family_of_every_task_is_trained_scored_and_reported_beside_the_gan_su
     train_matrix(alone)
     gan_summary = json.loads(train_summary_file("digits", "non-saturating", 0).read_text())
 
-    config = dataclasses.replace(_config(list(TOYS)))
+    config = _config(list(TOYS))
     train_matrix(config)
     stage = json.loads(stage_summary_file("train").read_text())
     assert (stage["runs"], stage["trained"], stage["kept"]) == (6, 5, 1), "the gan run is kept, the toys trained"
@@ -76,3 +76,13 @@ def test_a_family_of_every_task_is_trained_scored_and_reported_beside_the_gan_su
     expected = ["digits"] + [f"{dataset} · {task} toy" for task, dataset, _, _ in TOYS.values()]
     assert headings[: len(expected)] == expected
     assert "| toy-cycle · B→A |" in markdown and "| non-saturating |" in markdown
+
+    # Back to the gan suite alone: the toys' suites stay in the report as committed results, even without runs/.
+    shutil.rmtree(run_dir("digits2bold", "toy-cycle", 0))
+    report(alone)
+    markdown = open("reports/benchmark.md").read()
+    assert re.findall(r"^## (.+)$", markdown, flags=re.MULTILINE)[: len(expected)] == expected
+    unpaired = markdown.split("## digits2bold · unpaired-translation toy")[1].split("\n## ")[0]
+    assert "**Committed results**: `dvc repro` does not run this suite" in unpaired
+    assert "`dvc exp run -S 'benchmark.suites=[unpaired]'`" in unpaired
+    assert "The runs' own files (samples, curves) are not in this checkout" in unpaired
