@@ -1,8 +1,8 @@
 """The tasks issue's acceptance test: a tiny test family of each of the five tasks (tests/families/: toy-gan,
-toy-cgan, toy-pix2pix, toy-cycle, toy-sr) trains through the real loop on a local Ray, in one train stage with a
+toy-ttur, toy-pix2pix, toy-cycle, toy-sr) trains through the real loop on a local Ray, in one train stage with a
 gan-family suite, is scored by its task's scorers and appears in the report beside the gan suite, one section each;
-adding them retrains nothing of the gan suite. (Each toy's search over its own option: test_task_families.py and
-test_tune.py.)"""
+adding them retrains nothing of the gan suite. Each of these toys' search over its own option: the integration tests
+test_task_families.py (toy-gan, toy-pix2pix, toy-cycle, toy-sr) and test_tune.py (toy-ttur's d_lr_factor)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import shutil
 
 import pytest
 
-import tests.families.toy_conditional  # noqa: F401  (each import registers a family; Ray's workers import them
-import tests.families.toy_cycle  # noqa: F401      from the pickled settings, found through PYTHONPATH)
+import tests.families.toy_cycle  # noqa: F401  (each import registers a family; Ray's workers import them from
+import tests.families.toy_ttur  # noqa: F401   the pickled settings, found through PYTHONPATH)
 import tests.families.toy_gan  # noqa: F401
 import tests.families.toy_pix2pix  # noqa: F401
 import tests.families.toy_sr  # noqa: F401
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 #: suite → (task, dataset, variant, a metric of its task's scorer that the evaluation must carry)
 TOYS = {
     "unconditional": ("unconditional", "digits", "toy-gan", "fid_clf200"),
-    "conditional": ("class-conditional", "digits", "toy-cgan", "class_acc200"),
+    "conditional": ("class-conditional", "digits", "toy-ttur", "class_acc200"),
     "paired": ("paired-translation", "edges2digits", "toy-pix2pix", "ssim200"),
     "unpaired": ("unpaired-translation", "digits2bold", "toy-cycle", "cycle_error200"),
     "superres": ("super-resolution", "digits-sr2", "toy-sr", "psnr_bicubic200"),
