@@ -251,5 +251,8 @@ def test_a_sweep_over_a_familys_own_option(prepared, monkeypatch):
     for _, row in trials.iterrows():
         params = by_id[row["mlflow_run_id"]].data.params
         assert float(params["lr_d"]) == pytest.approx(float(params["lr"]) * row[option]), "the job trained the sample"
-    winner = trials.loc[trials["best_fid_clf100"].idxmin()]
+    summary = json.loads(Path("tune/summary.json").read_text())
+    assert summary["metric"] == "intra_fid_clf100", "a class-conditional family is tuned by a label-aware metric"
+    ranked = trials[f"best_{summary['metric']}"]
+    winner = trials.loc[ranked.idxmin() if summary["mode"] == "min" else ranked.idxmax()]
     assert load("tune/best_params.yaml").family_options("toy-ttur").d_lr_factor == winner[option]
