@@ -79,7 +79,7 @@ def test_ganlab_inception_metrics_equal_the_reference_packages_on_the_saved_imag
 
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     params["benchmark"] = {"datasets": [dataset], "variants": ["non-saturating"], "seeds": [0]}
-    params["data"].update(image_size=16, paths={dataset: str(folder)})
+    params["data"].update(image_size=16, paths={dataset: str(folder)}, datasets=params["data"]["datasets"] + [dataset])
     params["classifier"]["epochs"] = 1
     params["ray"]["cpus_per_worker"] = 1
     params["overrides"] = {dataset: {
