@@ -72,3 +72,25 @@ def digits_with_a_real_classifier(in_tmp):
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("GANLAB_LOG_LEVEL", "WARNING")
+
+
+def export_finished(training, folder: Path, config: config_module.Config) -> str:
+    """A bare-loop run as the train stage leaves it: its checkpoint in ``folder``, an MLflow run, the run folder and
+    the committed copy of its training summary (``metrics/train/...``); returns the MLflow run id."""
+    import json
+
+    from pipeline.common.files import write_json
+    from pipeline.common.layout import run_dir, stage_summary_file, train_summary_file
+    from pipeline.data.shipping import DatasetFolders
+    from pipeline.tracking.store import client_for, resolve_tracking_uri, start_run
+    from pipeline.training.checkpoint import save_checkpoint
+    from pipeline.training.export import export_run
+
+    job, state = training.job, training.state_dict()
+    save_checkpoint(folder, state)
+    run_id = start_run(client_for(resolve_tracking_uri(config)), "ganlab", job.name, {}, {"stage": "train"})
+    export_run(job, state, folder, {"run_id": run_id, "steps": training.step}, DatasetFolders.of_project(job.dataset),
+               run_dir(job.dataset, job.variant, job.seed))
+    write_json(stage_summary_file("train", job.dataset, job.variant, job.seed),
+               json.loads(train_summary_file(job.dataset, job.variant, job.seed).read_text()))
+    return run_id

@@ -3,17 +3,13 @@ rebuilds it -- never a traceback (issue: hardening)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from pipeline.cli import main
-from pipeline.data.shipping import DatasetFolders
-from pipeline.common.files import write_json
-from pipeline.common.layout import (generators_file, metrics_file, model_dir, reference_dir, run_dir, stage_summary_file,
-                                    train_summary_file)
-from tests.conftest import tiny_config
+from pipeline.common.layout import (generators_file, metrics_file, model_dir, reference_dir, run_dir, train_summary_file)
+from tests.conftest import export_finished, tiny_config
 
 
 @pytest.fixture
@@ -21,22 +17,11 @@ def finished_run(prepared, tmp_path):
     """ring8 × hinge × seed 0 trained (bare loop, no Ray) and exported as the train stage exports it; params.yaml."""
     import yaml
 
-    from pipeline.training.checkpoint import save_checkpoint
-    from pipeline.training.export import export_run
     from tests.test_step import _training
-
-    from pipeline.tracking.store import client_for, resolve_tracking_uri, start_run
 
     training = _training(prepared, "hinge", "ring8")
     training.run()
-    state = training.state_dict()
-    save_checkpoint(tmp_path / "ckpt", state)
-    run_id = start_run(client_for(resolve_tracking_uri(prepared)), "ganlab", training.job.name, {}, {"stage": "train"})
-    job = training.job
-    export_run(job, state, tmp_path / "ckpt", {"run_id": run_id, "steps": training.step},
-               DatasetFolders.of_project(job.dataset), run_dir(job.dataset, job.variant, job.seed))
-    write_json(stage_summary_file("train", job.dataset, job.variant, job.seed),  # the train stage's committed copy
-               json.loads(train_summary_file(job.dataset, job.variant, job.seed).read_text()))
+    export_finished(training, tmp_path / "ckpt", prepared)
     Path("params.yaml").write_text(yaml.safe_dump(tiny_config(benchmark={"variants": ["hinge"], "datasets": ["ring8"]},
                                                               tune={"dataset": "ring8"}).to_dict()))
     return training.job

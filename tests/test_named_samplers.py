@@ -6,18 +6,15 @@ from __future__ import annotations
 import torch
 
 import tests.families.toy_two_samplers  # noqa: F401  (registers the family)
-from pipeline.common.layout import run_dir
-from pipeline.data.shipping import DatasetFolders
-from pipeline.training.export import final_and_best, export_run
-from tests.conftest import tiny_config
+from pipeline.training.export import final_and_best
+from tests.conftest import export_finished, tiny_config
 from tests.test_step import _training
 
 
 def test_every_sampler_is_kept_at_its_best_exported_and_scored(prepared, tmp_path):
     from pipeline.scoring.evaluate import evaluate
     from pipeline.scoring.evaluate import load_generators
-    from pipeline.tracking.store import client_for, resolve_tracking_uri, start_run
-    from pipeline.training.checkpoint import save_checkpoint
+    from pipeline.tracking.store import client_for, resolve_tracking_uri
 
     config = tiny_config(benchmark={"datasets": ["digits"], "variants": ["toy-two-samplers"]},
                          train={"ema_decay": 0.9})
@@ -30,12 +27,8 @@ def test_every_sampler_is_kept_at_its_best_exported_and_scored(prepared, tmp_pat
     for key, value in training.model.modules()["generator"].state_dict().items():
         assert torch.equal(raw[key], value), key
 
-    state = training.state_dict()
-    save_checkpoint(tmp_path / "ckpt", state)
-    run_id = start_run(client_for(resolve_tracking_uri(config)), "ganlab", training.job.name, {}, {"stage": "train"})
+    run_id = export_finished(training, tmp_path / "ckpt", config)
     job = training.job
-    export_run(job, state, tmp_path / "ckpt", {"run_id": run_id, "steps": training.step},
-               DatasetFolders.of_project(job.dataset), run_dir(job.dataset, job.variant, job.seed))
     generators = load_generators(job.dataset, job.variant, job.seed)
     assert set(generators["final"]) == set(generators["best"]) == {"generator", "raw"}
 

@@ -22,7 +22,7 @@ from pipeline.scoring.conditions import held_out_index
 from pipeline.data.stage import prepare
 from pipeline.data.store import load_prepared
 from pipeline.training.loop import Hooks, TrainingLoop
-from tests.conftest import tiny_config
+from tests.conftest import export_finished, tiny_config
 from tests.test_step import _training
 
 #: variant → (its dataset, the in-training metric its history carries with train.eval_samples 100).
@@ -107,22 +107,6 @@ SCORED = {"toy-gan": ("fid_clf200", "classes200"), "toy-pix2pix": ("l1_error200"
           "toy-sr": ("psnr200", "ssim200", "psnr_bicubic200")}
 
 
-def _exported(training: TrainingLoop, folder: Path) -> str:
-    """The finished run's checkpoint, MLflow run and run folder, as the train stage leaves them; returns the run id."""
-    from pipeline.common.layout import run_dir
-    from pipeline.data.shipping import DatasetFolders
-    from pipeline.tracking.store import client_for, resolve_tracking_uri, start_run
-    from pipeline.training.checkpoint import save_checkpoint
-    from pipeline.training.export import export_run
-
-    job, state = training.job, training.state_dict()
-    save_checkpoint(folder, state)
-    run_id = start_run(client_for(resolve_tracking_uri(CONFIG)), "ganlab", job.name, {}, {"stage": "train"})
-    export_run(job, state, folder, {"run_id": run_id, "steps": training.step}, DatasetFolders.of_project(job.dataset),
-               run_dir(job.dataset, job.variant, job.seed))
-    return run_id
-
-
 @pytest.mark.parametrize("variant", list(TOYS))
 def test_each_toy_is_exported_and_scored_by_its_tasks_scorers(project, tmp_path, variant):
     from pipeline.scoring.evaluate import evaluate
@@ -130,7 +114,7 @@ def test_each_toy_is_exported_and_scored_by_its_tasks_scorers(project, tmp_path,
     dataset = TOYS[variant][0]
     training = _training(CONFIG, variant, dataset)
     training.run()
-    _exported(training, tmp_path / "ckpt")
+    export_finished(training, tmp_path / "ckpt", CONFIG)
     result = evaluate(CONFIG, dataset, variant, 0)
     for which in ("final", "best"):
         assert result[which]["status"] == "ok"
@@ -149,7 +133,7 @@ def test_the_cycle_toys_b_to_a_sampler_is_scored_and_its_round_trip_gives_the_cy
 
     training = _training(CONFIG, "toy-cycle", "digits2bold")
     training.run()
-    run_id = _exported(training, tmp_path / "ckpt")
+    run_id = export_finished(training, tmp_path / "ckpt", CONFIG)
     result = evaluate(CONFIG, "digits2bold", "toy-cycle", 0)
     reverse = result["samplers"]["BtoA"]["final"]
     assert math.isfinite(reverse["label_preservation200"]) and reverse["cycle_error200"] is None

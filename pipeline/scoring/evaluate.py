@@ -207,11 +207,12 @@ def evaluate_matrix(config: Config, runs: list[tuple[str, str, int]] | None = No
         family = family_of(variant)
         if dataset not in prepared:
             prepared[dataset] = load_prepared(dataset)
+        directions = {}
         for reverse in {spec.reverse for spec in family.samplers}:
             if (dataset, family.task, reverse) not in scorings:
                 data = prepared[dataset].reversed() if reverse else prepared[dataset]
                 scorings[dataset, family.task, reverse] = Scoring(data, build_scorers(config, dataset, data, family.task))
-        directions = {reverse: scorings[dataset, family.task, reverse] for reverse in {s.reverse for s in family.samplers}}
+            directions[reverse] = scorings[dataset, family.task, reverse]
         results.append(evaluate_run(config, dataset, variant, seed, directions, scoring_code(family.name)))
     write_json(stage_summary_file("evaluate"), {"stage": "evaluate", "runs": len(runs),
                                                 "wall_time_s": round(time.perf_counter() - started, 2)})
