@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, ClassVar, Iterable, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -306,8 +306,9 @@ class Family(ABC):
 
     def generate(self, sampler: nn.Module, z: Tensor, conditions: Batch, options: Any = None) -> Tensor:
         """One batch of samples from noise ``z``, the task's conditions (labels or input images) and the sampling
-        options (an instance of :attr:`sampling_options`, or None for a family without)."""
-        return sampler(z)
+        options (an instance of :attr:`sampling_options`, or None for a family without): ``sampler(z)``, or
+        ``sampler(z, conditions)`` when the task has conditions."""
+        return sampler(z, conditions) if conditions else sampler(z)
 
     def sampler_kind(self, state: dict[str, Any]) -> str:
         """What :meth:`sampler_weights` takes from a state, for the protocol: "EMA" or "raw" (the trained G)."""
@@ -345,3 +346,13 @@ def register_variant(variant: Variant) -> Variant:
     problem = None if variant.family in FAMILIES else (f"variant {variant.name!r} names family {variant.family!r}, "
                                                        "which is not registered")
     return _add(VARIANTS, variant.name, variant, "GAN variant", problem)
+
+
+def register_loss_variants(paper: Variant, recipes: Iterable[Variant]) -> None:
+    """Register ``paper`` (a family's variant as its paper trains it, named after the family) and, for a family that
+    takes any adversarial loss, ``<family>-<recipe>`` for each other recipe: that recipe's loss, regulariser and
+    optimiser on this family's networks (``cgan-wgan-gp``). A recipe identical to the paper's is not repeated."""
+    register_variant(paper)
+    for recipe in recipes:
+        if (recipe.loss, recipe.regulariser, recipe.optimiser) != (paper.loss, paper.regulariser, paper.optimiser):
+            register_variant(replace(recipe, name=f"{paper.family}-{recipe.name}", family=paper.family))

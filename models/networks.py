@@ -7,6 +7,8 @@
   normalisation on D's input layer. D's normalisation is an option because a
   WGAN-GP critic must not use BatchNorm (Gulrajani et al. 2017, Sec. 4: the
   penalty is per sample; layer normalisation is their suggested replacement).
+  ``spectral`` puts spectral normalisation (Miyato et al. 2018, :mod:`models.spectral`) on every layer of D
+  instead of a normalisation layer: SNGAN's regulariser, usable with any loss.
 
 Every network maps ``z`` of shape (N, z_dim) to samples of ``data_shape``, and
 samples to one raw output per sample, shape (N,).
@@ -19,8 +21,10 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from models.spectral import spectral_normalised
+
 ARCHITECTURES = ("mlp", "dcgan")
-NORMS = ("none", "batch", "layer", "instance")
+NORMS = ("none", "batch", "layer", "instance", "spectral")
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class NetworkSpec:
 def _norm_1d(kind: str, features: int) -> nn.Module:
     return {
         "none": nn.Identity,
+        "spectral": nn.Identity,
         "batch": lambda: nn.BatchNorm1d(features),
         "layer": lambda: nn.LayerNorm(features),
         "instance": lambda: nn.LayerNorm(features, elementwise_affine=False),
@@ -59,6 +64,7 @@ def _norm_1d(kind: str, features: int) -> nn.Module:
 def _norm_2d(kind: str, channels: int) -> nn.Module:
     return {
         "none": nn.Identity,
+        "spectral": nn.Identity,
         "batch": lambda: nn.BatchNorm2d(channels),
         "layer": lambda: nn.GroupNorm(1, channels),
         "instance": lambda: nn.InstanceNorm2d(channels, affine=True),
@@ -87,21 +93,27 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """x → [Linear, norm, LeakyReLU(0.2)] × depth → Linear → one raw output."""
+    """x → [Linear, norm, LeakyReLU(0.2)] × depth → Linear → one raw output (or ``outputs`` of them per sample)."""
 
-    def __init__(self, spec: NetworkSpec) -> None:
+    def __init__(self, spec: NetworkSpec, outputs: int = 1) -> None:
         super().__init__()
+        self.outputs = outputs
         layers: list[nn.Module] = [nn.Flatten()]
         in_features = math.prod(spec.data_shape)
         for i in range(spec.depth):
             norm = "none" if i == 0 else spec.d_norm
             layers += [nn.Linear(in_features, spec.width), _norm_1d(norm, spec.width), nn.LeakyReLU(0.2)]
             in_features = spec.width
-        layers.append(nn.Linear(in_features, 1))
+        layers.append(nn.Linear(in_features, outputs))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).view(-1)
+        return _raw_outputs(self.net(x), self.outputs)
+
+
+def _raw_outputs(output: Tensor, outputs: int) -> Tensor:
+    """Shape (N,) for one output per sample, (N, outputs) for several."""
+    return output.reshape(-1) if outputs == 1 else output.reshape(-1, outputs)
 
 
 def _dcgan_levels(image_side: int) -> int:
@@ -142,14 +154,15 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """x → Conv 4/2/1, LReLU → [Conv 4/2/1, norm, LReLU] × (levels-1) → Conv 4/1/0 → one output."""
+    """x → Conv 4/2/1, LReLU → [Conv 4/2/1, norm, LReLU] × (levels-1) → Conv 4/1/0 → one output (or ``outputs``)."""
 
-    def __init__(self, spec: NetworkSpec) -> None:
+    def __init__(self, spec: NetworkSpec, outputs: int = 1) -> None:
         super().__init__()
+        self.outputs = outputs
         channels, side, _ = spec.data_shape
         levels = _dcgan_levels(side)
         features = spec.width
-        use_bias = spec.d_norm == "none"
+        use_bias = spec.d_norm in ("none", "spectral")
         layers: list[nn.Module] = [nn.Conv2d(channels, features, 4, 2, 1), nn.LeakyReLU(0.2)]
         for _ in range(levels - 1):
             layers += [
@@ -158,11 +171,11 @@ class DCGANDiscriminator(nn.Module):
                 nn.LeakyReLU(0.2),
             ]
             features *= 2
-        layers.append(nn.Conv2d(features, 1, 4, 1, 0))
+        layers.append(nn.Conv2d(features, outputs, 4, 1, 0))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).view(-1)
+        return _raw_outputs(self.net(x), self.outputs)
 
 
 def dcgan_init_(module: nn.Module) -> None:
@@ -183,16 +196,16 @@ _CLASSES: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
 }
 
 
-def _build(spec: NetworkSpec, role: int) -> nn.Module:
-    net = _CLASSES[spec.arch][role](spec)
+def build_generator(spec: NetworkSpec) -> nn.Module:
+    net = _CLASSES[spec.arch][0](spec)
     if spec.arch == "dcgan":
         dcgan_init_(net)
     return net
 
 
-def build_generator(spec: NetworkSpec) -> nn.Module:
-    return _build(spec, 0)
-
-
-def build_discriminator(spec: NetworkSpec) -> nn.Module:
-    return _build(spec, 1)
+def build_discriminator(spec: NetworkSpec, outputs: int = 1) -> nn.Module:
+    """D of ``spec`` with ``outputs`` raw outputs per sample (AC-GAN's source and class logits: 1 + classes)."""
+    net = _CLASSES[spec.arch][1](spec, outputs)
+    if spec.arch == "dcgan":
+        dcgan_init_(net)
+    return spectral_normalised(net) if spec.d_norm == "spectral" else net

@@ -11,6 +11,12 @@ generates ``G(z, c)``: networks of a conditioned family take ``(inputs, conditio
 ``(inputs)`` alone (:func:`conditioned`). D sees the real batch's conditions with real data and the generated
 batch's with generated data; G's conditions are the real batch's unless the family draws its own (a conditional
 GAN samples labels, Mirza & Osindero 2014; translation keeps the batch's inputs, Isola et al. 2017).
+
+**An auxiliary classifier** (AC-GAN, Odena et al. 2017, Sec. 3): with ``Objective.auxiliary_classifier`` D returns
+``(source output, class logits)``. D minimises the adversarial loss plus ``L_C`` on real and on generated data,
+G its adversarial loss plus ``L_C`` on its samples, where ``L_C = −E[log p(C = y | x)]`` is the cross-entropy of the
+raw class logits with the labels (the softmax is applied once, inside the cross-entropy). **A penalty on G's
+weights** (BigGAN's orthogonal regularisation, :mod:`models.orthogonal`) is added to G's loss.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Callable, Iterable
 
 import torch
 from torch import Tensor, nn
-
+from torch.nn import functional as F
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 from models.ema import ExponentialMovingAverage
@@ -39,6 +45,12 @@ class Objective:
 
     loss: AdversarialLoss
     regulariser: Regulariser = Regulariser()
+    #: D returns (source output, class logits) and both players add the class cross-entropy (AC-GAN).
+    auxiliary_classifier: bool = False
+    #: The weight of the class terms (AC-GAN weighs them as the source terms: 1).
+    class_weight: float = 1.0
+    #: A penalty of G's weights added to G's loss (e.g. orthogonal regularisation), or None.
+    generator_penalty: Callable[[nn.Module], Tensor] | None = None
 
 
 def _backward_and_step(loss: Tensor, optimiser: torch.optim.Optimizer, parameters: Iterable[nn.Parameter],
@@ -68,6 +80,8 @@ def _backward_and_step(loss: Tensor, optimiser: torch.optim.Optimizer, parameter
 class StepStats:
     """Plain floats for logging. D-side values are means over the k D steps.
 
+    ``class_loss_d`` (real + generated) and ``class_loss_g`` are the auxiliary classifier's cross-entropies,
+    ``penalty_g`` G's weight penalty (each None when the objective has none).
     ``d_real``/``d_fake`` are mean D(x) and D(G(z)) (probabilities for the
     probabilistic losses, raw critic values otherwise); ``penalty`` is the
     unscaled gradient penalty (0 without one); ``wasserstein`` is the critic's
@@ -87,6 +101,9 @@ class StepStats:
     wasserstein: float | None
     skipped_d: float | None = None
     skipped_g: float | None = None
+    class_loss_d: float | None = None
+    class_loss_g: float | None = None
+    penalty_g: float | None = None
 
     def as_dict(self) -> dict[str, float]:
         return {key: value for key, value in asdict(self).items() if value is not None}
@@ -108,6 +125,19 @@ def split_batch(batch: Tensor | dict[str, Tensor]) -> tuple[Tensor, Conditions]:
     if isinstance(batch, Tensor):
         return batch, {}
     return batch["x"], {key: value for key, value in batch.items() if key != "x"}
+
+
+def adversarial_outputs(output: Tensor | tuple[Tensor, Tensor], objective: Objective) -> tuple[Tensor, Tensor | None]:
+    """D's output as (adversarial outputs in fp32, class logits in fp32 or None without an auxiliary classifier)."""
+    if objective.auxiliary_classifier:
+        source, logits = output
+        return source.float(), logits.float()
+    return output.float(), None
+
+
+def class_loss(logits: Tensor, conditions: Conditions) -> Tensor:
+    """AC-GAN's ``L_C`` as a loss: ``−mean log softmax(logits)[y]`` from *raw* logits (Odena et al. 2017, Eq. 2)."""
+    return F.cross_entropy(logits, conditions["y"])
 
 
 def gradient_norm(parameters: Iterable[nn.Parameter]) -> Tensor:
@@ -132,17 +162,25 @@ def discriminator_step(
 ) -> Tensor:
     """One D update; returns ``[loss, mean D(x), mean D(G(z)), ‖∇D‖, penalty, mean r - mean f, skipped]``.
 
-    Losses are computed in fp32 from D's (possibly half-precision) outputs. The regulariser judges its
-    points (e.g. the gradient penalty's interpolates) under the real batch's conditions.
+    The vector ends ``[..., class loss, skipped]``. Losses are computed in fp32 from D's (possibly half-precision)
+    outputs. The regulariser judges its points (e.g. the gradient penalty's interpolates) under the real batch's
+    conditions, by D's adversarial output.
     """
     with precision.autocast():
         with torch.no_grad():
             fake = conditioned(generator, z, fake_conditions)
-        real_out = conditioned(discriminator, real, real_conditions).float()
-        fake_out = conditioned(discriminator, fake, fake_conditions).float()
+        real_out, real_logits = adversarial_outputs(conditioned(discriminator, real, real_conditions), objective)
+        fake_out, fake_logits = adversarial_outputs(conditioned(discriminator, fake, fake_conditions), objective)
         loss = objective.loss.d_loss(real_out, fake_out)
+        classes = torch.zeros((), device=real.device)
+        if real_logits is not None:
+            classes = class_loss(real_logits, real_conditions) + class_loss(fake_logits, fake_conditions)
+            loss = loss + objective.class_weight * classes
         scale = precision.scaler_d.get_scale() if precision.scaler_d is not None else 1.0
-        critic = (lambda points: discriminator(points, real_conditions)) if real_conditions else discriminator
+
+        def critic(points: Tensor) -> Tensor:
+            return adversarial_outputs(conditioned(discriminator, points, real_conditions), objective)[0]
+
         penalty = objective.regulariser.penalty(critic, real, fake, rng, scale)
         if penalty is None:
             penalty = torch.zeros((), device=real.device)
@@ -159,6 +197,7 @@ def discriminator_step(
             grad_norm.to(loss.device),
             penalty.detach(),
             (real_out.detach().mean() - fake_out.detach().mean()),
+            classes.detach(),
             torch.tensor(skipped, device=loss.device),
         ]
     )
@@ -173,7 +212,8 @@ def generator_step(
     precision: Precision = FP32,
     conditions: Conditions | None = None,
 ) -> Tensor:
-    """One G update through a frozen D; returns ``[loss, ‖∇G‖, skipped]`` (G and D both see ``conditions``).
+    """One G update through a frozen D; returns ``[loss, ‖∇G‖, class loss, weight penalty, skipped]`` (G and D both
+    see ``conditions``; the loss includes the class term and the penalty of G's weights, computed in fp32).
 
     D is called unwrapped (no DDP gradient reduction: its weights are not
     updated here) with ``requires_grad`` off, so no D gradients are computed.
@@ -186,11 +226,22 @@ def generator_step(
     bare_d.requires_grad_(False)
     try:
         with precision.autocast():
-            loss = objective.loss.g_loss(conditioned(bare_d, conditioned(generator, z, conditions), conditions).float())
+            output, logits = adversarial_outputs(
+                conditioned(bare_d, conditioned(generator, z, conditions), conditions), objective)
+            loss = objective.loss.g_loss(output)
+            classes = torch.zeros((), device=loss.device)
+            if logits is not None:
+                classes = class_loss(logits, conditions)
+                loss = loss + objective.class_weight * classes
+        weights = torch.zeros((), device=loss.device)
+        if objective.generator_penalty is not None:
+            weights = objective.generator_penalty(unwrap(generator))
+            loss = loss + weights
         grad_norm, skipped = _backward_and_step(loss, opt_g, generator.parameters(), precision.scaler_g)
     finally:
         bare_d.requires_grad_(True)
-    return torch.stack([loss.detach(), grad_norm.to(loss.device), torch.tensor(skipped, device=loss.device)])
+    return torch.stack([loss.detach(), grad_norm.to(loss.device), classes.detach(), weights.detach(),
+                        torch.tensor(skipped, device=loss.device)])
 
 
 def train_step(
@@ -235,10 +286,10 @@ def step_statistics(d_stats: Tensor, g_stats: Tensor, objective: Objective, scal
     """Means over the D updates that were not skipped (all of them without loss scaling); one host sync."""
     kept = d_stats[:, -1] == 0
     d_values = d_stats[kept, :-1].mean(dim=0).tolist() if bool(kept.any()) else [None] * (d_stats.shape[1] - 1)
-    loss_d, d_real, d_fake, grad_d, penalty, w_estimate = d_values
-    loss_g, grad_g, skipped_g = g_stats.tolist()
+    loss_d, d_real, d_fake, grad_d, penalty, w_estimate, class_d = d_values
+    loss_g, grad_g, class_g, penalty_g, skipped_g = g_stats.tolist()
     if skipped_g:
-        loss_g = grad_g = None
+        loss_g = grad_g = class_g = penalty_g = None
     return StepStats(
         loss_d=loss_d,
         loss_g=loss_g,
@@ -250,6 +301,9 @@ def step_statistics(d_stats: Tensor, g_stats: Tensor, objective: Objective, scal
         wasserstein=w_estimate if objective.loss.wasserstein else None,
         skipped_d=float((~kept).sum()) if scaled else None,
         skipped_g=skipped_g if scaled else None,
+        class_loss_d=class_d if objective.auxiliary_classifier else None,
+        class_loss_g=class_g if objective.auxiliary_classifier else None,
+        penalty_g=penalty_g if objective.generator_penalty is not None else None,
     )
 
 

@@ -17,47 +17,27 @@ BatchNorm (Radford et al. 2016).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-import torch
 from torch import Tensor, nn
 
-from models.ema import ExponentialMovingAverage
-from models.family import (Batch, Curve, DataSpec, Family, FamilyError, FamilyRun, Hyperparameters, OptimiserDefaults,
-                           Progress, RunContext, Variant, register_family, register_variant)
-from models.losses import HingeLoss, LeastSquaresLoss, MinimaxLoss, NonSaturatingLoss, WassersteinLoss, build_loss
+from models.family import (Curve, DataSpec, Family, FamilyError, Hyperparameters, OptimiserDefaults, RunContext,
+                           Variant, register_family, register_variant)
+from models.losses import HingeLoss, LeastSquaresLoss, MinimaxLoss, NonSaturatingLoss, WassersteinLoss
 from models.networks import NetworkSpec, build_discriminator, build_generator
-from models.precision import Precision
-from models.regularisers import REGULARISER_TYPES, build_regulariser
-from models.step import Objective, build_optimiser, train_step, unwrap
+from models.pair_run import (ObjectiveSettings, OptimiserSettings, PairRun, resolve_objective, resolve_optimiser,
+                             sampler_kind, sampler_weights)
+from models.regularisers import REGULARISER_TYPES
+from models.step import Objective
 
 
 @dataclass(frozen=True)
-class OptimiserSettings:
-    name: str
-    lr_g: float
-    lr_d: float
-    betas: tuple[float, float]
-    k_d_steps: int
-
-
-@dataclass(frozen=True)
-class GANSettings:
+class GANSettings(ObjectiveSettings):
     """One resolved ``gan`` run: networks, optimisers, the loss and the regulariser with their coefficients."""
 
     network: NetworkSpec
     optimiser: OptimiserSettings
-    loss: str  # a name of models.losses.LOSSES
-    regulariser: str  # a name of models.regularisers.REGULARISERS
-    gp_lambda: float
-    wgan_clip: float
-    lsgan_targets: tuple[float, float, float]
-
-    def objective(self) -> Objective:
-        return Objective(loss=build_loss(self.loss, self.lsgan_targets),
-                         regulariser=build_regulariser(self.regulariser, self.gp_lambda, self.wgan_clip))
 
 
 def check_critic_norm(norm: str, regulariser: str) -> str | None:
@@ -68,75 +48,6 @@ def check_critic_norm(norm: str, regulariser: str) -> str | None:
                 "sample, which batch normalisation in the critic breaks (Gulrajani et al. 2017, Sec. 4); use "
                 "model.norm: layer (or auto)")
     return None
-
-
-class GANRun(FamilyRun):
-    """G, D, their optimisers, loss scalers and G's EMA on one worker."""
-
-    def __init__(self, settings: GANSettings, context: RunContext) -> None:
-        self.settings, self.device = settings, context.device
-        with torch.random.fork_rng(devices=[]):  # identical initial weights on every worker; global RNG untouched
-            torch.manual_seed(context.seed)
-            generator, discriminator = build_generator(settings.network), build_discriminator(settings.network)
-        self.generator = context.wrap(generator.to(self.device))
-        self.discriminator = context.wrap(discriminator.to(self.device))
-        opt = settings.optimiser
-        self.opt_g = build_optimiser(opt.name, self.generator.parameters(), opt.lr_g, opt.betas)
-        self.opt_d = build_optimiser(opt.name, self.discriminator.parameters(), opt.lr_d, opt.betas)
-        self.ema = (ExponentialMovingAverage(unwrap(self.generator), context.ema_decay, context.ema_start,
-                                             context.ema_rampup) if context.ema_decay else None)
-        self.precision = Precision.create(context.precision, self.device.type)
-        self.objective = settings.objective()
-
-    def step(self, next_batch: Callable[[], Batch], rng: torch.Generator, progress: Progress) -> dict[str, float]:
-        z_dim = self.settings.network.z_dim
-        stats = train_step(self.generator, self.discriminator, self.opt_g, self.opt_d, self.objective,
-                           lambda: next_batch()["x"], lambda n: torch.randn(n, z_dim, device=self.device, generator=rng),
-                           self.settings.optimiser.k_d_steps, self.ema, rng, self.precision, progress=progress)
-        return stats.as_dict()
-
-    def _standing_inputs(self, rng: torch.Generator) -> tuple[Tensor]:
-        """One batch of noise for the EMA generator's standing statistics (DCGAN's batch of 64)."""
-        return (torch.randn(64, self.settings.network.z_dim, device=self.device, generator=rng),)
-
-    def sampler(self, name: str | None = None) -> nn.Module:
-        return self.ema.sampler(self._standing_inputs) if self.ema is not None else unwrap(self.generator)
-
-    def modules(self) -> dict[str, nn.Module]:
-        return {"generator": unwrap(self.generator), "discriminator": unwrap(self.discriminator)}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"generator": unwrap(self.generator).state_dict(), "discriminator": unwrap(self.discriminator).state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "ema": self.sampler().state_dict() if self.ema is not None else None,
-                "scalers": {name: scaler.state_dict() for name, scaler in self.precision.scalers().items()}}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        unwrap(self.generator).load_state_dict(state["generator"])
-        unwrap(self.discriminator).load_state_dict(state["discriminator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        if self.ema is not None:
-            self.ema.load_state_dict(state["ema"])
-        for name, scaler in self.precision.scalers().items():
-            scaler.load_state_dict(state["scalers"][name])
-
-    def use_settings(self, settings: GANSettings) -> None:
-        self.settings = dataclasses.replace(self.settings, optimiser=settings.optimiser)
-        self.scale_learning_rates(1.0)
-        for optimiser in (self.opt_g, self.opt_d):
-            for group in optimiser.param_groups:
-                if "betas" in group:
-                    group["betas"] = settings.optimiser.betas
-
-    def scale_learning_rates(self, factor: float) -> None:
-        opt = self.settings.optimiser
-        for optimiser, lr in ((self.opt_g, opt.lr_g), (self.opt_d, opt.lr_d)):
-            for group in optimiser.param_groups:
-                group["lr"] = lr * factor
-
-    def overflowed(self) -> bool:
-        return self.precision.collapsed()
 
 
 class GANFamily(Family):
@@ -163,7 +74,8 @@ class GANFamily(Family):
     )
 
     def resolve(self, variant: Variant, hyper: Hyperparameters, data: DataSpec, world_size: int) -> GANSettings:
-        regulariser = variant.regulariser if hyper.loss.regulariser == "auto" else hyper.loss.regulariser
+        objective = resolve_objective(variant, hyper)
+        regulariser = objective["regulariser"]
         arch = hyper.network.arch
         if arch == "auto":
             arch = "mlp" if data.kind == "points" else "dcgan"
@@ -172,31 +84,36 @@ class GANFamily(Family):
             norm = "none" if arch == "mlp" else "layer" if REGULARISER_TYPES[regulariser].per_sample else "batch"
         if (reason := check_critic_norm(norm, regulariser)) is not None:
             raise FamilyError(reason)
-        defaults, chosen = variant.optimiser, hyper.optimiser
-        optimiser = OptimiserSettings(
-            name=chosen.name or defaults.name,
-            lr_g=(chosen.lr_g or defaults.lr_g) * chosen.lr_factor,
-            lr_d=(chosen.lr_d or defaults.lr_d) * chosen.lr_factor,
-            betas=chosen.betas or defaults.betas,
-            k_d_steps=chosen.k_d_steps or defaults.k_d_steps,
-        )
+        optimiser = resolve_optimiser(variant.optimiser, hyper.optimiser)
         network = NetworkSpec(arch=arch, data_shape=tuple(data.shape), z_dim=hyper.network.z_dim,
                               width=hyper.network.width, depth=hyper.network.depth, d_norm=norm)
-        loss = hyper.loss
-        return GANSettings(network=network, optimiser=optimiser, loss=variant.loss.name, regulariser=regulariser,
-                           gp_lambda=loss.gp_lambda, wgan_clip=loss.wgan_clip, lsgan_targets=loss.lsgan_targets)
+        return GANSettings(network=network, optimiser=optimiser, **objective)
 
-    def create(self, settings: GANSettings, data: DataSpec, context: RunContext) -> GANRun:
-        return GANRun(settings, context)
-
-    def build_sampler(self, settings: GANSettings, data: DataSpec, name: str | None = None) -> nn.Module:
+    def generator(self, settings: GANSettings, data: DataSpec) -> nn.Module:
+        """G of these settings (a conditional family's takes labels)."""
         return build_generator(settings.network)
 
+    def discriminator(self, settings: GANSettings, data: DataSpec) -> nn.Module:
+        return build_discriminator(settings.network)
+
+    def objective(self, settings: GANSettings) -> Objective:
+        return settings.objective()
+
+    def create(self, settings: GANSettings, data: DataSpec, context: RunContext) -> PairRun:
+        def networks() -> tuple[nn.Module, nn.Module]:
+            return self.generator(settings, data), self.discriminator(settings, data)
+
+        labels = data.n_classes if self.task == "class-conditional" else 0
+        return PairRun(networks, settings.optimiser, self.objective(settings), settings.network.z_dim, context, labels)
+
+    def build_sampler(self, settings: GANSettings, data: DataSpec, name: str | None = None) -> nn.Module:
+        return self.generator(settings, data)
+
     def sampler_weights(self, state: dict[str, Any], name: str | None = None) -> dict[str, Tensor]:
-        return state["ema"] if state["ema"] is not None else state["generator"]
+        return sampler_weights(state)
 
     def sampler_kind(self, state: dict[str, Any]) -> str:
-        return "EMA" if state["ema"] is not None else "raw"
+        return sampler_kind(state)
 
     def latent_dim(self, settings: GANSettings) -> int:
         return settings.network.z_dim
@@ -207,12 +124,15 @@ register_family(GANFamily())
 WGAN_RMSPROP = OptimiserDefaults(name="rmsprop", lr_g=5.0e-5, lr_d=5.0e-5, k_d_steps=5)
 #: Gulrajani et al. 2017, Alg. 1: Adam(α = 1e-4, β1 = 0, β2 = 0.9), n_critic = 5, λ = 10.
 WGAN_GP_ADAM = OptimiserDefaults(name="adam", lr_g=1.0e-4, lr_d=1.0e-4, betas=(0.0, 0.9), k_d_steps=5)
-for _variant in (
+#: The six loss recipes of the benchmark; a family that takes any loss offers each (``cgan-wgan-gp``,
+#: :func:`models.family.register_loss_variants`).
+LOSS_VARIANTS = (
     Variant("minimax", "gan", MinimaxLoss, reference="Goodfellow et al. 2014, Eq. 1"),
     Variant("non-saturating", "gan", NonSaturatingLoss, reference="Goodfellow et al. 2014, Sec. 3"),
     Variant("wgan", "gan", WassersteinLoss, "weight-clipping", WGAN_RMSPROP, "Arjovsky et al. 2017, Alg. 1"),
     Variant("wgan-gp", "gan", WassersteinLoss, "gradient-penalty", WGAN_GP_ADAM, "Gulrajani et al. 2017, Alg. 1"),
     Variant("lsgan", "gan", LeastSquaresLoss, reference="Mao et al. 2017, Eq. 2"),
     Variant("hinge", "gan", HingeLoss, reference="Lim & Ye 2017; Miyato et al. 2018"),
-):
+)
+for _variant in LOSS_VARIANTS:
     register_variant(_variant)

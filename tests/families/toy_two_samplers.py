@@ -10,13 +10,14 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from models.families.gan import GANFamily, GANRun
+from models.families.gan import GANFamily
 from models.family import FAMILIES, SamplerSpec, Variant, register_family, register_variant
 from models.losses import NonSaturatingLoss
+from models.pair_run import PairRun
 from models.step import unwrap
 
 
-class TwoSamplerRun(GANRun):
+class TwoSamplerRun(PairRun):
     def sampler(self, name: str | None = None) -> nn.Module:
         return unwrap(self.generator) if name == "raw" else super().sampler()
 
@@ -27,7 +28,9 @@ class TwoSamplerFamily(GANFamily):
     samplers = (SamplerSpec("generator", "EMA of G"), SamplerSpec("raw", "raw G"))
 
     def create(self, settings, data, context) -> TwoSamplerRun:
-        return TwoSamplerRun(settings, context)
+        run = super().create(settings, data, context)
+        run.__class__ = TwoSamplerRun
+        return run
 
     def sampler_weights(self, state: dict[str, Any], name: str | None = None) -> dict[str, Tensor]:
         return state["generator"] if name == "raw" else super().sampler_weights(state)
