@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, ClassVar, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -347,12 +347,3 @@ def register_variant(variant: Variant) -> Variant:
                                                        "which is not registered")
     return _add(VARIANTS, variant.name, variant, "GAN variant", problem)
 
-
-def register_loss_variants(paper: Variant, recipes: Iterable[Variant]) -> None:
-    """Register ``paper`` (a family's variant as its paper trains it, named after the family) and, for a family that
-    takes any adversarial loss, ``<family>-<recipe>`` for each other recipe: that recipe's loss, regulariser and
-    optimiser on this family's networks (``cgan-wgan-gp``). A recipe identical to the paper's is not repeated."""
-    register_variant(paper)
-    for recipe in recipes:
-        if (recipe.loss, recipe.regulariser, recipe.optimiser) != (paper.loss, paper.regulariser, paper.optimiser):
-            register_variant(replace(recipe, name=f"{paper.family}-{recipe.name}", family=paper.family))

@@ -15,12 +15,30 @@ from torch import Tensor, nn
 
 from models.conditioning import sampled_labels
 from models.ema import ExponentialMovingAverage
-from models.family import Batch, FamilyRun, Hyperparameters, OptimiserDefaults, OptimiserOptions, Progress, RunContext
+from models.family import Batch, Curve, FamilyRun, Hyperparameters, OptimiserDefaults, OptimiserOptions, Progress, RunContext
 from models.family import Variant
 from models.losses import build_loss
 from models.precision import Precision
 from models.regularisers import build_regulariser
 from models.step import Objective, build_optimiser, train_step, unwrap
+
+#: Step statistic → MLflow metric name, for every G/D pair.
+PAIR_STEP_METRICS = {
+    "loss_d": "loss/d", "loss_g": "loss/g", "d_real": "d/real", "d_fake": "d/fake", "grad_norm_d": "grad_norm/d",
+    "grad_norm_g": "grad_norm/g", "penalty": "penalty/gp", "wasserstein": "wasserstein/estimate",
+    "skipped_d": "amp/skipped_d", "skipped_g": "amp/skipped_g",
+}
+
+#: The report's figures of a G/D pair's step statistics.
+PAIR_CURVES = (
+    Curve(("loss_d",), "Discriminator loss", "L_D"),
+    Curve(("loss_g",), "Generator loss", "L_G"),
+    Curve(("d_real",), "D(x) on real data", "mean D(x)"),
+    Curve(("d_fake",), "D(G(z)) on generated data", "mean D(G(z))"),
+    Curve(("grad_norm_d",), "Discriminator gradient norm", "‖∇D‖", log=True),
+    Curve(("grad_norm_g",), "Generator gradient norm (vanishing gradients show here)", "‖∇G‖", log=True),
+    Curve(("wasserstein",), "Critic's Wasserstein estimate (WGAN variants)", "E[D(x)] − E[D(G(z))]"),
+)
 
 #: The batch of noise (and labels) the EMA generator's standing statistics are estimated from (DCGAN's batch).
 STANDING_BATCH = 64

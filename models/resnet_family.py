@@ -13,10 +13,9 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from models.families.gan import GANFamily
 from models.family import DataSpec, Family, FamilyError, Hyperparameters, RunContext, Variant
-from models.pair_run import (EMASchedule, ObjectiveSettings, OptimiserSettings, PairRun, resolve_objective,
-                             resolve_optimiser, sampler_kind, sampler_weights)
+from models.pair_run import (PAIR_CURVES, PAIR_STEP_METRICS, EMASchedule, ObjectiveSettings, OptimiserSettings,
+                             PairRun, resolve_objective, resolve_optimiser, sampler_kind, sampler_weights)
 from models.resnet import ResNetDiscriminator, ResNetGenerator, ResNetSpec
 from models.step import Objective
 
@@ -37,8 +36,8 @@ class ResNetFamily(Family):
     """The residual pair with the class attributes below; see the module docstring."""
 
     settings = ResNetSettings
-    step_metrics = GANFamily.step_metrics
-    curves = GANFamily.curves
+    step_metrics = PAIR_STEP_METRICS
+    curves = PAIR_CURVES
     reads = RESNET_READS
     #: G's batch normalisation (:data:`models.resnet.G_NORMS`), D's projection, spectral norm in G, initialisation.
     g_norm: ClassVar[str] = "plain"

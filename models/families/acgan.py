@@ -18,8 +18,8 @@ from torch import Tensor, nn
 
 from models.conditioning import Conditions
 from models.families.cgan import ConditionalGANFamily
-from models.families.gan import LOSS_VARIANTS, GANFamily, GANSettings
-from models.family import Curve, DataSpec, Variant, register_family, register_loss_variants
+from models.families.gan import GANFamily, GANSettings, register_with_every_loss
+from models.family import Curve, DataSpec, Variant, register_family
 from models.losses import NonSaturatingLoss
 from models.networks import build_discriminator
 from models.step import Objective
@@ -57,4 +57,4 @@ class AuxiliaryClassifierGANFamily(ConditionalGANFamily):
 
 
 register_family(AuxiliaryClassifierGANFamily())
-register_loss_variants(Variant("acgan", "acgan", NonSaturatingLoss, reference="Odena et al. 2017"), LOSS_VARIANTS)
+register_with_every_loss(Variant("acgan", "acgan", NonSaturatingLoss, reference="Odena et al. 2017"))

@@ -20,8 +20,8 @@ import dataclasses
 from torch import nn
 
 from models.conditioning import LabelsConcatenatedToInput, LabelsConcatenatedToNoise
-from models.families.gan import LOSS_VARIANTS, GANFamily, GANSettings
-from models.family import DataSpec, Variant, register_family, register_loss_variants
+from models.families.gan import GANFamily, GANSettings, register_with_every_loss
+from models.family import DataSpec, Variant, register_family
 from models.losses import NonSaturatingLoss
 from models.networks import build_discriminator, build_generator
 
@@ -42,4 +42,4 @@ class ConditionalGANFamily(GANFamily):
 
 
 register_family(ConditionalGANFamily())
-register_loss_variants(Variant("cgan", "cgan", NonSaturatingLoss, reference="Mirza & Osindero 2014"), LOSS_VARIANTS)
+register_with_every_loss(Variant("cgan", "cgan", NonSaturatingLoss, reference="Mirza & Osindero 2014"))

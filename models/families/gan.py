@@ -17,17 +17,18 @@ BatchNorm (Radford et al. 2016).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from torch import Tensor, nn
 
-from models.family import (Curve, DataSpec, Family, FamilyError, Hyperparameters, OptimiserDefaults, RunContext,
+from models.family import (DataSpec, Family, FamilyError, Hyperparameters, OptimiserDefaults, RunContext,
                            Variant, register_family, register_variant)
 from models.losses import HingeLoss, LeastSquaresLoss, MinimaxLoss, NonSaturatingLoss, WassersteinLoss
 from models.networks import NetworkSpec, build_discriminator, build_generator
-from models.pair_run import (ObjectiveSettings, OptimiserSettings, PairRun, resolve_objective, resolve_optimiser,
-                             sampler_kind, sampler_weights)
+from models.pair_run import (PAIR_CURVES, PAIR_STEP_METRICS, ObjectiveSettings, OptimiserSettings, PairRun,
+                             resolve_objective, resolve_optimiser, sampler_kind, sampler_weights)
 from models.regularisers import REGULARISER_TYPES
 from models.step import Objective
 
@@ -55,23 +56,11 @@ class GANFamily(Family):
     task = "unconditional"
     reference = "Goodfellow et al. 2014, Algorithm 1"
     settings = GANSettings
-    step_metrics = {
-        "loss_d": "loss/d", "loss_g": "loss/g", "d_real": "d/real", "d_fake": "d/fake", "grad_norm_d": "grad_norm/d",
-        "grad_norm_g": "grad_norm/g", "penalty": "penalty/gp", "wasserstein": "wasserstein/estimate",
-        "skipped_d": "amp/skipped_d", "skipped_g": "amp/skipped_g",
-    }
+    step_metrics = PAIR_STEP_METRICS
     reads = ("model.arch", "model.z_dim", "model.width", "model.depth", "model.norm", "loss.regulariser",
              "loss.wgan_clip", "loss.gp_lambda", "loss.lsgan_targets", "train.optimiser", "train.lr_g", "train.lr_d",
              "train.betas", "train.k_d_steps")
-    curves = (
-        Curve(("loss_d",), "Discriminator loss", "L_D"),
-        Curve(("loss_g",), "Generator loss", "L_G"),
-        Curve(("d_real",), "D(x) on real data", "mean D(x)"),
-        Curve(("d_fake",), "D(G(z)) on generated data", "mean D(G(z))"),
-        Curve(("grad_norm_d",), "Discriminator gradient norm", "‖∇D‖", log=True),
-        Curve(("grad_norm_g",), "Generator gradient norm (vanishing gradients show here)", "‖∇G‖", log=True),
-        Curve(("wasserstein",), "Critic's Wasserstein estimate (WGAN variants)", "E[D(x)] − E[D(G(z))]"),
-    )
+    curves = PAIR_CURVES
 
     def resolve(self, variant: Variant, hyper: Hyperparameters, data: DataSpec, world_size: int) -> GANSettings:
         objective = resolve_objective(variant, hyper)
@@ -125,7 +114,7 @@ WGAN_RMSPROP = OptimiserDefaults(name="rmsprop", lr_g=5.0e-5, lr_d=5.0e-5, k_d_s
 #: Gulrajani et al. 2017, Alg. 1: Adam(α = 1e-4, β1 = 0, β2 = 0.9), n_critic = 5, λ = 10.
 WGAN_GP_ADAM = OptimiserDefaults(name="adam", lr_g=1.0e-4, lr_d=1.0e-4, betas=(0.0, 0.9), k_d_steps=5)
 #: The six loss recipes of the benchmark; a family that takes any loss offers each (``cgan-wgan-gp``,
-#: :func:`models.family.register_loss_variants`).
+#: :func:`register_with_every_loss`).
 LOSS_VARIANTS = (
     Variant("minimax", "gan", MinimaxLoss, reference="Goodfellow et al. 2014, Eq. 1"),
     Variant("non-saturating", "gan", NonSaturatingLoss, reference="Goodfellow et al. 2014, Sec. 3"),
@@ -136,3 +125,14 @@ LOSS_VARIANTS = (
 )
 for _variant in LOSS_VARIANTS:
     register_variant(_variant)
+
+
+def register_with_every_loss(paper: Variant) -> None:
+    """Register ``paper`` (a family's variant as its paper trains it, named after the family) and, for a family that
+    takes any adversarial loss, ``<family>-<recipe>`` for each other recipe of :data:`LOSS_VARIANTS`: that recipe's
+    loss, regulariser and optimiser on this family's networks (``cgan-wgan-gp``). A recipe identical to the paper's
+    is not repeated."""
+    register_variant(paper)
+    for recipe in LOSS_VARIANTS:
+        if (recipe.loss, recipe.regulariser, recipe.optimiser) != (paper.loss, paper.regulariser, paper.optimiser):
+            register_variant(dataclasses.replace(recipe, name=f"{paper.family}-{recipe.name}", family=paper.family))

@@ -8,9 +8,9 @@ loss, Adam(α = 2e-4, β1 = 0, β2 = 0.9), n_dis = 5. ``projection-<variant>`` p
 
 from __future__ import annotations
 
-from models.families.gan import LOSS_VARIANTS
+from models.families.gan import register_with_every_loss
 from models.families.sngan import SNGAN_ADAM
-from models.family import Variant, register_family, register_loss_variants
+from models.family import Variant, register_family
 from models.losses import HingeLoss
 from models.resnet_family import ResNetFamily
 
@@ -24,5 +24,5 @@ class ProjectionFamily(ResNetFamily):
 
 
 register_family(ProjectionFamily())
-register_loss_variants(Variant("projection", "projection", HingeLoss, optimiser=SNGAN_ADAM,
-                               reference="Miyato & Koyama 2018, Sec. 5"), LOSS_VARIANTS)
+register_with_every_loss(Variant("projection", "projection", HingeLoss, optimiser=SNGAN_ADAM,
+                               reference="Miyato & Koyama 2018, Sec. 5"))

@@ -82,7 +82,8 @@ class ModelConfig:
     width: int = _field(64, low=4)
     depth: int = _field(3, low=1, doc="hidden layers of the MLPs")
     norm: str = _field("auto", choices=("auto",) + NORMS,
-                       doc="D normalisation; auto: none for mlp, layer with a gradient penalty, else batch")
+                       doc="D normalisation; auto: none for mlp, layer with a gradient penalty, else batch; "
+                           "spectral: spectral normalisation of every D layer (Miyato et al. 2018)")
 
 
 @dataclass(frozen=True)

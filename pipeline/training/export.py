@@ -33,6 +33,8 @@ from pipeline.training.checkpoint import STATE_FILE
 from pipeline.training.job import TrainingJob
 
 SAMPLE_SEED = 4321
+#: Samples per row of the sample grid (a class-conditional run's grid has one row per class).
+GRID_COLUMNS = 8
 
 
 def final_and_best(job: TrainingJob, state: dict[str, Any]) -> dict[str, dict[str, dict[str, torch.Tensor]]]:
@@ -67,11 +69,16 @@ def export_run(job: TrainingJob, state: dict[str, Any], checkpoint_dir: Path, su
 
 
 def sample_figure(job: TrainingJob, sampler: Sampler, data: DatasetFolders, path: Path) -> Path:
-    """Generated vs real points with the modes marked (2-D), or a grid of 64 samples (every class in turn)."""
+    """Generated vs real points with the modes marked (2-D), a grid of one row per class for class-conditional
+    generators, or a grid of 64 samples."""
     title = f"{job.dataset} · {job.variant} · seed {job.seed}"
     prepared = data.load()
     if job.data.kind == "points":
         samples = sampler.draw(2500, SAMPLE_SEED, conditions=conditions_for(sampler.family.task, prepared, 2500))
         return scatter_png(samples, prepared.train_x[:2500], np.asarray(prepared.manifest["modes"]), path, title)
+    if sampler.family.task == "class-conditional":
+        labels = np.repeat(np.arange(prepared.n_classes), GRID_COLUMNS)
+        samples = sampler.draw(len(labels), SAMPLE_SEED, conditions={"y": labels})
+        return sample_grid_png(samples, path, f"{title} · one row per class", columns=GRID_COLUMNS)
     samples = sampler.draw(64, SAMPLE_SEED, conditions=conditions_for(sampler.family.task, prepared, 64))
-    return sample_grid_png(samples, path, title)
+    return sample_grid_png(samples, path, title, columns=GRID_COLUMNS)

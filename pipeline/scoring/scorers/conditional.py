@@ -4,8 +4,9 @@
   "classification accuracy" of conditional GAN evaluations, e.g. AC-GAN, Odena et al. 2017, Sec. 4.2,
   here with the domain classifier, whose own held-out accuracy is in the protocol).
 * ``intra_fid_clf`` -- the mean over classes of the classifier-space FID between the samples of one
-  requested class and the real images of that class (intra-FID, Miyato & Koyama 2018, Sec. 4.1). Left out
-  (None) when a class has no more samples than feature dimensions: its covariance would be singular.
+  requested class and the real images of that class (intra-FID, Miyato & Koyama 2018, Sec. 4.1), and
+  ``worst_class_fid_clf`` its largest per-class term (the class G serves worst). Left out (None) when a class
+  has no more samples than feature dimensions: its covariance would be singular.
 
 **In training** (best checkpoint, Tune objective) class-conditional runs are ranked by ``intra_fid_clf``: it is
 low only when every class's samples look like that class's real images, so a generator that ignores its
@@ -35,15 +36,17 @@ from pipeline.scoring.scorers.classifier import DomainClassifierScorer, load_ref
 log = logging.getLogger("ganlab.evaluate")
 
 
-def intra_class_fid(features: np.ndarray, labels: np.ndarray, per_class: tuple[FeatureStats | None, ...]) -> float | None:
-    """Mean per-class Fréchet distance; None unless every class has full-rank statistics on both sides."""
+def per_class_fid(features: np.ndarray, labels: np.ndarray,
+                  per_class: tuple[FeatureStats | None, ...]) -> list[float] | None:
+    """Each class's Fréchet distance between its samples and its real images; None unless every class has
+    full-rank statistics on both sides."""
     distances = []
     for label, real in enumerate(per_class):
         members = features[labels == label]
         if real is None or len(members) <= features.shape[1]:
             return None
         distances.append(frechet_distance(FeatureStats.of(members), real))
-    return float(np.mean(distances))
+    return distances
 
 
 def intra_fid_computable(labels: np.ndarray, reference: ClassifierReference) -> bool:
@@ -77,14 +80,17 @@ class IntendedLabelScorer(DomainClassifierScorer):
 
     def label_scores(self, features: np.ndarray, logits: np.ndarray, intended: np.ndarray,
                      label: str) -> dict[str, float | None]:
-        """``agreement_base`` and ``intra_fid_clf`` of samples whose labels should be ``intended``."""
-        intra = intra_class_fid(features, intended, self.reference.per_class)
-        if intra is None:
+        """``agreement_base``, ``intra_fid_clf`` and ``worst_class_fid_clf`` of samples whose labels should be
+        ``intended``."""
+        distances = per_class_fid(features, intended, self.reference.per_class)
+        if distances is None:
             log.warning("%s: intra-class FID not computed: %d samples over %d classes leave a class with no more "
                         "samples than the %d feature dimensions", label, len(intended), len(self.reference.per_class),
                         features.shape[1])
         s = self.suffix
-        return {f"{self.agreement_base}{s}": float((logits.argmax(axis=1) == intended).mean()), f"intra_fid_clf{s}": intra}
+        return {f"{self.agreement_base}{s}": float((logits.argmax(axis=1) == intended).mean()),
+                f"intra_fid_clf{s}": float(np.mean(distances)) if distances else None,
+                f"worst_class_fid_clf{s}": float(np.max(distances)) if distances else None}
 
     def ranking_protocol(self) -> dict[str, str]:
         return {"ranked_by": self.rank_base if self.intra_fid_ranks else
@@ -97,7 +103,7 @@ class ConditionalScorer(IntendedLabelScorer):
     name = "class-conditional"
     order = 200
     tasks = ("class-conditional",)
-    metrics = (MetricSpec("class_acc", "max"), MetricSpec("intra_fid_clf", "min"))
+    metrics = (MetricSpec("class_acc", "max"), MetricSpec("intra_fid_clf", "min"), MetricSpec("worst_class_fid_clf", "min"))
     in_training = ("class-conditional",)
     agreement_base = "class_acc"
 

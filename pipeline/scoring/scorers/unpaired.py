@@ -7,7 +7,8 @@ and should keep its label ``source_y[i mod n_test]``:
 * ``label_preservation`` -- the share of outputs the domain classifier (trained on both domains' labels) assigns
   the source image's label (as CycleGAN's FCN score checks that a translation keeps its labels, Sec. 5.1.1);
 * ``intra_fid_clf`` -- the mean over labels of the classifier-space FID between the outputs of one source label
-  and domain B's real images of that label (intra-FID, Miyato & Koyama 2018, with the source's label as the class);
+  and domain B's real images of that label (intra-FID, Miyato & Koyama 2018, with the source's label as the class),
+  and ``worst_class_fid_clf`` its largest term;
 * ``fid_clf`` -- the classifier-space FID of all outputs to domain B's real training images;
 * ``cycle_error`` -- for a family with a B→A sampler (:class:`models.family.SamplerSpec` ``reverse``), the mean L1
   between each source image and its round trip A→B→A (:func:`analysis.cycle.cycle_error`; CycleGAN's Eq. 2 on
@@ -43,7 +44,8 @@ class UnpairedTranslationScorer(IntendedLabelScorer):
     name = "unpaired-translation"
     order = 500
     tasks = ("unpaired-translation",)
-    metrics = (MetricSpec("label_preservation", "max"), MetricSpec("intra_fid_clf", "min"), MetricSpec("fid_clf", "min"),
+    metrics = (MetricSpec("label_preservation", "max"), MetricSpec("intra_fid_clf", "min"),
+               MetricSpec("worst_class_fid_clf", "min"), MetricSpec("fid_clf", "min"),
                MetricSpec("cycle_error", "min"))
     in_training = ("unpaired-translation",)
     agreement_base = "label_preservation"
