@@ -123,3 +123,19 @@ def test_a_short_training_makes_the_requested_digit(tmp_path, monkeypatch, varia
     _, logits = classifier_outputs(reference, samples, 500)
     accuracy = float((logits.argmax(axis=1) == labels).mean())
     assert accuracy > 0.3, accuracy
+
+
+def test_tune_searches_biggans_orthogonal_beta_and_ema_decay_and_a_trial_trains_with_them():
+    from pipeline.tuning.space import trial_settings
+    from pipeline.training.job import resolve_job
+    from models.family import DataSpec
+
+    config = tiny_config(tune={"dataset": "digits", "variants": ["biggan"], "steps": 100, "eval_every": 50,
+                               "grace_period": 50, "space": {"families.biggan.ortho_beta": ["loguniform", 1e-5, 1e-3],
+                                                            "families.biggan.ema_decay": ["uniform", 0.9, 0.999]}})
+    trial, variant = trial_settings(config, "digits", {"families.biggan.ortho_beta": 3e-4,
+                                                       "families.biggan.ema_decay": 0.95})
+    job = resolve_job(trial, "digits", variant, 0, DataSpec("images", (1, 8, 8), 10))
+    assert (job.settings.ortho_beta, job.settings.ema_decay) == (3e-4, 0.95)
+    with pytest.raises(ConfigError, match="model.depth"):
+        tiny_config(tune={"dataset": "digits", "variants": ["biggan"], "space": {"model.depth": ["choice", [2, 3]]}})
