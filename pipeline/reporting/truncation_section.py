@@ -24,7 +24,7 @@ def sweep_frames(results: dict[tuple[str, int], dict[str, Any]]) -> dict[str, pd
     return {variant: pd.DataFrame(found).astype({"psi": float}) for variant, found in rows.items() if found}
 
 
-def _cell(value: float) -> str:
+def _mean_cell(value: float) -> str:
     return "—" if pd.isna(value) else f"{value:.4g}"
 
 
@@ -40,7 +40,7 @@ def truncation_parts(dataset: str, results: dict[tuple[str, int], dict[str, Any]
     for variant, frame in frames.items():
         means = frame.reindex(columns=["psi", "seed", *columns]).groupby("psi").agg(
             {"seed": "nunique", **dict.fromkeys(columns, "mean")})
-        rows += [[variant, f"{psi:g}", str(int(row["seed"])), *(_cell(row[c]) for c in columns)]
+        rows += [[variant, f"{psi:g}", str(int(row["seed"])), *(_mean_cell(row[c]) for c in columns)]
                  for psi, row in means.iterrows()]
     table = Table(f"{TITLE}: mean over seeds per ψ (final checkpoint; classifier features)",
                   ["variant", "ψ", "seeds", *(f"mean {c}" for c in columns)], rows)
