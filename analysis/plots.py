@@ -226,3 +226,27 @@ def sensitivity_png(values: Mapping[str, Mapping[str, Sequence[float]]], objecti
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return _save(fig, path)
+
+
+def truncation_png(sweeps: Mapping[str, pd.DataFrame], path: Path, title: str) -> Path:
+    """The truncation trick's fidelity against variety (Brock et al. 2019, Fig. 4): per variant (``sweeps``: one
+    row per seed and ψ, columns ``psi``, ``fid_clf``, ``precision_clf``, ``recall_clf``) the mean over seeds against
+    ψ with the seeds' min–max band; FID on the left, precision (solid) and recall (dashed) on the right."""
+    fig, (fid_ax, pr_ax) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for index, (variant, frame) in enumerate(sweeps.items()):
+        colour = f"C{index % 10}"
+        for ax, column, style in ((fid_ax, "fid_clf", "-"), (pr_ax, "precision_clf", "-"), (pr_ax, "recall_clf", "--")):
+            stats = frame.groupby("psi")[column].agg(["mean", "min", "max"]).dropna()
+            ax.plot(stats.index, stats["mean"], style, marker="o", markersize=3, color=colour,
+                    label=variant if ax is fid_ax else f"{variant}: {column.removesuffix('_clf')}")
+            ax.fill_between(stats.index, stats["min"], stats["max"], color=colour, alpha=0.15)
+    fid_ax.set_ylabel("fid_clf (lower: closer to the data)")
+    pr_ax.set_ylabel("precision (fidelity) / recall (variety)")
+    pr_ax.set_ylim(-0.02, 1.02)
+    for ax in (fid_ax, pr_ax):
+        ax.set_xlabel("truncation ψ")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)

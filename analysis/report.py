@@ -134,6 +134,8 @@ class DatasetSection:
     summary: str = ""
     ranking: Table | None = None
     anchor: str = ""  # the HTML id ("": the name)
+    #: Plain tables shown with the diagnostic figures (the truncation sweep's).
+    diagnostic_tables: list[Table] = field(default_factory=list)
 
     @property
     def html_id(self) -> str:
@@ -191,6 +193,8 @@ def render_markdown(report: Report, relative_to: Path) -> str:
         lines += ["### Diagnostics", ""]
         for figure in section.figures:
             lines += [f"![{figure.title}]({figure.path.relative_to(relative_to).as_posix()})", ""]
+        for table in section.diagnostic_tables:
+            lines += _markdown_table(table)
         if section.runs is not None:
             lines += _markdown_table(section.runs)
     for sweep in report.sweeps:
@@ -251,6 +255,7 @@ code{font-size:.95em}.note{color:#8a4b00}.summary{font-size:1.02em;line-height:1
 {% for note in section.notes %}<p class="note">{{ note | e }}</p>{% endfor %}
 <h3>Diagnostics</h3>
 <div class="grid">{% for f in section.figures %}<figure><img alt="{{ f.title | e }}" src="{{ uri(f.path) }}"><figcaption>{{ f.title | e }}</figcaption></figure>{% endfor %}</div>
+{% for table in section.diagnostic_tables %}{{ plain_table(table) }}{% endfor %}
 {% if section.runs %}{{ plain_table(section.runs) }}{% endif %}
 {% endfor %}
 {% for sweep in report.sweeps %}

@@ -144,6 +144,9 @@ class EvalConfig:
     kid_subsets: int = _field(100, low=1)
     kid_subset_size: int = _field(1000, low=2)
     nearest_k: int = _field(3, low=1, doc="k of precision/recall and density/coverage")
+    truncation_sweep: tuple[float, ...] = _field((0.25, 0.5, 1.0, 1.5, 2.0), low=0, open_low=True, allow_empty=True,
+                                                 doc="truncation ψ values the final G of a family with the truncation "
+                                                     "trick is also scored at (Brock et al. 2019, Sec. 3.1); []: none")
 
 
 @dataclass(frozen=True)

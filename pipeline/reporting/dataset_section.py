@@ -1,7 +1,8 @@
 """One dataset's section of the report, in reading order: a paragraph and a ranked summary on the headline metric
 (the first ranked metric of the table: the scorers' registry order), every seed's samples, the final- and (where it
 can differ) best-checkpoint tables (median and every seed's value), the protocols, the training curves each family
-declares and the in-training metrics, and the runs table."""
+declares and the in-training metrics, the truncation sweep where a run has one (:mod:`.truncation_section`), and
+the runs table."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from pipeline.common.layout import metrics_file, run_dir, stage_summary_file
 from pipeline.config import Config
 from pipeline.config.suites import MAIN_SUITE, Suite
 from pipeline.reporting.run_facts import RUN_HEADER, RunFiles, run_row
+from pipeline.reporting.truncation_section import truncation_parts
 from pipeline.scoring.registry import direction, in_tables, is_metric, metric_order
 
 #: Per table ("final", "best"): variant → column → per-seed values.
@@ -228,13 +230,15 @@ def dataset_section(config: Config, suite: Suite, dataset: str, figures_dir: Pat
     ] + [f"curves show seed {bench.seeds[0]}"]
     runs = [run_row(variant, seed, result, run_files[variant, seed][1]) for (variant, seed), result in results.items()]
     runs_table = Table(f"Runs (MLflow experiment {config.mlflow.experiment}; open them with `ganlab ui`)", RUN_HEADER, runs)
+    truncation_figures, truncation_tables = truncation_parts(dataset, results, figures_dir)
     main = suite.name == MAIN_SUITE
     summary = summary_paragraph(config, suite, dataset, final, headline, selection)
     if suite.name != MAIN_SUITE and suite not in config.running_suites():
         summary = (f"**Committed results**: `dvc repro` does not run this suite (benchmark.suites does not name it); "
                    f"{rerun_hint(suite)} runs it again. {summary}")
     return DatasetSection(dataset if main else f"{dataset} · {suite.title}", protocol_lines, metric_tables,
-                          _curve_figures(dataset, histories, figures_dir),
+                          _curve_figures(dataset, histories, figures_dir) + truncation_figures,
                           _sample_figures(dataset, results, headline, figures_dir) if present else [], notes,
                           runs_table, summary=summary,
-                          ranking=ranking_table(final, headline), anchor=dataset if main else f"{suite.name}-{dataset}")
+                          ranking=ranking_table(final, headline), anchor=dataset if main else f"{suite.name}-{dataset}",
+                          diagnostic_tables=truncation_tables)

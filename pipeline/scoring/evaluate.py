@@ -4,7 +4,9 @@ GAN quality can collapse late in training, so both checkpoints are scored
 with the same protocol and reported separately (``final`` / ``best``; a family's other samplers, e.g. B→A,
 under ``samplers.<name>``) in ``metrics/evaluate/<dataset>/<variant>/seed<k>.json``, each metric tied to its
 protocol (extractor and its file hash, preprocessing, sample counts, seeds),
-and logged to the training's MLflow run as ``final/<metric>`` and ``best/<metric>``.
+and logged to the training's MLflow run as ``final/<metric>`` and ``best/<metric>``. A family with the truncation
+trick has its final generator also scored at every ψ of ``eval.truncation_sweep`` (``truncation``,
+:mod:`pipeline.scoring.truncation_sweep`).
 One draw of samples serves every scorer (each takes its first N). Like training,
 the stage covers the whole matrix in one process and keeps a result whose inputs
 (the generator file, the dataset's evaluation settings, the scorers' protocols
@@ -35,6 +37,7 @@ from pipeline.scoring.conditions import conditions_for
 from pipeline.common.family_code import code_digest
 from pipeline.scoring.registry import Scorer, scorers_for
 from pipeline.scoring.sampling import EVAL_SEED, load_sampler
+from pipeline.scoring.truncation_sweep import mlflow_metrics, truncation_sweep
 from pipeline.tracking.store import MetricLogger, client_for, close_orphaned_runs, resolve_tracking_uri
 
 log = logging.getLogger("ganlab.evaluate")
@@ -169,13 +172,16 @@ def evaluate_run(config: Config, dataset: str, variant: str, seed: int, scorings
                                            round_trip if index == 0 else None)
     main, *others = family.sampler_names()
     results = scored[main]
+    sweep = truncation_sweep(config, generators, family, scorings[family.samplers[0].reverse].prepared,
+                             f"{dataset}/{variant} seed {seed}")
     payload = {"final": results["final"], "best": results["best"], "protocols": results["protocols"],
                "metric_protocol": results["metric_protocol"], "samplers": {name: scored[name] for name in others},
-               "run_id": summary["run_id"], "dataset": dataset, "variant": variant,
+               **sweep, "run_id": summary["run_id"], "dataset": dataset, "variant": variant,
                "seed": seed, "input_key": key, "wall_time_s": round(time.perf_counter() - started, 2)}
     # MLflow first: the result file makes a re-run keep the evaluation, so it is written only once the run has the
     # metrics (a failure or Ctrl-C in between costs a re-scoring, never metrics missing from MLflow for good).
-    _log_to_mlflow(config, summary["run_id"], results, {name: scored[name] for name in others})
+    _log_to_mlflow(config, summary["run_id"], results, {name: scored[name] for name in others},
+                   sweep.get("truncation", []))
     write_json(done, payload)
     return payload
 
@@ -224,13 +230,14 @@ def evaluate(config: Config, dataset: str, variant: str, seed: int) -> dict[str,
     return evaluate_matrix(config, [(dataset, variant, seed)])[0]
 
 
-def _log_to_mlflow(config: Config, run_id: str, results: dict[str, Any], others: dict[str, dict[str, Any]]) -> None:
+def _log_to_mlflow(config: Config, run_id: str, results: dict[str, Any], others: dict[str, dict[str, Any]],
+                   truncation: list[dict[str, Any]]) -> None:
     """The main sampler's metrics as ``final/<metric>`` and ``best/<metric>``, another sampler's as
-    ``<sampler>/final/<metric>``."""
+    ``<sampler>/final/<metric>``, the truncation sweep's as ``truncation/psi_<ψ>/<metric>``."""
     named = [("", results)] + [(f"{sampler}/", scored) for sampler, scored in others.items()]
     flat = {f"{prefix}{which}/{name}": value for prefix, scored in named for which in ("final", "best")
             for name, value in scored[which].items()
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)}
     logger = MetricLogger(resolve_tracking_uri(config), run_id)
-    logger.log(int(results["final"]["step"]), flat)
+    logger.log(int(results["final"]["step"]), {**flat, **mlflow_metrics(truncation)})
     logger.flush()
