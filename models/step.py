@@ -160,12 +160,8 @@ def discriminator_step(
     real_conditions: Conditions | None = None,
     fake_conditions: Conditions | None = None,
 ) -> Tensor:
-    """One D update; returns ``[loss, mean D(x), mean D(G(z)), ‖∇D‖, penalty, mean r - mean f, skipped]``.
-
-    The vector ends ``[..., class loss, skipped]``. Losses are computed in fp32 from D's (possibly half-precision)
-    outputs. The regulariser judges its points (e.g. the gradient penalty's interpolates) under the real batch's
-    conditions, by D's adversarial output.
-    """
+    """One D update; returns ``[loss, mean D(x), mean D(G(z)), ‖∇D‖, penalty, mean r - mean f, class loss, skipped]``
+    (losses in fp32; the regulariser judges its points under the real conditions, by D's adversarial output)."""
     with precision.autocast():
         with torch.no_grad():
             fake = conditioned(generator, z, fake_conditions)
