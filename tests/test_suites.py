@@ -60,3 +60,19 @@ def test_params_refuse_suites_that_cannot_run(change, message):
     raw.update(change)
     with pytest.raises(ConfigError, match=message):
         parse(raw)
+
+
+def test_families_cross_the_variants_each_family_training_each_loss_its_way():
+    """cgan × non-saturating is cgan itself (its paper's loss, with its paper's optimiser), cgan × wgan-gp the WGAN-GP
+    recipe on cgan's networks; gan × a loss is that loss's variant; a family with its paper's loss only
+    (sngan) takes that loss and refuses another before any compute, naming both."""
+    config = parse({"data": {"image_size": 8},
+                    "benchmark": {"datasets": ["digits"], "variants": ["hinge", "wgan-gp"], "seeds": [0],
+                                  "families": ["gan", "cgan"]},
+                    "suites": {"sn": {"datasets": ["digits"], "variants": ["hinge"], "families": ["sngan", "projection"]}}})
+    assert config.defined_suites()[0].variants == ("hinge", "wgan-gp", "cgan-hinge", "cgan-wgan-gp")
+    assert config.defined_suites()[1].variants == ("sngan", "projection")
+    assert parse(config.to_dict()) == config
+    with pytest.raises(ConfigError, match="suites.sn.families × suites.sn.variants: family sngan cannot train "
+                                          "variant wgan-gp: it offers sngan only"):
+        parse({"suites": {"sn": {"datasets": ["digits"], "variants": ["wgan-gp"], "families": ["sngan"]}}})

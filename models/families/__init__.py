@@ -38,3 +38,27 @@ def get_family(name: str) -> Family:
 
 def family_of(variant: str) -> Family:
     return get_family(get_variant(variant).family)
+
+
+def family_names() -> tuple[str, ...]:
+    load_builtin_families()
+    return tuple(FAMILIES)
+
+
+def variant_of(family: str, variant: str) -> str:
+    """The variant that trains ``variant``'s loss on ``family``'s networks: ``variant`` itself when it is one of
+    ``family``'s; the family's own variant (its paper's recipe, optimiser included) when the loss and the regulariser
+    are its paper's (``cgan`` × ``non-saturating`` = ``cgan``, ``sngan`` × ``hinge`` = ``sngan``); else
+    ``<family>-<variant>``, that variant's whole recipe on the family's networks (``cgan-wgan-gp``). A family that
+    trains its paper's loss only has no other: refused naming both."""
+    recipe = get_variant(variant)
+    get_family(family)
+    if recipe.family == family:
+        return variant
+    own = VARIANTS.get(family)
+    if own is not None and (own.loss, own.regulariser) == (recipe.loss, recipe.regulariser):
+        return family
+    if f"{family}-{variant}" in VARIANTS:
+        return f"{family}-{variant}"
+    offered = sorted(name for name, v in VARIANTS.items() if v.family == family)
+    raise KeyError(f"family {family} cannot train variant {variant}: it offers {', '.join(offered)} only")

@@ -130,9 +130,9 @@ for _variant in LOSS_VARIANTS:
 def register_with_every_loss(paper: Variant) -> None:
     """Register ``paper`` (a family's variant as its paper trains it, named after the family) and, for a family that
     takes any adversarial loss, ``<family>-<recipe>`` for each other recipe of :data:`LOSS_VARIANTS`: that recipe's
-    loss, regulariser and optimiser on this family's networks (``cgan-wgan-gp``). A recipe identical to the paper's
-    is not repeated."""
+    loss, regulariser and optimiser on this family's networks (``cgan-wgan-gp``). The paper's own loss and
+    regulariser are the paper's variant, with its optimiser (no ``projection-hinge`` beside ``projection``)."""
     register_variant(paper)
     for recipe in LOSS_VARIANTS:
-        if (recipe.loss, recipe.regulariser, recipe.optimiser) != (paper.loss, paper.regulariser, paper.optimiser):
+        if (recipe.loss, recipe.regulariser) != (paper.loss, paper.regulariser):
             register_variant(dataclasses.replace(recipe, name=f"{paper.family}-{recipe.name}", family=paper.family))

@@ -19,6 +19,7 @@ from pipeline.config.reading import read_yaml
 from pipeline.config.rules import ConfigError, printable, section_values
 from pipeline.config.sections import (MAIN_SUITE, NAMED_SECTIONS, OVERRIDABLE, SECTIONS, Config, SuiteConfig,
                                       TrainConfig, TuneConfig)
+from pipeline.config.suites import crossed_variants
 from pipeline.config.space import COMPARE_GAN_V1_SPACE, PBT_KEYS, check_reads, parse_space, pbt_mutable
 from pipeline.datasets import dataset_names
 
@@ -85,8 +86,13 @@ def _check_suites(config: Config, source: str) -> None:
         if name not in defined:
             raise ConfigError(f"{source}: benchmark.suites names {printable(name)}, which suites: does not define; "
                               f"defined: {', '.join(defined) or 'none'}")
+    for key, suite in [("benchmark", config.benchmark)] + [(f"suites.{name}", suite) for name, suite in defined.items()]:
+        try:
+            crossed_variants(suite.families, suite.variants)
+        except KeyError as err:
+            raise ConfigError(f"{source}: {key}.families × {key}.variants: {err.args[0]}") from None
     for name, suite in defined.items():
-        for variant in suite.variants:
+        for variant in crossed_variants(suite.families, suite.variants):
             if suite.task is not None and family_of(variant).task != suite.task:
                 raise ConfigError(f"{source}: suites.{name}: variant {variant} serves {family_of(variant).task}, "
                                   f"not the suite's task {suite.task}")
@@ -208,8 +214,7 @@ def _check_trainings(config: Config, source: str) -> None:
     """Check every training of the benchmark (and the sweeps' variants) as its family will: data its task cannot
     train on (a class-conditional family on unlabelled points) and settings that cannot go together fail now,
     naming the dataset, the variant and why (the data as ``prepare`` will make it)."""
-    pairs = {(d, v) for d in config.benchmark.datasets for v in config.benchmark.variants}
-    pairs |= {(d, v) for _, suite, _ in config.suites for d in suite.datasets for v in suite.variants}
+    pairs = {(d, v) for suite in config.defined_suites() for d in suite.datasets for v in suite.variants}
     pairs |= {(config.tune.dataset, v) for v in config.tune.variants}
     pairs |= {(config.study.dataset, v) for v in config.study.variants}
     for dataset, variant in sorted(pairs):

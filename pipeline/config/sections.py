@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.inception import PRECISIONS as INCEPTION_PRECISIONS
-from models.families import variant_names
+from models.families import family_names, variant_names
 from models.family import DataSpec, Family, Hyperparameters, LossOptions, NetworkOptions, OptimiserOptions
 from models.networks import NORMS
 from models.options import option as _field
@@ -24,7 +24,7 @@ from models.precision import PRECISIONS
 from models.regularisers import REGULARISERS
 from models.schedule import SCHEDULES
 from pipeline.config.searches import StudyConfig, TuneConfig
-from pipeline.config.suites import MAIN_SUITE, Suite, SuiteConfig
+from pipeline.config.suites import FAMILIES_DOC, MAIN_SUITE, Suite, SuiteConfig, crossed_variants
 from pipeline.config.rules import ConfigError
 from pipeline.datasets import dataset_names, get_dataset
 from pipeline.datasets.registry import DatasetError
@@ -45,6 +45,7 @@ class BenchmarkConfig:
     title: str = _field("GAN loss variants", doc="the main suite's title in the report")
     suites: tuple[str, ...] = _field((), allow_empty=True, doc="further suites (names under suites:) that dvc repro "
                                                                "trains, evaluates and reports beside the main one")
+    families: tuple[str, ...] = _field((), choices=family_names, allow_empty=True, doc=FAMILIES_DOC)
 
 
 @dataclass(frozen=True)
@@ -227,9 +228,10 @@ class Config:
     def defined_suites(self) -> list[Suite]:
         """The main suite (``benchmark``) and every suite of ``suites:``, in params order."""
         bench = self.benchmark
-        return [Suite(MAIN_SUITE, bench.title, bench.datasets, bench.variants, bench.seeds, ())] + [
-            Suite(name, suite.title or name, suite.datasets, suite.variants, suite.seeds, train)
-            for name, suite, train in self.suites]
+        return [Suite(MAIN_SUITE, bench.title, bench.datasets, crossed_variants(bench.families, bench.variants),
+                      bench.seeds, ())] + [
+            Suite(name, suite.title or name, suite.datasets, crossed_variants(suite.families, suite.variants),
+                  suite.seeds, train) for name, suite, train in self.suites]
 
     def running_suites(self) -> list[Suite]:
         """The main suite and the further suites ``benchmark.suites`` names, in that order (what ``dvc repro``

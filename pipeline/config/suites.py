@@ -8,10 +8,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from models.families import variant_names
+from models.families import family_names, variant_names, variant_of
 from models.family import TASKS
 from models.options import option as _field
 from pipeline.datasets import dataset_names
+
+FAMILIES_DOC = ("families crossed with the variants: each family trains each variant's loss recipe (cgan × hinge: "
+                "cgan-hinge); empty: the variants as listed")
+
+
+def crossed_variants(families: tuple[str, ...], variants: tuple[str, ...]) -> tuple[str, ...]:
+    """The variants a suite trains: ``variants``, or every family × variant (:func:`models.families.variant_of`;
+    a family that cannot train a variant raises ``KeyError`` naming both)."""
+    if not families:
+        return variants
+    return tuple(dict.fromkeys(variant_of(family, variant) for family in families for variant in variants))
+
 
 @dataclass(frozen=True)
 class SuiteConfig:
@@ -23,6 +35,7 @@ class SuiteConfig:
     datasets: tuple[str, ...] = _field(("digits",), choices=dataset_names)
     variants: tuple[str, ...] = _field(("non-saturating",), choices=variant_names)
     seeds: tuple[int, ...] = _field((0,), low=0)
+    families: tuple[str, ...] = _field((), choices=family_names, allow_empty=True, doc=FAMILIES_DOC)
 
 
 #: The name of the main suite, the one ``benchmark`` defines.
