@@ -13,12 +13,13 @@ batch normalisations are
   block, Brock et al. 2019, Sec. 4 and Appendix B; ``z_dim`` is rounded down to a multiple of the chunks, as
   BigGAN-PyTorch does).
 
-**Discriminator.** ``x → OptimisedDBlock → [DBlock] × 3 → ReLU → global sum pooling → φ(x)``, then ``ψ(φ(x))``, plus
-``embed(y) · φ(x)`` with projection (:class:`models.conditioning.Projection`). The first block is
+**Discriminator.** ``x → OptimisedDBlock → [DBlock] × log2(side/4) → ReLU → global sum pooling → φ(x)``, then
+``ψ(φ(x))``, plus ``embed(y) · φ(x)`` with projection (:class:`models.conditioning.Projection`). The first block is
 ``Conv3×3 → ReLU → Conv3×3 → AvgPool`` with the shortcut ``AvgPool → Conv1×1``; a DBlock is ``ReLU → Conv3×3 → ReLU →
-Conv3×3 (→ AvgPool)`` with a 1×1 shortcut where shapes change. Blocks halve the side until it is ``side/4`` (at
-least 4), as SNGAN's 32×32 D goes 32 → 16 → 8 → 8 → 8. Spectral normalisation (:mod:`models.spectral`) on every
-layer of D, and of G for BigGAN.
+Conv3×3 (→ AvgPool)`` with a 1×1 shortcut where shapes change. D has one block more than G has upsampling blocks
+(SNGAN's 32×32 nets: 3 and 4), halving the side until it is ``side/4`` (at least 4): 32 → 16 → 8 → 8 → 8 as in
+SNGAN, 8 → 4 → 4 for 8×8 digits. Spectral normalisation (:mod:`models.spectral`) on every
+layer of D, and of G for BigGAN (but its shared class embedding, a plain ``nn.Embedding`` in BigGAN-PyTorch).
 
 **Initialisation**: ``xavier`` (SNGAN's reference code and mimicry: Xavier-uniform, gain √2 in the residual
 branches, 1 elsewhere; conditional BN starts at the identity) or ``orthogonal`` (BigGAN-PyTorch's ``ortho``
@@ -127,8 +128,8 @@ class ResNetGenerator(nn.Module):
             for layer in self.modules():
                 if isinstance(layer, (nn.Linear, nn.Conv2d, nn.Embedding)):
                     nn.init.orthogonal_(layer.weight)
-        if spec.g_spectral:
-            spectral_normalised(self)
+        if spec.g_spectral:  # BigGAN-PyTorch normalises G's convolutions and linear maps, not the shared embedding
+            spectral_normalised(self, exclude=(self.shared,) if self.shared is not None else ())
 
     def _conditions(self, z: Tensor, conditions: Conditions | None) -> tuple[Tensor, list[Tensor | None]]:
         """The input layer's z and each block's condition vector."""
@@ -181,7 +182,7 @@ class ResNetDiscriminator(nn.Module):
         channels, side, _ = spec.data_shape
         width, target = spec.d_width, max(4, side // 4)
         blocks = []
-        for index in range(4):
+        for index in range(spec.g_blocks + 1):
             downsample = side > target
             blocks.append(DiscriminatorBlock(channels if index == 0 else width, width, downsample, index == 0))
             side //= 2 if downsample else 1

@@ -34,13 +34,20 @@ def test_spectral_norm_brings_every_d_weight_to_largest_singular_value_one():
     for _ in range(400):  # one power iteration per forward pass in training mode
         discriminator(x, conditions)
     layers = normalised_weights(discriminator)
-    assert len(layers) == 11  # 4 blocks × 2 convs, the shortcut of the first (the others keep shape), ψ, embedding
+    assert len(layers) == 7  # 2 blocks × 2 convs, the first one's shortcut (the second keeps the shape), ψ, embedding
     discriminator.eval()
     for layer in layers:
         weight = layer.weight
         rows = weight.reshape(weight.shape[0], -1)
         assert torch.linalg.matrix_norm(rows, ord=2).item() == pytest.approx(1.0, abs=2e-3)
         assert "parametrizations.weight.0._u" in layer.state_dict(), "u is kept with the weights (checkpoints)"
+
+
+def test_biggans_generator_normalises_every_layer_but_the_shared_class_embedding():
+    generator = ResNetGenerator(_spec(g_norm="shared", g_spectral=True, init="orthogonal"))
+    normalised = normalised_weights(generator)
+    assert generator.shared not in normalised and generator.input in normalised
+    assert len(normalised) == 1 + 2 * 2 + 3 + 1  # input, 2 gain/bias pairs, 3 block convs, the output conv
 
 
 def test_the_gan_family_takes_spectral_norm_as_its_ds_normalisation():

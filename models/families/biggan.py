@@ -58,9 +58,11 @@ class BigGANSampling:
 
 @dataclass(frozen=True)
 class BigGANSettings(ResNetSettings):
-    ortho_beta: float = 1.0e-4
-    ema_decay: float | None = 0.9999
-    ema_start: int = 20000
+    """A ``biggan`` run: the residual family's settings, the orthogonal regularisation's β and the family's EMA."""
+
+    ortho_beta: float
+    ema_decay: float | None
+    ema_start: int
 
 
 #: Brock et al. 2019, Appendix B.1: Adam(β1 = 0, β2 = 0.999), lr 5e-5 in G and 2e-4 in D, 2 D steps per G step.
