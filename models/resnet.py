@@ -129,7 +129,8 @@ class ResNetGenerator(nn.Module):
                 if isinstance(layer, (nn.Linear, nn.Conv2d, nn.Embedding)):
                     nn.init.orthogonal_(layer.weight)
         if spec.g_spectral:  # BigGAN-PyTorch normalises G's convolutions and linear maps, not the shared embedding
-            spectral_normalised(self, exclude=(self.shared,) if self.shared is not None else ())
+            for part in (self.input, self.blocks, self.output):
+                spectral_normalised(part)
 
     def _conditions(self, z: Tensor, conditions: Conditions | None) -> tuple[Tensor, list[Tensor | None]]:
         """The input layer's z and each block's condition vector."""

@@ -18,11 +18,11 @@ from torch.nn.utils.parametrizations import spectral_norm
 NORMALISED_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.Embedding)
 
 
-def spectral_normalised(module: nn.Module, exclude: tuple[nn.Module, ...] = ()) -> nn.Module:
+def spectral_normalised(module: nn.Module) -> nn.Module:
     """``module`` with spectral normalisation (one power iteration per forward) on every weight of
-    :data:`NORMALISED_LAYERS` but the layers in ``exclude``; returns the module itself."""
+    :data:`NORMALISED_LAYERS`; returns the module itself."""
     for layer in list(module.modules()):
-        if isinstance(layer, NORMALISED_LAYERS) and not any(layer is skipped for skipped in exclude):
+        if isinstance(layer, NORMALISED_LAYERS):
             spectral_norm(layer, n_power_iterations=1, dim=1 if isinstance(layer, nn.ConvTranspose2d) else 0)
     return module
 
