@@ -6,6 +6,7 @@ the runs table."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -16,6 +17,7 @@ from analysis.plots import curves_png
 from analysis.report import DatasetSection, Figure, MetricTable, Table
 from models.families import family_of
 from models.family import Curve
+from pipeline.common.digest import fingerprint
 from pipeline.common.files import read_json, read_table
 from pipeline.common.layout import metrics_file, run_dir, stage_summary_file
 from pipeline.config import Config
@@ -54,23 +56,51 @@ def read_run_files(suite: Suite, dataset: str) -> RunFiles:
     return files
 
 
-def protocol_columns(results: Iterable[dict[str, Any]]) -> Callable[[dict[str, Any], str], str]:
-    """Table column of a metric: its name, plus its protocol id where one name has several protocols.
+#: Protocol entries that say which generator was scored (the EMA or the raw G, the family's sampling options), not
+#: how it was measured: runs that differ only in them are measured alike and share a column; the report names them.
+GENERATOR_ENTRIES = ("generator", "sampling")
 
-    Numbers measured under different protocols (extractor, preprocessing,
-    sample counts, seeds) never share a column.
+
+def measurement(protocol: dict[str, Any]) -> dict[str, Any]:
+    """A scorer's protocol without its id and :data:`GENERATOR_ENTRIES`."""
+    return {key: value for key, value in protocol.items() if key not in (*GENERATOR_ENTRIES, "id")}
+
+
+def measurement_id(protocol: dict[str, Any]) -> str:
+    """The id of how a number was measured: equal ids ⇔ comparable numbers."""
+    return fingerprint(measurement(protocol))[:8]
+
+
+def protocol_columns(results: Iterable[dict[str, Any]]) -> Callable[[dict[str, Any], str], str]:
+    """Table column of a metric: its name, plus its measurement id where one name was measured several ways.
+
+    Numbers measured under different protocols (extractor, preprocessing, sample counts, seeds) never share a
+    column; the generator scored (EMA or raw, sampling options) is a property of the row, not of the column.
     """
     ids: dict[str, set[str]] = {}
     for result in results:
         for name, family in result["metric_protocol"].items():
-            ids.setdefault(name, set()).add(result["protocols"][family]["id"])
+            ids.setdefault(name, set()).add(measurement_id(result["protocols"][family]))
 
     def column(result: dict[str, Any], name: str) -> str:
         if len(ids[name]) == 1:
             return name
-        return f"{name} [{result['protocols'][result['metric_protocol'][name]]['id']}]"
+        return f"{name} [{measurement_id(result['protocols'][result['metric_protocol'][name]])}]"
 
     return column
+
+
+def generators_scored(results: dict[tuple[str, int], dict[str, Any]]) -> str:
+    """Which generator each variant's numbers come from: "raw G" or "EMA of G", and its sampling options."""
+    described: dict[str, list[str]] = {}
+    for (variant, _), result in results.items():
+        protocol = next(iter(result["protocols"].values()), {})
+        options = ", ".join(f"{key} {'none' if value is None else value}"
+                            for key, value in protocol.get("sampling", {}).items())
+        text = ("EMA of G" if protocol.get("generator") == "EMA" else "raw G") + (f" ({options})" if options else "")
+        if variant not in described.setdefault(text, []):
+            described[text].append(variant)
+    return "generators scored: " + "; ".join(f"{text}: {', '.join(variants)}" for text, variants in described.items())
 
 
 def sampler_rows(results: dict[tuple[str, int], dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
@@ -95,7 +125,7 @@ def _collect(results: dict[tuple[str, int], dict[str, Any]]) -> tuple[Tables, li
     notes: list[str] = []
     for (variant, seed), result in results.items():
         for family, protocol in result["protocols"].items():
-            protocols[protocol["id"]] = {"family": family, **protocol}
+            protocols[measurement_id(protocol)] = {"family": family, **measurement(protocol)}
         for which in tables:
             cells = tables[which].setdefault(variant, {})
             for name, value in result[which].items():
@@ -152,13 +182,17 @@ def ranking_table(table: MetricTable, metric: str) -> Table:
                  ["#", "variant", f"median {metric}", "per seed", "not finite"], rows)
 
 
-def settings_text(config: Config, dataset: str) -> str:
-    """The settings the dataset's runs use: each variant's paper defaults, and the dataset's overrides if any."""
-    tuned = dict(config.overrides).get(dataset)
-    if not tuned:
-        return "each variant's paper defaults"
-    changes = ", ".join(f"{section}.{key} = {value}" for section, values in tuned for key, value in values)
-    return f"each variant's paper defaults, with this dataset's overrides in params.yaml ({changes})"
+def settings_text(config: Config, dataset: str, suite: Suite) -> str:
+    """The settings the suite's runs on the dataset use: each variant's paper defaults, the dataset's overrides and
+    the suite's training budget, if any."""
+    tuned = dict(config.overrides).get(dataset, ())
+    changes = [f"{section}.{key} = {value}" for section, values in tuned for key, value in values]
+    text = "each variant's paper defaults"
+    if changes:
+        text += f", with this dataset's overrides in params.yaml ({', '.join(changes)})"
+    if suite.train:
+        text += f", and the suite's budget ({', '.join(f'train.{key} = {value}' for key, value in suite.train)})"
+    return text
 
 
 def summary_paragraph(config: Config, suite: Suite, dataset: str, table: MetricTable, metric: str,
@@ -166,7 +200,8 @@ def summary_paragraph(config: Config, suite: Suite, dataset: str, table: MetricT
     """One paragraph: what was compared, who leads on the headline metric, what the seeds can say, and how the
     settings were chosen (``selection``: which seeds a committed sweep used, :mod:`.selection_section`)."""
     bench = suite
-    merged = config.for_run(dataset, suite.variants[0], suite.seeds[0])
+    merged = config.for_dataset(dataset)
+    merged = dataclasses.replace(merged, train=dataclasses.replace(merged.train, **dict(suite.train)))
     ranking = table.rankings()[metric]
     order = table.ordered(metric)
     cells = dict(zip(table.values, table.cells()))[order[0]][table.metrics.index(metric)]
@@ -181,7 +216,7 @@ def summary_paragraph(config: Config, suite: Suite, dataset: str, table: MetricT
         smallest = ranking.smallest_p if ranking is not None else 1.0
         text += (f"With {len(bench.seeds)} seeds no exact test can separate two variants (smallest p {smallest:.2g}): "
                  f"the order is descriptive. ")
-    text += f"Settings: {settings_text(config, dataset)}."
+    text += f"Settings: {settings_text(config, dataset, suite)}."
     if selection is not None:
         text += f" A sweep chose them (\"How {dataset}'s settings were chosen\", below): {selection}."
     return text
@@ -227,7 +262,7 @@ def dataset_section(config: Config, suite: Suite, dataset: str, figures_dir: Pat
     protocol_lines = [
         f"{p['family']} metrics [protocol {pid}]: " + ", ".join(f"{k}: {v}" for k, v in p.items() if k not in ("family", "id"))
         for pid, p in protocols.items()
-    ] + [f"curves show seed {bench.seeds[0]}"]
+    ] + [generators_scored(results), f"curves show seed {bench.seeds[0]}"]
     runs = [run_row(variant, seed, result, run_files[variant, seed][1]) for (variant, seed), result in results.items()]
     runs_table = Table(f"Runs (MLflow experiment {config.mlflow.experiment}; open them with `ganlab ui`)", RUN_HEADER, runs)
     truncation_figures, truncation_tables = truncation_parts(dataset, results, figures_dir)

@@ -45,8 +45,8 @@ def report(config: Config) -> Path:
                                             seeds_note(selection, suite.seeds) if selection else None))
             if selection:
                 selected.add(dataset)
-                searches.append(selection_section(dataset, selection, suite.seeds, settings_text(config, dataset),
-                                                  figures_root / "selection"))
+                searches.append(selection_section(dataset, selection, suite.seeds,
+                                                  settings_text(config, dataset, suite), figures_root / "selection"))
             log.info("report: %s (%s) done", dataset, suite.name)
     study = read_study()
     if study is not None:
