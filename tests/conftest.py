@@ -94,3 +94,24 @@ def export_finished(training, folder: Path, config: config_module.Config) -> str
     write_json(stage_summary_file("train", job.dataset, job.variant, job.seed),
                json.loads(train_summary_file(job.dataset, job.variant, job.seed).read_text()))
     return run_id
+
+
+def prepare_once(root: Path, config: config_module.Config, datasets: list[str]) -> Path:
+    """``datasets`` prepared with ``config`` in the folder ``root`` (a module-scoped fixture's temporary folder);
+    returns it. Tests work in a copy (:func:`work_in_copy`)."""
+    from pipeline.data.stage import prepare
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        for dataset in datasets:
+            prepare(config, dataset)
+    return root
+
+
+def work_in_copy(prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of a prepared project folder in ``tmp_path``, made the working directory."""
+    import shutil
+
+    shutil.copytree(prepared, tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +17,9 @@ from PIL import Image
 
 from pipeline.config import ConfigError
 from pipeline.data.stage import prepare
-from tests.conftest import export_finished, tiny_config
+from tests.conftest import export_finished, prepare_once, tiny_config, work_in_copy
 from tests.test_step import _training
-from tests.test_task_families import _stopped_and_resumed, _tensors
+from tests.test_task_families import _tensors, stopped_and_resumed
 
 #: variant → its in-training metric with train.eval_samples 100.
 FAMILIES = {"cgan": "intra_fid_clf100", "acgan": "intra_fid_clf100", "sngan": "fid_clf100",
@@ -31,32 +30,20 @@ CONFIG = tiny_config(families={"biggan": {"ema_start": 2, "ema_decay": 0.9}},
 
 @pytest.fixture(scope="module")
 def prepared_digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("digits")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        prepare(CONFIG, "digits")
-    return root
+    return prepare_once(tmp_path_factory.mktemp("digits"), CONFIG, ["digits"])
 
 
 @pytest.fixture
 def project(prepared_digits: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copytree(prepared_digits, tmp_path, dirs_exist_ok=True)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return work_in_copy(prepared_digits, tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("variant", list(FAMILIES))
 def test_each_family_trains_with_its_metric_and_resumes_exactly(project, tmp_path, variant):
-    import tests.test_task_families as toys
-
     straight = _training(CONFIG, variant, "digits")
     history = straight.run()
     assert all(math.isfinite(row[FAMILIES[variant]]) for row in history if row["step"] in (3, 6))
-    original, toys.CONFIG = toys.CONFIG, CONFIG
-    try:
-        resumed = _stopped_and_resumed(variant, "digits", tmp_path / "ckpt")
-    finally:
-        toys.CONFIG = original
+    resumed = stopped_and_resumed(CONFIG, variant, "digits", tmp_path / "ckpt")
     expected, observed = _tensors(straight.model.state_dict()), _tensors(resumed.model.state_dict())
     assert set(observed) == set(expected)
     for key, value in observed.items():

@@ -19,10 +19,9 @@ import tests.families.toy_pix2pix  # noqa: F401
 import tests.families.toy_sr  # noqa: F401
 from pipeline.config import ConfigError, parse
 from pipeline.scoring.conditions import held_out_index
-from pipeline.data.stage import prepare
 from pipeline.data.store import load_prepared
 from pipeline.training.loop import Hooks, TrainingLoop
-from tests.conftest import export_finished, tiny_config
+from tests.conftest import export_finished, prepare_once, tiny_config, work_in_copy
 from tests.test_step import _training
 
 #: variant → (its dataset, the in-training metric its history carries with train.eval_samples 100).
@@ -34,19 +33,12 @@ CONFIG = tiny_config()
 @pytest.fixture(scope="module")
 def prepared_tasks(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every toy's dataset prepared once with the tiny config (each test works in a copy)."""
-    root = tmp_path_factory.mktemp("task-data")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        for dataset, _ in TOYS.values():
-            prepare(CONFIG, dataset)
-    return root
+    return prepare_once(tmp_path_factory.mktemp("task-data"), CONFIG, [dataset for dataset, _ in TOYS.values()])
 
 
 @pytest.fixture
 def project(prepared_tasks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copytree(prepared_tasks, tmp_path, dirs_exist_ok=True)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return work_in_copy(prepared_tasks, tmp_path, monkeypatch)
 
 
 def _tensors(state, prefix: str = "") -> dict[str, torch.Tensor]:
@@ -61,15 +53,15 @@ class Stopped(RuntimeError):
     pass
 
 
-def _stopped_and_resumed(variant: str, dataset: str, folder: Path) -> TrainingLoop:
-    """A run stopped right after its step-3 checkpoint, resumed from it and run to the end."""
+def stopped_and_resumed(config, variant: str, dataset: str, folder: Path) -> TrainingLoop:
+    """A run of ``config`` stopped right after its step-3 checkpoint, resumed from it and run to the end."""
     def stop_after_checkpoint(metrics, directory):
         shutil.copytree(directory, folder)
         raise Stopped
 
     with pytest.raises(Stopped):
-        _training(CONFIG, variant, dataset).run(Hooks(report=stop_after_checkpoint))
-    resumed = _training(CONFIG, variant, dataset)
+        _training(config, variant, dataset).run(Hooks(report=stop_after_checkpoint))
+    resumed = _training(config, variant, dataset)
     resumed.restore(folder)
     assert resumed.step == 3 and resumed.resumed_from == [3]
     resumed.run()
@@ -91,7 +83,7 @@ def test_each_toy_trains_on_its_task_with_its_metric_and_resumes_exactly(project
     history = straight.run()
     assert [row["step"] for row in history] == [2, 3, 4, 6]
     assert all(math.isfinite(row[metric]) for row in history if row["step"] in (3, 6)), metric
-    resumed = _stopped_and_resumed(variant, dataset, tmp_path / "ckpt")
+    resumed = stopped_and_resumed(CONFIG, variant, dataset, tmp_path / "ckpt")
     expected = _tensors(straight.model.state_dict())
     observed = _tensors(resumed.model.state_dict())
     assert set(observed) == set(expected) and len(expected) > 8, "every network and optimiser is checkpointed"
