@@ -34,11 +34,14 @@ from pipeline.common.layout import generators_file, metrics_file, reference_dir,
 from pipeline.config import Config
 from pipeline.data.store import PreparedData, load_prepared
 from pipeline.scoring.conditions import conditions_for
+from pipeline.scoring.final_scorers import load_final_scorers
 from pipeline.common.family_code import code_digest
 from pipeline.scoring.registry import Scorer, scorers_for
 from pipeline.scoring.sampling import EVAL_SEED, load_sampler
 from pipeline.scoring.truncation_sweep import mlflow_metrics, truncation_sweep
 from pipeline.tracking.store import MetricLogger, client_for, close_orphaned_runs, resolve_tracking_uri
+
+load_final_scorers()
 
 log = logging.getLogger("ganlab.evaluate")
 
