@@ -62,15 +62,47 @@ def scatter_png(generated: np.ndarray, real: np.ndarray, modes: np.ndarray, path
     return _save(fig, path)
 
 
+def labelled_grid_png(images: np.ndarray, path: Path, title: str, row_labels: Sequence[str] = (),
+                      column_labels: Sequence[str] = ()) -> Path:
+    """A (rows, columns, C, H, W) grid of images in [-1, 1] with a label left of each row and above each column."""
+    rows, columns = images.shape[:2]
+    grid = image_grid(images.reshape(rows * columns, *images.shape[2:]), columns)
+    height, width = images.shape[-2:]
+    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * columns, 0.8 + 0.55 * rows))
+    ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([1 + c * (width + 1) + width / 2 for c in range(columns)] if column_labels else [])
+    ax.set_xticklabels(list(column_labels), fontsize=7)
+    ax.xaxis.tick_top()
+    ax.set_yticks([1 + r * (height + 1) + height / 2 for r in range(rows)] if row_labels else [])
+    ax.set_yticklabels(list(row_labels), fontsize=7)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def changes(frame: pd.DataFrame, column: str) -> list[int]:
+    """The steps at which ``column`` of a history takes a new value (a growing G's resolution, a stacked G's stage)."""
+    if column not in frame:
+        return []
+    data = frame[["step", column]].dropna()
+    moved = data[column].ne(data[column].shift()) & data[column].shift().notna()
+    return data.loc[moved, "step"].astype(int).tolist()
+
+
 def curves_png(histories: Mapping[str, pd.DataFrame], columns: Sequence[str], path: Path, title: str,
-               ylabel: str = "", logy: bool = False) -> Path:
-    """One line per (variant, column); x is the training step.
+               ylabel: str = "", logy: bool = False, phase_columns: Sequence[str] = ()) -> Path:
+    """One line per (variant, column); x is the training step. Where a history has one of ``phase_columns``, a dotted
+    vertical line in the variant's colour marks each step at which it changes (the phase boundaries).
 
     A variant keeps its colour (its position in ``histories``) in every figure,
     also where earlier variants have no such column.
     """
     fig, ax = plt.subplots(figsize=(6, 3.2))
     for index, (label, frame) in enumerate(histories.items()):
+        for step in sorted({step for column in phase_columns for step in changes(frame, column)}):
+            ax.axvline(step, color=f"C{index % 10}", linestyle=":", linewidth=0.8, alpha=0.7)
         for column, style in zip(columns, ("-", "--", ":", "-.")):
             if column in frame and frame[column].notna().any():
                 data = frame[["step", column]].dropna()

@@ -23,8 +23,9 @@ ILLUSTRATION_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 @dataclass(frozen=True)
 class Illustration:
-    """A labelled grid of images: ``images`` of shape (rows, columns, C, H, W) in the data's range [0, 1], a title,
-    and optional row and column labels (as many as rows and columns). ``name`` is the figure's file stem."""
+    """A labelled grid of images: ``images`` of shape (rows, columns, C, H, W) in the generator's range (the data's,
+    [-1, 1]), a title, and optional row and column labels (as many as rows and columns). ``name`` is the figure's file
+    stem."""
 
     name: str
     title: str

@@ -22,9 +22,14 @@ from pipeline.common.files import read_json, read_table
 from pipeline.common.layout import metrics_file, run_dir, stage_summary_file
 from pipeline.config import Config
 from pipeline.config.suites import MAIN_SUITE, Suite
+from pipeline.reporting.generator_figures import generator_figures
 from pipeline.reporting.run_facts import RUN_HEADER, RunFiles, run_row
 from pipeline.reporting.truncation_section import truncation_parts
 from pipeline.scoring.registry import direction, in_tables, is_metric, metric_order
+
+#: History columns whose changes are phase boundaries, marked on every curve: a growing G's resolution (``pggan``),
+#: a stacked G's stage (``stackgan``).
+PHASE_COLUMNS = ("resolution", "stage")
 
 #: Per table ("final", "best"): variant → column → per-seed values.
 Tables = dict[str, dict[str, dict[str, list]]]
@@ -154,11 +159,11 @@ def _curve_figures(dataset: str, histories: dict[str, pd.DataFrame], figures_dir
     for curve in _curves(histories):
         if any(c in frame and frame[c].notna().any() for frame in histories.values() for c in curve.columns):
             path = curves_png(histories, curve.columns, figures_dir / f"{curve.columns[0]}.png",
-                              f"{dataset}: {curve.title}", curve.ylabel, curve.log)
+                              f"{dataset}: {curve.title}", curve.ylabel, curve.log, PHASE_COLUMNS)
             figures.append(Figure(curve.title, path))
     for column in sorted({col for frame in histories.values() for col in frame if is_metric(col)}):
         path = curves_png(histories, (column,), figures_dir / f"monitor-{column}.png",
-                          f"{dataset}: in-training {column}", column)
+                          f"{dataset}: in-training {column}", column, phase_columns=PHASE_COLUMNS)
         figures.append(Figure(f"In-training metric {column}", path))
     return figures
 
@@ -224,14 +229,20 @@ def summary_paragraph(config: Config, suite: Suite, dataset: str, table: MetricT
 
 def _sample_figures(dataset: str, results: dict[tuple[str, int], dict[str, Any]], metric: str,
                     figures_dir: Path) -> list[Figure]:
-    """Every run's final samples, failures included, each captioned with its headline value."""
+    """Every run's final samples, failures included, each captioned with its headline value; after each variant's
+    first seed, its latent walks and the family's own figures (:mod:`.generator_figures`)."""
     figures = []
+    first_seeds = {}
+    for variant, seed in results:
+        first_seeds.setdefault(variant, seed)
     for (variant, seed), result in results.items():
         target = figures_dir / f"samples-{variant}-seed{seed}.png"
         shutil.copy2(run_dir(dataset, variant, seed) / "samples.png", target)
         value = result["final"].get(metric)
         shown = "not measured" if value is None else f"{value:.4g}"
         figures.append(Figure(f"{variant}, seed {seed}: {metric} {shown} ({result['final']['status']})", target))
+        if first_seeds[variant] == seed:
+            figures.extend(generator_figures(dataset, variant, seed, figures_dir))
     return figures
 
 
