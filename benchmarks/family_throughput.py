@@ -1,4 +1,5 @@
-"""Training speed of each GAN family at its default size on this CPU, beside DCGAN (``non-saturating``), in one run.
+"""Training speed of each GAN family on this CPU at one or more image sizes, beside DCGAN (``non-saturating``), in
+one run.
 
 What is measured: the steady-state rate of one family's full training iteration -- ``FamilyRun.step``, i.e. k
 D steps and one G step with everything the family's recipe adds (spectral normalisation's power iterations, an
@@ -16,8 +17,12 @@ within minutes on a small shared VM) hits all of them alike; the table shows med
 divided by the reference's (``non-saturating``) rate *of the same repeat* (median and range) -- the figure to
 compare. Images/s counts the real images D consumes: steps/s × k × batch. The budget column is the dataset's
 ``train.steps`` divided by the median rate: the training loop's time alone, without evaluation or Ray start-up.
+``--image-sizes 16,32`` prepares the dataset at each size (``data.image_size``) and measures every variant at each,
+ratios taken within a size.
 
     python benchmarks/family_throughput.py --steps 200 --warmup 20 --repeats 3 --threads 1
+    python benchmarks/family_throughput.py --dataset stacked-digits --image-sizes 8,16,32 \
+        --variants non-saturating,pggan,stylegan,stackgan --steps 30 --warmup 5 --repeats 3
 
 Prints a table and writes ``benchmarks/results/family_throughput.json``.
 """
@@ -25,6 +30,7 @@ Prints a table and writes ``benchmarks/results/family_throughput.json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -93,14 +99,15 @@ def measure(job, prepared, steps: int, warmup: int) -> float:
     return steps / (time.perf_counter() - started)
 
 
-def summarise(jobs, runs, rates, reference: str) -> list[dict]:
+def summarise(jobs, runs, rates, reference: str, image_size: int) -> list[dict]:
     """One row per variant: k, parameters, median rates, ratios to the reference's rate of the same repeat."""
     rows = []
     for variant, job in jobs.items():
         k, batch = job.settings.optimiser.k_d_steps, job.train.batch_size
         rate = statistics.median(rates[variant])
         paired = [own / ref for own, ref in zip(rates[variant], rates[reference])]
-        rows.append({"variant": variant, "family": job.family, "k_d_steps": k, "batch_size": batch,
+        rows.append({"image_size": image_size, "variant": variant, "family": job.family, "k_d_steps": k,
+                     "batch_size": batch,
                      "params_g": runs[variant]["generator"], "params_d": runs[variant]["discriminator"],
                      "steps_per_s": rate, "images_per_s": rate * k * batch, "runs_steps_per_s": rates[variant],
                      "paired_ratios": paired, "paired_ratio": statistics.median(paired),
@@ -109,12 +116,12 @@ def summarise(jobs, runs, rates, reference: str) -> list[dict]:
 
 
 def print_table(rows, reference: str) -> None:
-    print(f"{'variant':15} {'family':10} {'k':>2} {'params G':>9} {'params D':>9} {'steps/s':>8} {'images/s':>9} "
-          f"{f'vs {reference}: median [range]':>36} {'budget s':>9}")
+    print(f"{'size':>4} {'variant':15} {'family':10} {'k':>2} {'params G':>9} {'params D':>9} {'steps/s':>8} "
+          f"{'images/s':>9} {f'vs {reference}: median [range]':>36} {'budget s':>9}")
     for row in rows:
         paired = row["paired_ratios"]
         spread = f"{row['paired_ratio']:.3f} [{min(paired):.3f}, {max(paired):.3f}]"
-        print(f"{row['variant']:15} {row['family']:10} {row['k_d_steps']:>2} {row['params_g']:>9,} "
+        print(f"{row['image_size']:>4} {row['variant']:15} {row['family']:10} {row['k_d_steps']:>2} {row['params_g']:>9,} "
               f"{row['params_d']:>9,} {row['steps_per_s']:>8.1f} {row['images_per_s']:>9.0f} {spread:>36} "
               f"{row['budget_s']:>9.0f}")
 
@@ -129,6 +136,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--image-sizes", default="", help="comma-separated data.image_size values (default: params')")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "family_throughput.json"))
     args = parser.parse_args()
     configure_logging("WARNING")
@@ -136,20 +144,26 @@ def main() -> None:
     variants = args.variants.split(",")
     reference = REFERENCE if REFERENCE in variants else variants[0]
     config = load(ROOT / "params.yaml")
-    rates: dict[str, list[float]] = {variant: [] for variant in variants}
+    sizes = [int(size) for size in args.image_sizes.split(",")] if args.image_sizes else [config.data.image_size]
+    rows = []
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="ganlab-bench-") as tmp:
-        os.chdir(tmp)
-        prepare(config, args.dataset)
-        prepared = load_prepared(args.dataset)
-        spec = data_spec(prepared)
-        jobs = {variant: resolve_job(config, args.dataset, variant, args.seed, spec) for variant in variants}
-        runs = {variant: parameter_counts(create_run(job)) for variant, job in jobs.items()}
-        for repeat in range(args.repeats):
-            for variant, job in jobs.items():
-                rates[variant].append(measure(job, prepared, args.steps, args.warmup))
-                print(f"repeat {repeat + 1}/{args.repeats} {variant}: {rates[variant][-1]:.2f} steps/s", flush=True)
-    rows = summarise(jobs, runs, rates, reference)
+    for size in sizes:
+        sized = dataclasses.replace(config, data=dataclasses.replace(config.data, image_size=size))
+        rates: dict[str, list[float]] = {variant: [] for variant in variants}
+        with tempfile.TemporaryDirectory(prefix="ganlab-bench-") as tmp:
+            os.chdir(tmp)
+            prepare(sized, args.dataset)
+            prepared = load_prepared(args.dataset)
+            spec = data_spec(prepared)
+            jobs = {variant: resolve_job(sized, args.dataset, variant, args.seed, spec) for variant in variants}
+            runs = {variant: parameter_counts(create_run(job)) for variant, job in jobs.items()}
+            for repeat in range(args.repeats):
+                for variant, job in jobs.items():
+                    rates[variant].append(measure(job, prepared, args.steps, args.warmup))
+                    print(f"{size}×{size} repeat {repeat + 1}/{args.repeats} {variant}: {rates[variant][-1]:.2f} "
+                          "steps/s", flush=True)
+            os.chdir(ROOT)
+        rows.extend(summarise(jobs, runs, rates, reference, size))
     print(f"\n{args.dataset}: {args.steps} timed G steps after {args.warmup} warm-up, {args.threads} torch "
           f"thread(s), median of {args.repeats} interleaved repeats; budget: train.steps of {args.dataset}")
     print_table(rows, reference)
@@ -157,7 +171,7 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
-        "command": command, "dataset": args.dataset, "reference": reference, "steps": args.steps,
+        "command": command, "dataset": args.dataset, "image_sizes": sizes, "reference": reference, "steps": args.steps,
         "warmup_steps": args.warmup, "repeats": args.repeats, "threads": args.threads, "seed": args.seed,
         "cpu_count": os.cpu_count(), "machine": platform.machine(), "processor": platform.processor(),
         "python": platform.python_version(), "torch": torch.__version__,
