@@ -11,7 +11,9 @@ Quality, Stability, and Variation").
   deviation** in D (Sec. 3, :mod:`models.minibatch_stddev`). The gradient penalty is per sample while the minibatch
   stddev mixes each group of 4: the paper combines them so, and so does this family.
 * **Objective** (Appendix A.1): WGAN-GP, λ = 10 (``loss.gp_lambda``), plus the drift term ε_drift·E[D(x)²],
-  ε_drift = 1e-3 (``families.pggan.drift``, :mod:`models.drift`); one D step per G step; Adam(lr 1e-3,
+  ε_drift = 1e-3 (``families.pggan.drift``, :mod:`models.drift`). As in the reference code the penalty is taken on
+  images of the data's size (D pools them down to the level's side), so below the last level its gradient norm is
+  2^(L − ℓ) times the one at the level's own side. One D step per G step; Adam(lr 1e-3,
   β = (0, 0.99), ε = 1e-8); Adam's moments reset at every phase boundary (the reference code's
   ``reset_opt_for_new_lod``); an **EMA of G** with decay 0.999 (the reference code's ``G_smoothing``).
 * **Sampling**: the EMA of G (the raw G without one) at the phase the run reached; a run stopped before the last
