@@ -191,7 +191,8 @@ class ProgressiveDiscriminator(Growing):
         # blocks[i] takes level i + 1 down to level i.
         self.blocks = nn.ModuleList(nn.Sequential(*_conv(width, width, False), *_conv(width, width, False),
                                                   nn.AvgPool2d(2)) for _ in range(spec.levels))
-        self.final = nn.Sequential(MinibatchStdDev(), *_conv(width + MinibatchStdDev().features, width, False),
+        stddev = MinibatchStdDev()
+        self.final = nn.Sequential(stddev, *_conv(width + stddev.features, width, False),
                                    nn.Flatten(), EqualizedLinear(width * BASE_SIDE * BASE_SIDE, width),
                                    nn.LeakyReLU(LEAK), EqualizedLinear(width, 1, gain=1.0))
 

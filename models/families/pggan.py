@@ -145,7 +145,7 @@ class PGGANFamily(Family):
     curves = (*PAIR_CURVES,
               Curve(("resolution",), "Side G and D train at (the growing phases)", "side (pixels)"),
               Curve(("alpha",), "Fade-in weight α of the newest block", "α"))
-    reads = ("model.z_dim", "model.width", "loss.regulariser", "loss.gp_lambda", "train.optimiser", "train.lr_g",
+    reads = ("model.z_dim", "model.width", "loss.gp_lambda", "train.optimiser", "train.lr_g",
              "train.lr_d", "train.betas", "train.k_d_steps")
 
     def spec(self, hyper: Hyperparameters, data: DataSpec) -> ProgressiveSpec:
