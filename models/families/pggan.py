@@ -201,7 +201,7 @@ class PGGANFamily(Family):
         images = torch.stack(sampler.images_by_level(z), dim=1).cpu()
         sides = [BASE_SIDE * 2 ** level for level in range(images.shape[1])]
         return (Illustration("resolutions", "Samples at every resolution grown (each level's to-RGB alone, α = 1)",
-                             ((images + 1.0) / 2.0).clamp(0.0, 1.0),
+                             images,
                              row_labels=tuple(f"z{row + 1}" for row in range(ILLUSTRATION_ROWS)),
                              column_labels=tuple(f"{side}×{side}" for side in sides)),)
 
