@@ -223,15 +223,15 @@ def test_the_illustrations_are_a_style_mixing_grid_and_a_truncation_strip():
     assert grid.images.shape == (6, 7, 1, 16, 16) and strip.images.shape == (6, 5, 1, 16, 16)
     assert "layers 0-2" in grid.title, "16×16: the 4² and 8² layers are coarse"
     assert torch.equal(grid.images[0, 0], torch.ones(1, 16, 16))
-    assert 0.0 <= float(grid.images.min()) and float(grid.images.max()) <= 1.0
+    assert -1.0 <= float(grid.images.min()) and float(grid.images.max()) <= 1.0, "G's range, clipped"
     assert torch.equal(strip.images[:, 0], strip.images[:1, 0].expand(6, -1, -1, -1)), "ψ = 0: one image, w_avg's"
     rng = torch.Generator().manual_seed(0)
     rows, columns = torch.randn(5, 8, generator=rng), torch.randn(6, 8, generator=rng)
-    sources = ((sampler(rows) + 1) / 2).clamp(0, 1), ((sampler(columns) + 1) / 2).clamp(0, 1)
+    sources = sampler(rows).clamp(-1, 1), sampler(columns).clamp(-1, 1)
     torch.testing.assert_close(grid.images[1:, 0], sources[0])
     torch.testing.assert_close(grid.images[0, 1:], sources[1])
     cell = sampler.synthesis(mix_styles(sampler.styles(rows[1:2]), sampler.styles(columns[2:3]), 3))
-    torch.testing.assert_close(grid.images[2, 3], ((cell[0] + 1) / 2).clamp(0, 1))
+    torch.testing.assert_close(grid.images[2, 3], cell[0].clamp(-1, 1))
 
 
 @pytest.mark.parametrize("shape, message", [((2,), "family stylegan generates images"),

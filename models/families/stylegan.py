@@ -165,9 +165,9 @@ def coarse_layers(generator: StyleGenerator) -> int:
     return synthesis.starts[fine]
 
 
-def to_unit_range(images: Tensor) -> Tensor:
-    """G's [-1, 1] images in the illustrations' [0, 1]."""
-    return ((images.float() + 1.0) / 2.0).clamp(0.0, 1.0)
+def clipped(images: Tensor) -> Tensor:
+    """G's images clipped to the data's [-1, 1], as :meth:`StyleGANFamily.generate` clips them."""
+    return images.float().clamp(-1.0, 1.0)
 
 
 class StyleGANFamily(Family):
@@ -243,9 +243,9 @@ def style_mixing_grid(generator: StyleGenerator, latent_dim: int, rng: torch.Gen
     columns = generator.styles(torch.randn(GRID_COLUMNS, latent_dim, generator=rng).to(device))
     crossover = coarse_layers(generator)
     mixed = mix_styles(rows.repeat_interleave(GRID_COLUMNS, dim=0), columns.repeat(GRID_ROWS, 1, 1), crossover)
-    cells = to_unit_range(generator.synthesis(mixed))
+    cells = clipped(generator.synthesis(mixed))
     cells = cells.reshape(GRID_ROWS, GRID_COLUMNS, *cells.shape[1:])
-    row_images, column_images = (to_unit_range(generator.synthesis(ws)) for ws in (rows, columns))
+    row_images, column_images = (clipped(generator.synthesis(ws)) for ws in (rows, columns))
     top = torch.cat([torch.ones_like(column_images[:1]), column_images]).unsqueeze(0)
     body = torch.cat([row_images.unsqueeze(1), cells], dim=1)
     return Illustration("style_mixing", f"Style mixing: coarse styles (layers 0-{crossover - 1}) from the row's "
@@ -258,7 +258,7 @@ def truncation_strip(generator: StyleGenerator, latent_dim: int, rng: torch.Gene
     """Each row one latent, each column one ψ from w̄ (ψ = 0) to w (ψ = 1): ``w̄ + ψ (w − w̄)``."""
     device = next(generator.parameters()).device
     z = torch.randn(STRIP_LATENTS, latent_dim, generator=rng).to(device)
-    images = torch.stack([to_unit_range(generator(z, psi=psi)) for psi in STRIP_PSIS], dim=1)
+    images = torch.stack([clipped(generator(z, psi=psi)) for psi in STRIP_PSIS], dim=1)
     return Illustration("truncation", "The truncation trick in W: w_avg + ψ (w − w_avg) (Karras et al. 2019, "
                         "Sec. 3.2)", images, row_labels=tuple(f"z {i + 1}" for i in range(STRIP_LATENTS)),
                         column_labels=tuple(f"ψ = {psi:g}" for psi in STRIP_PSIS))
