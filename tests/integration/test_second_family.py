@@ -46,7 +46,7 @@ def test_the_toy_family_trains_on_ray_is_tracked_scored_and_reported(prepared, m
     result = evaluate(config, "digits", "toy-cgan", 0)
     saved = json.loads(metrics_file("digits", "toy-cgan", 0).read_text())
     assert saved == json.loads(json.dumps(result))
-    assert set(saved["protocols"]) == {"classifier", "class-conditional"}
+    assert set(saved["protocols"]) == {"classifier", "class-conditional", "swd", "ms_ssim"}
     final = saved["final"]
     assert final["status"] == "ok" and 0.0 <= final["class_acc200"] <= 1.0 and final["fid_clf200"] > 0
     assert final["intra_fid_clf200"] is not None, "20 samples per class exceed the 8 feature dimensions"
