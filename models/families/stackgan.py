@@ -161,40 +161,41 @@ class StackGANRun(FamilyRun):
         stage = 1 if progress.fraction < self.settings.stage1_share else 2
         self._set_learning_rates(stage, progress)
         batch = next_batch()
-        x, y = batch["x"], batch["y"]
-        stage1 = unwrap(self.g[0])
-        noise = torch.randn(len(x), self.generator_noise, device=self.device, generator=rng)
+        y = batch["y"]
+        noise = torch.randn(len(y), self.generator_noise, device=self.device, generator=rng)
         wrong = wrong_labels(y, self.n_classes, rng)
-        first_noise = noise[:, : stage1.noise_dim]
-        if stage == 1:
-            stage1.train()
-            real = F.avg_pool2d(x, 2)
-            fake, mu, log_variance = self.g[0](first_noise, y)
-        else:
-            stage1.eval()  # fixed: its BatchNorm statistics too
-            unwrap(self.g[1]).train()
-            with torch.no_grad():
-                first = stage1(first_noise, y)[0]
-            real = x
-            fake, mu, log_variance = self.g[1](first, noise[:, stage1.noise_dim :], y)
+        real, (fake, mu, log_variance) = self._real_and_generated(stage, batch["x"], noise, y)
         g, d, opt_g, opt_d = self.g[stage - 1], self.d[stage - 1], self.opt_g[stage - 1], self.opt_d[stage - 1]
         real_judged = d(real, y, wrong)
         loss_d = matching_aware_d_loss(real_judged, d(fake.detach(), y))
         grad_norm_d = _update(loss_d, opt_d, d)
         bare_d = unwrap(d)
-        bare_d.requires_grad_(False)
+        bare_d.requires_grad_(False)  # G's update through D: no D gradients, no DDP reduction
         try:
-            adversarial = generator_adversarial_loss(fake_judged := bare_d(fake, y))
-            kl = kl_to_standard_normal(mu, log_variance)
+            fake_judged = bare_d(fake, y)
+            adversarial, kl = generator_adversarial_loss(fake_judged), kl_to_standard_normal(mu, log_variance)
             grad_norm_g = _update(adversarial + self.settings.kl_weight * kl, opt_g, g)
         finally:
             bare_d.requires_grad_(True)
         values = torch.stack([loss_d.detach(), adversarial.detach(), kl.detach(), grad_norm_d, grad_norm_g,
-                              torch.sigmoid(real_judged.matched.detach()).mean(),
-                              torch.sigmoid(fake_judged.matched.detach()).mean(),
-                              torch.sigmoid(real_judged.mismatched.detach()).mean()])
+                              *(torch.sigmoid(logits.detach()).mean() for logits in
+                                (real_judged.matched, fake_judged.matched, real_judged.mismatched))])
         names = ("loss_d", "loss_g", "kl", "grad_norm_d", "grad_norm_g", "d_real", "d_fake", "d_wrong")
         return {**dict(zip(names, values.tolist())), "stage": float(stage)}
+
+    def _real_and_generated(self, stage: int, x: Tensor, noise: Tensor,
+                            y: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
+        """The stage's real images (stage I: ``x`` 2×2-average-pooled to half its side) and its G's (image, μ,
+        log σ²); stage II refines stage I's image, stage I fixed (eval mode: its BatchNorm statistics too)."""
+        stage1 = unwrap(self.g[0])
+        stage1.train(stage == 1)
+        first_noise = noise[:, : stage1.noise_dim]
+        if stage == 1:
+            return F.avg_pool2d(x, 2), self.g[0](first_noise, y)
+        unwrap(self.g[1]).train()
+        with torch.no_grad():
+            first = stage1(first_noise, y)[0]
+        return x, self.g[1](first, noise[:, stage1.noise_dim :], y)
 
     @property
     def generator_noise(self) -> int:
