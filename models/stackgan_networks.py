@@ -4,14 +4,17 @@ Generative Adversarial Networks"), class labels standing in for the text embeddi
 * **Conditioning augmentation** (Sec. 3.1): a learned label embedding φ(y) stands in for the text embedding φ_t; a
   fully connected layer gives ``μ(φ)`` and ``log σ²(φ)``, and the condition is ``ĉ = μ + σ ⊙ ε`` with ``ε ~ N(0, I)``
   taken from the caller (a slice of the sampling noise), so that a sample is a function of (noise, label). G adds
-  ``λ · KL(N(μ, diag σ²) ‖ N(0, I))`` (Eq. 3 and 5), :func:`kl_to_standard_normal`.
+  a multiple of ``KL(N(μ, diag σ²) ‖ N(0, I))`` (Eq. 3 and 5; :func:`kl_to_standard_normal`, its weight in
+  :mod:`models.families.stackgan`).
 * **Stage I G** (Sec. 3.2): ``[z, ĉ₀] → FC → 4×4 → [up-block] × log2(side/4) → conv3×3 → tanh`` at half the data's
   side; an up-block is nearest ×2, conv3×3, BN, ReLU (the authors' ``upBlock``).
 * **Stage II G** (Sec. 3.3): the stage-I image through an encoder (conv3×3, ReLU; a stride-2 conv4×4, BN, ReLU),
   joined with ``ĉ`` (its own augmentation) replicated spatially (conv3×3, BN, ReLU), residual blocks, two
   up-blocks to the full side, conv3×3, tanh. No ``z``: "the randomness has already been preserved by s₀" (Sec. 3.3).
 * **D** (Sec. 3.2/3.3, both stages): stride-2 conv4×4 down-sampling blocks (BN and LeakyReLU(0.2), none on the first)
-  to ``M_d = 4``; the label compressed to ``N_d`` dimensions (a learned embedding: a fully connected layer on the
+  to ``M_d = 4`` (a conv3×3 at a 4×4 input), then one conv3×3, BN, LeakyReLU at 4×4 (as the authors' ``STAGE2_D``
+  ends, so that D has depth at sides where few down-sampling blocks fit: without it D₁ at 8×8 learned nothing in
+  300 steps, its outputs at the optimum of an uninformed D); the label compressed to ``N_d`` dimensions (a learned embedding: a fully connected layer on the
   one-hot label), replicated to ``4×4×N_d``, concatenated with the image features, conv3×3, BN, LeakyReLU, and a
   4×4 convolution to one logit. Stage II's D also has the unconditional logit of the authors' ``STAGE2_D``.
 
@@ -158,7 +161,7 @@ class StackGANDiscriminator(nn.Module):
                  unconditional: bool) -> None:
         super().__init__()
         levels = doublings(side)
-        if levels == 0:  # a 4×4 input is already M_d × M_d: one conv3×3 extracts its features
+        if levels == 0:  # a 4×4 input is already M_d × M_d
             layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, 1, 1, bias=False), nn.LeakyReLU(0.2)]
         else:
             layers = [nn.Conv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2)]
@@ -166,6 +169,7 @@ class StackGANDiscriminator(nn.Module):
                 layers += [nn.Conv2d(width << i, width << (i + 1), 4, 2, 1, bias=False),
                            nn.BatchNorm2d(width << (i + 1)), nn.LeakyReLU(0.2)]
         features = width << max(levels - 1, 0)
+        layers += [nn.Conv2d(features, features, 3, 1, 1, bias=False), nn.BatchNorm2d(features), nn.LeakyReLU(0.2)]
         self.encoder = nn.Sequential(*layers)
         self.compress = nn.Embedding(n_classes, compressed_dim)
         self.conditional = nn.Sequential(nn.Conv2d(features + compressed_dim, features, 3, 1, 1, bias=False),
