@@ -75,9 +75,9 @@ def create_run(job):
 
 
 def parameter_counts(run) -> dict[str, int]:
-    """Trainable parameters of G and D."""
-    modules = run.modules()
-    return {name: sum(p.numel() for p in modules[name].parameters()) for name in ("generator", "discriminator")}
+    """Trainable parameters of G and of every other network (D, or a stacked family's two)."""
+    counts = {name: sum(p.numel() for p in module.parameters()) for name, module in run.modules().items()}
+    return {"generator": counts.pop("generator"), "discriminator": sum(counts.values())}
 
 
 def measure(job, prepared, steps: int, warmup: int) -> float:

@@ -326,7 +326,7 @@ class StackGANFamily(Family):
         labels = classes.repeat_interleave(ILLUSTRATION_PAIRS)
         first, second = sampler.stages(noise.to(device), {"y": labels.to(device)})
         pairs = torch.stack([first, second], dim=1).cpu()  # (rows · pairs, 2, C, H, W)
-        images = ((pairs.reshape(rows, 2 * ILLUSTRATION_PAIRS, *pairs.shape[2:]) + 1.0) / 2.0).clamp(0.0, 1.0)
+        images = pairs.reshape(rows, 2 * ILLUSTRATION_PAIRS, *pairs.shape[2:])
         return (Illustration("stages", "StackGAN: stage I (upsampled) and stage II of the same noise and label",
                              images, row_labels=tuple(f"class {int(c)}" for c in classes),
                              column_labels=("stage I", "stage II") * ILLUSTRATION_PAIRS),)
