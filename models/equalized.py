@@ -6,6 +6,10 @@ GANs", Sec. 4.
   scale-invariant steps change every layer at the same rate. ``gain`` is √2 unless a layer says otherwise (the
   reference code, tkarras/progressive_growing_of_gans ``networks.py``: √2/4 for G's first dense layer, 1 for the
   to-RGB layers and D's last layer). Biases start at zero and are not scaled.
+* **Learning-rate multiplier** λ (Karras et al. 2019, Appendix C: StyleGAN's mapping network learns at λ = 0.01):
+  the weight is stored as ``N(0, 1) / λ`` and used times ``λ·c``, the bias stored as ``b₀`` and used times ``λ``
+  (NVlabs' stylegan2-ada-pytorch ``FullyConnectedLayer``), so Adam's steps on it are λ times as large in effect.
+  λ = 1 is the plain equalised layer.
 * **Pixelwise feature normalisation** (Sec. 4.2): ``b = a / sqrt(mean_j(a_j²) + ε)`` over the N feature maps of each
   pixel, ε = 1e-8.
 """
@@ -30,17 +34,20 @@ def he_constant(fan_in: int, gain: float = HE_GAIN) -> float:
 
 
 class EqualizedLinear(nn.Module):
-    """``y = x (c·w)ᵀ + b`` with ``w ~ N(0, 1)`` stored, ``c = gain / sqrt(in_features)``, ``b = 0`` at the start
-    (``bias=False``: no b, for a layer whose bias comes after a reshape)."""
+    """``y = x (λ·c·w)ᵀ + λ·b`` with ``w ~ N(0, 1) / λ`` stored, ``c = gain / sqrt(in_features)``, ``b = b₀``
+    (``bias_init``) at the start (``bias=False``: no b, for a layer whose bias comes after a reshape)."""
 
-    def __init__(self, in_features: int, out_features: int, gain: float = HE_GAIN, bias: bool = True) -> None:
+    def __init__(self, in_features: int, out_features: int, gain: float = HE_GAIN, bias: bool = True,
+                 lr_multiplier: float = 1.0, bias_init: float = 0.0) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_features, in_features))
-        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
-        self.scale = he_constant(in_features, gain)
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
+        self.bias = nn.Parameter(torch.full((out_features,), float(bias_init))) if bias else None
+        self.scale = he_constant(in_features, gain) * lr_multiplier
+        self.bias_scale = lr_multiplier
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight * self.scale, self.bias)
+        bias = self.bias * self.bias_scale if self.bias is not None else None
+        return F.linear(x, self.weight * self.scale, bias)
 
 
 class EqualizedConv2d(nn.Module):

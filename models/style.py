@@ -29,9 +29,10 @@ pooling; the reference blurs with [1, 3, 3, 1] and strides); at 4×4 the epilogu
 (Karras et al. 2018, Sec. 3; one extra feature map, groups of ``mbstd_group`` samples), a 3×3 convolution, a fully
 connected layer and the linear output.
 
-**Equalised learning rate** (Karras et al. 2018, Sec. 4.1) in every layer: weights are stored as ``N(0, 1) / λ``
-and multiplied at run time by ``λ / sqrt(fan_in)`` (λ: the layer's learning-rate multiplier), biases by ``λ``; so
-Adam's steps have the same scale in every layer. (Kept here until the house has one module of equalised layers.)
+**Equalised learning rate** (Karras et al. 2018, Sec. 4.1) in every layer (:mod:`models.equalized`, with gain 1:
+StyleGAN2 puts the √2 after the activation, :func:`leaky_relu`): weights are stored as ``N(0, 1) / λ`` and multiplied
+at run time by ``λ / sqrt(fan_in)`` (λ: the layer's learning-rate multiplier), biases by ``λ``; so Adam's steps have
+the same scale in every layer.
 Widths: ``width`` channels at every resolution (the reference: ``min(32768 / resolution, 512)``).
 """
 
@@ -43,6 +44,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from models.equalized import EqualizedConv2d, EqualizedLinear
+from models.minibatch_stddev import minibatch_stddev
 
 #: Sides the networks are built for (4×4 constant input, one resolution per doubling).
 SIDES = (8, 16, 32)
@@ -91,39 +95,33 @@ def leaky_relu(x: Tensor) -> Tensor:
     return F.leaky_relu(x, LEAKY_SLOPE) * LEAKY_GAIN
 
 
-class EqualizedLinear(nn.Module):
-    """``y = x (λ W / sqrt(fan_in))ᵀ + λ b``, ``W ~ N(0, 1) / λ`` (see the module docstring); optional leaky ReLU."""
+def dense(in_features: int, out_features: int, bias_init: float = 0.0, lr_multiplier: float = 1.0,
+          activation: bool = False) -> nn.Module:
+    """An equalised fully connected layer of gain 1 (:class:`models.equalized.EqualizedLinear`), optionally followed
+    by :func:`leaky_relu`."""
+    layer = EqualizedLinear(in_features, out_features, gain=1.0, lr_multiplier=lr_multiplier, bias_init=bias_init)
+    return nn.Sequential(layer, LeakyReLU()) if activation else layer
 
-    def __init__(self, in_features: int, out_features: int, bias_init: float = 0.0, lr_multiplier: float = 1.0,
-                 activation: bool = False) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
-        self.bias = nn.Parameter(torch.full((out_features,), float(bias_init)))
-        self.weight_gain = lr_multiplier / math.sqrt(in_features)
-        self.bias_gain = lr_multiplier
-        self.activation = activation
+
+class LeakyReLU(nn.Module):
+    """:func:`leaky_relu` as a layer."""
 
     def forward(self, x: Tensor) -> Tensor:
-        y = F.linear(x, self.weight * self.weight_gain, self.bias * self.bias_gain)
-        return leaky_relu(y) if self.activation else y
+        return leaky_relu(x)
 
 
-class EqualizedConv2d(nn.Module):
-    """A ``kernel``×``kernel`` convolution (same padding) with equalised learning rate, optionally after 2×2
-    average-pool downsampling, optionally followed by leaky ReLU."""
+class DiscriminatorConv(nn.Module):
+    """D's layer: optional 2×2 average-pool downsampling, an equalised ``kernel``×``kernel`` convolution of gain 1
+    (:class:`models.equalized.EqualizedConv2d`), optional :func:`leaky_relu`."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, activation: bool = True,
                  down: bool = False) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel, kernel))
-        self.bias = nn.Parameter(torch.zeros(out_channels))
-        self.weight_gain = 1.0 / math.sqrt(in_channels * kernel * kernel)
+        self.conv = EqualizedConv2d(in_channels, out_channels, kernel, gain=1.0)
         self.activation, self.down = activation, down
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.down:
-            x = F.avg_pool2d(x, 2)
-        y = F.conv2d(x, self.weight * self.weight_gain, self.bias, padding=self.weight.shape[-1] // 2)
+        y = self.conv(F.avg_pool2d(x, 2) if self.down else x)
         return leaky_relu(y) if self.activation else y
 
 
@@ -145,7 +143,7 @@ class StyleConv(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, up: bool = False) -> None:
         super().__init__()
-        self.affine = EqualizedLinear(w_dim, in_channels, bias_init=1.0)
+        self.affine = dense(w_dim, in_channels, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.noise_strength = nn.Parameter(torch.zeros(()))
@@ -169,7 +167,7 @@ class ToRGB(nn.Module):
 
     def __init__(self, in_channels: int, channels: int, w_dim: int) -> None:
         super().__init__()
-        self.affine = EqualizedLinear(w_dim, in_channels, bias_init=1.0)
+        self.affine = dense(w_dim, in_channels, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(channels, in_channels, 1, 1))
         self.bias = nn.Parameter(torch.zeros(channels))
         self.style_gain = 1.0 / math.sqrt(in_channels)
@@ -228,8 +226,8 @@ class MappingNetwork(nn.Module):
     def __init__(self, z_dim: int, w_dim: int, layers: int, lr_multiplier: float, w_avg_beta: float) -> None:
         super().__init__()
         sizes = [z_dim] + [w_dim] * layers
-        self.layers = nn.Sequential(*(EqualizedLinear(sizes[i], sizes[i + 1], lr_multiplier=lr_multiplier,
-                                                      activation=True) for i in range(layers)))
+        self.layers = nn.Sequential(*(dense(sizes[i], sizes[i + 1], lr_multiplier=lr_multiplier, activation=True)
+                                      for i in range(layers)))
         self.w_avg_beta = w_avg_beta
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
@@ -285,16 +283,10 @@ class StyleGenerator(nn.Module):
         return self.synthesis(ws, rng)
 
 
-def minibatch_stddev(x: Tensor, group_size: int) -> Tensor:
-    """Karras et al. 2018, Sec. 3: one feature map more, the standard deviation of each feature over a group of
-    samples averaged over features and pixels. The group is the largest divisor of the batch up to ``group_size``
-    (the reference requires the batch to be a multiple of it)."""
-    n, c, h, w = x.shape
-    group = max(size for size in range(1, min(group_size, n) + 1) if n % size == 0)
-    y = x.reshape(group, -1, c, h, w)
-    y = (y - y.mean(dim=0)).square().mean(dim=0).add(EPSILON).sqrt()  # (n / group, c, h, w)
-    y = y.mean(dim=(1, 2, 3)).reshape(-1, 1, 1, 1).repeat(group, 1, h, w)
-    return torch.cat([x, y], dim=1)
+def stddev_group(batch: int, group_size: int) -> int:
+    """The minibatch-stddev group: the largest divisor of the batch up to ``group_size`` (the reference requires the
+    batch to be a multiple of the group; this also takes a batch that is not)."""
+    return max(size for size in range(1, min(group_size, batch) + 1) if batch % size == 0)
 
 
 class StyleDiscriminator(nn.Module):
@@ -303,16 +295,16 @@ class StyleDiscriminator(nn.Module):
     def __init__(self, spec: StyleSpec) -> None:
         super().__init__()
         width = spec.width
-        self.from_rgb = EqualizedConv2d(spec.data_shape[0], width, 1)
+        self.from_rgb = DiscriminatorConv(spec.data_shape[0], width, 1)
         self.blocks = nn.Sequential(*(
-            nn.Sequential(EqualizedConv2d(width, width, 3), EqualizedConv2d(width, width, 3, down=True))
+            nn.Sequential(DiscriminatorConv(width, width, 3), DiscriminatorConv(width, width, 3, down=True))
             for _ in spec.resolutions[1:]))
         self.mbstd_group = spec.mbstd_group
-        self.conv = EqualizedConv2d(width + 1, width, 3)
-        self.fc = EqualizedLinear(width * 16, width, activation=True)
-        self.out = EqualizedLinear(width, 1)
+        self.conv = DiscriminatorConv(width + 1, width, 3)
+        self.fc = dense(width * 16, width, activation=True)
+        self.out = dense(width, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.blocks(self.from_rgb(x))
-        h = self.conv(minibatch_stddev(h, self.mbstd_group))
+        h = self.conv(minibatch_stddev(h, stddev_group(h.shape[0], self.mbstd_group)))
         return self.out(self.fc(h.flatten(start_dim=1))).squeeze(1)
