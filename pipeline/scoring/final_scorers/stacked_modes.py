@@ -1,7 +1,7 @@
 """Modes of Stacked MNIST (:mod:`pipeline.datasets.catalogue.stacked`) as VEEGAN and PacGAN count them
-(Srivastava et al. 2017, VEEGAN, Table 2; Lin et al. 2018, PacGAN, Tables 2-3): each channel of a generated image is
-classified by the digit classifier ``prepare`` trained on the real channels, the triple of digits is the image's
-mode (``Σ_c place_values[c]·d_c``), and of the 1,000 modes
+(Srivastava et al. 2017, VEEGAN, Table 2; Lin et al. 2018, PacGAN, Tables 2 and 3): each channel of a generated
+image is classified by the digit classifier ``prepare`` trained on the real channels, the triple of digits is the
+image's mode (``Σ_c place_values[c]·d_c``), and of the 1,000 modes
 
 - ``stacked_modes`` counts those covered, a mode being covered by at least one sample (both papers' rule);
 - ``stacked_kl`` is ``KL(p̂ ‖ U) = Σ_{k: p̂_k > 0} p̂_k log(p̂_k · K)`` in nats, ``p̂`` the histogram of the samples'
@@ -9,8 +9,9 @@ mode (``Σ_c place_values[c]·d_c``), and of the 1,000 modes
   contributing 0 (``0 log 0 = 0``), which is ``scipy.stats.entropy(p̂, U)``. Even a perfect generator scores
   about ``(K - 1) / (2N)`` (0.019 nats at N = 26,000) from sampling alone.
 
-Both papers score :data:`STACKED_SAMPLES` = 26,000 samples (PacGAN's ``num_test_sample``), whatever
-``eval.n_samples`` says; the evaluate stage then draws 26,000 samples of a stacked dataset's runs for every scorer
+The scorer classifies :data:`STACKED_SAMPLES` = 26,000 samples, whatever ``eval.n_samples`` says: PacGAN's
+``num_test_sample`` in VEEGAN's setting (its Table 2, 128,000 training images; its Table 3, in Unrolled GAN's
+setting, uses 25,600); the evaluate stage then draws 26,000 samples of a stacked dataset's runs for every scorer
 (each takes its first ``eval.n_samples`` or its own count).
 """
 
