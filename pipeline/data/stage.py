@@ -104,7 +104,7 @@ def classifier_images(raw: RawDataset, split: str) -> tuple[np.ndarray, np.ndarr
 
 def channel_images(x: np.ndarray, modes: np.ndarray, stacked: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Every channel of stacked images ``x`` (N, C, S, S) as a one-channel image (N·C, 1, S, S), row ``i·C + c``
-    being channel ``c`` of image ``i``, labelled with its digit ``d_c = ⌊y / place_values[c]⌋ mod digits``."""
+    being channel ``c`` of image ``i``, labelled with its digit ``d_c = ⌊mode / place_values[c]⌋ mod digits``."""
     place_values = np.asarray(stacked["place_values"], dtype=np.int64)
     digits = modes[:, None] // place_values % stacked["digits"]
     return x.reshape(-1, 1, *x.shape[2:]), digits.reshape(-1)
