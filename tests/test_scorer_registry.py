@@ -11,29 +11,27 @@ import textwrap
 import numpy as np
 import pytest
 
+import pipeline.scoring.final_scorers as final_scorers_package
 import pipeline.scoring.scorers as scorers_package
 from models.family import TASKS
 from pipeline.common.layout import reference_dir
 from pipeline.data.store import load_prepared
 from pipeline.scoring import registry
 from pipeline.scoring.conditions import TASK_CONDITIONS, conditions_for
+from pipeline.scoring.final_scorers import load_final_scorers
 from pipeline.scoring.registry import SCORERS, direction, in_training_scorer, metric_base, metric_order, register_scorer
 from pipeline.scoring.scorers.classifier import ClassifierScorer
 from tests.prepared_sources import with_sources, without_sources
 
 
-def _builtin(scorers: list) -> list:
-    """The scorers of pipeline.scoring.scorers (a session that imported the evaluate stage or the report also holds
-    those of pipeline.scoring.final_scorers)."""
-    return [cls for cls in scorers if cls.__module__.startswith(f"{scorers_package.__name__}.")]
-
-
 def test_every_module_of_the_scorers_package_registers_a_scorer_and_the_order_is_explicit():
-    modules = {f"{scorers_package.__name__}.{m.name}" for m in pkgutil.iter_modules(scorers_package.__path__)}
-    builtin = _builtin(SCORERS)
-    assert {cls.__module__ for cls in builtin} == modules
-    assert [cls.name for cls in builtin] == ["classifier", "class-conditional", "paired-translation", "super-resolution",
-                                            "unpaired-translation", "inception", "modes"]
+    load_final_scorers()
+    modules = {f"{package.__name__}.{m.name}" for package in (scorers_package, final_scorers_package)
+               for m in pkgutil.iter_modules(package.__path__)}
+    assert {cls.__module__ for cls in SCORERS} == modules
+    assert [cls.name for cls in SCORERS] == ["classifier", "class-conditional", "paired-translation", "super-resolution",
+                                            "unpaired-translation", "inception", "modes", "stacked-modes", "swd",
+                                            "ms_ssim"]
     assert [cls.order for cls in SCORERS] == sorted(cls.order for cls in SCORERS)
 
 
@@ -51,7 +49,8 @@ def test_a_new_module_in_the_package_is_a_new_scorer(tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "SCORERS", list(SCORERS))
     try:
         scorers_package.load_builtin_scorers()
-        assert [cls.name for cls in _builtin(registry.SCORERS)][-3:] == ["inception", "tiny", "modes"]
+        names = [cls.name for cls in registry.SCORERS]
+        assert names[names.index("inception"):names.index("modes") + 1] == ["inception", "tiny", "modes"]
         assert direction("tiny1k") == "max" and metric_order("tiny1k") < metric_order("modes1k")
     finally:
         sys.modules.pop(f"{scorers_package.__name__}.aaa_tiny", None)
