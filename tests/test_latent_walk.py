@@ -64,8 +64,10 @@ def _generators(variant: str, data: DataSpec) -> dict:
             "data": dataclasses.asdict(data), "final": {"generator": weights}, "best": {"generator": weights}}
 
 
-def test_an_unconditional_generator_has_one_walk_whose_ends_are_its_latents_samples():
-    generators = _generators("non-saturating", DataSpec("images", (1, 8, 8)))
+@pytest.mark.parametrize("n_classes", [0, 10])
+def test_an_unconditional_generator_has_one_walk_whose_ends_are_its_latents_samples(n_classes):
+    """Labelled data (digits) or not, an unconditional generator is asked for no labels."""
+    generators = _generators("non-saturating", DataSpec("images", (1, 8, 8), n_classes=n_classes))
     (walk,) = illustrations(generators)
     assert walk.images.shape == (WALK_ROWS, WALK_STEPS, 1, 8, 8) and not walk.row_labels
     sampler = figures_module.load_sampler(generators, "final")

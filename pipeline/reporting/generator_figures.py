@@ -38,8 +38,8 @@ def _generate(sampler: Sampler, z: torch.Tensor, labels: torch.Tensor | None) ->
 
 
 def latent_walk(sampler: Sampler, n_classes: int, rng: torch.Generator) -> Illustration:
-    """:data:`WALK_ROWS` walks of :data:`WALK_STEPS` points from one latent to another (row ``r`` of a
-    class-conditional generator asks for class ``r mod K`` all along)."""
+    """:data:`WALK_ROWS` walks of :data:`WALK_STEPS` points from one latent to another (with ``n_classes`` K > 0, a
+    class-conditional generator's, row ``r`` asks for class ``r mod K`` all along)."""
     family, dim = sampler.family, sampler.latent_dim
     start, end = family.sample_noise(WALK_ROWS, dim, rng), family.sample_noise(WALK_ROWS, dim, rng)
     path = slerp(start, end, torch.linspace(0.0, 1.0, WALK_STEPS))
@@ -74,8 +74,9 @@ def illustrations(generators: dict) -> tuple[Illustration, ...]:
     with torch.no_grad():
         rng = torch.Generator().manual_seed(FIGURE_SEED)
         if sampler.latent_dim and sampler.family.task in WALK_TASKS:
-            figures.append(latent_walk(sampler, data.n_classes, rng))
-            if sampler.family.task == "class-conditional":
+            conditional = sampler.family.task == "class-conditional"
+            figures.append(latent_walk(sampler, data.n_classes if conditional else 0, rng))
+            if conditional:
                 figures.append(across_classes(sampler, data.n_classes, rng))
         if isinstance(sampler.family, Illustrated):
             figures.extend(sampler.family.illustrations(sampler.module, sampler.latent_dim, data, rng))
