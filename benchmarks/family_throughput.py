@@ -18,11 +18,12 @@ divided by the reference's (``non-saturating``) rate *of the same repeat* (media
 compare. Images/s counts the real images D consumes: steps/s × k × batch. The budget column is the dataset's
 ``train.steps`` divided by the median rate: the training loop's time alone, without evaluation or Ray start-up.
 ``--image-sizes 16,32`` prepares the dataset at each size (``data.image_size``) and measures every variant at each,
-ratios taken within a size.
+ratios taken within a size; ``--at-end`` times the last steps of a run instead of the first (PGGAN at its final
+resolution, StackGAN's stage II: what most of their runs cost).
 
     python benchmarks/family_throughput.py --steps 200 --warmup 20 --repeats 3 --threads 1
     python benchmarks/family_throughput.py --dataset stacked-digits --image-sizes 8,16,32 \
-        --variants non-saturating,pggan,stylegan,stackgan --steps 30 --warmup 5 --repeats 3
+        --variants non-saturating,pggan,stylegan,stackgan --steps 30 --warmup 5 --repeats 3 --at-end
 
 Prints a table and writes ``benchmarks/results/family_throughput.json``.
 """
@@ -80,11 +81,14 @@ def parameter_counts(run) -> dict[str, int]:
     return {"generator": counts.pop("generator"), "discriminator": sum(counts.values())}
 
 
-def measure(job, prepared, steps: int, warmup: int) -> float:
-    """G steps per second of a fresh run of ``job`` over ``steps`` steps after ``warmup`` untimed ones."""
+def measure(job, prepared, steps: int, warmup: int, at_end: bool = False) -> float:
+    """G steps per second of a fresh run of ``job`` over ``steps`` steps after ``warmup`` untimed ones; with
+    ``at_end`` the run's progress says it is in its last ``warmup + steps`` steps (a growing G at its final
+    resolution, a stacked G in its last stage), with the images seen of a run that got there."""
     run, batches = create_run(job), training_batches(job, prepared)
     rng = torch.Generator().manual_seed(job.seed * 1_000_003 + 7919)
-    images = 0
+    first = max(0, job.train.steps - warmup - steps) if at_end else 0
+    images = first * job.train.batch_size * job.world_size
 
     def next_batch():
         nonlocal images
@@ -95,7 +99,7 @@ def measure(job, prepared, steps: int, warmup: int) -> float:
     for step in range(warmup + steps):
         if step == warmup:
             started = time.perf_counter()
-        run.step(next_batch, rng, Progress(step, job.train.steps, images))
+        run.step(next_batch, rng, Progress(first + step, job.train.steps, images))
     return steps / (time.perf_counter() - started)
 
 
@@ -121,9 +125,9 @@ def print_table(rows, reference: str) -> None:
     for row in rows:
         paired = row["paired_ratios"]
         spread = f"{row['paired_ratio']:.3f} [{min(paired):.3f}, {max(paired):.3f}]"
-        print(f"{row['image_size']:>4} {row['variant']:15} {row['family']:10} {row['k_d_steps']:>2} {row['params_g']:>9,} "
-              f"{row['params_d']:>9,} {row['steps_per_s']:>8.1f} {row['images_per_s']:>9.0f} {spread:>36} "
-              f"{row['budget_s']:>9.0f}")
+        print(f"{row['image_size']:>4} {row['variant']:15} {row['family']:10} {row['k_d_steps']:>2} "
+              f"{row['params_g']:>9,} {row['params_d']:>9,} {row['steps_per_s']:>8.1f} {row['images_per_s']:>9.0f} "
+              f"{spread:>36} {row['budget_s']:>9.0f}")
 
 
 def main() -> None:
@@ -136,6 +140,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--at-end", action="store_true", help="time the last steps of a run (a growing G's final "
+                        "resolution, a stacked G's last stage) instead of the first")
     parser.add_argument("--image-sizes", default="", help="comma-separated data.image_size values (default: params')")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "family_throughput.json"))
     args = parser.parse_args()
@@ -159,7 +165,7 @@ def main() -> None:
             runs = {variant: parameter_counts(create_run(job)) for variant, job in jobs.items()}
             for repeat in range(args.repeats):
                 for variant, job in jobs.items():
-                    rates[variant].append(measure(job, prepared, args.steps, args.warmup))
+                    rates[variant].append(measure(job, prepared, args.steps, args.warmup, args.at_end))
                     print(f"{size}×{size} repeat {repeat + 1}/{args.repeats} {variant}: {rates[variant][-1]:.2f} "
                           "steps/s", flush=True)
             os.chdir(ROOT)
@@ -172,7 +178,8 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "command": command, "dataset": args.dataset, "image_sizes": sizes, "reference": reference, "steps": args.steps,
-        "warmup_steps": args.warmup, "repeats": args.repeats, "threads": args.threads, "seed": args.seed,
+        "warmup_steps": args.warmup, "at_end": args.at_end, "repeats": args.repeats, "threads": args.threads,
+        "seed": args.seed,
         "cpu_count": os.cpu_count(), "machine": platform.machine(), "processor": platform.processor(),
         "python": platform.python_version(), "torch": torch.__version__,
         "load_average_1_5_15min": {"before": load_before, "after": os.getloadavg()}, "rows": rows}, indent=2) + "\n")
