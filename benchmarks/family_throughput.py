@@ -23,7 +23,7 @@ resolution, StackGAN's stage II: what most of their runs cost).
 
     python benchmarks/family_throughput.py --steps 200 --warmup 20 --repeats 3 --threads 1
     python benchmarks/family_throughput.py --dataset stacked-digits --image-sizes 8,16,32 \
-        --variants non-saturating,pggan,stylegan,stackgan --steps 30 --warmup 5 --repeats 3 --at-end
+        --variants non-saturating,pggan,stylegan,stackgan --steps 10 --warmup 2 --repeats 3 --at-end
 
 Prints a table and writes ``benchmarks/results/family_throughput.json``.
 """
