@@ -186,8 +186,12 @@ def test_dvc_metrics_and_plots_work(project):
     assert (project / "dvc_plots" / "index.html").is_file()
 
 
+#: What the project prepares (params.yaml's data.datasets, which the tiny params keep: every suite's datasets).
+PREPARED = tuple(yaml.safe_load((PROJECT / "params.yaml").read_text())["data"]["datasets"])
+
+
 def _per_dataset(stage: str) -> set[str]:
-    return {f"{stage}@{dataset}" for dataset in ("ring8", "digits")}
+    return {f"{stage}@{dataset}" for dataset in PREPARED}
 
 
 #: A valid change of each params section (or key) → exactly the stages whose declared inputs it changes (what `dvc
@@ -212,7 +216,7 @@ SECTION_CHANGES = {
     "benchmark": ("benchmark", {"seeds": [0, 1]}, {"train", "evaluate", "report"}),
     "suites": ("suites", {"later": {"datasets": ["ring8"], "variants": ["hinge"], "seeds": [0]}},
                {"train", "evaluate", "report"}),
-    "data.datasets": ("data", {"datasets": ["ring8", "digits", "grid25"]}, {"prepare@grid25", "features@grid25", "report"}),
+    "data.datasets": ("data", {"datasets": [*PREPARED, "grid25"]}, {"prepare@grid25", "features@grid25", "report"}),
     # A family's own options (no built-in family has any: dvc compares the values without loading them).
     "families": ("families", {"gan": {"some_option": 1}}, {"train", "evaluate", "tune", "study"}),
 }
