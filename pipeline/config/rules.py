@@ -117,7 +117,7 @@ def section_values(name: str, cls: type, raw: Any, source: str) -> dict[str, Any
     values = {}
     for key, value in raw.items():
         if key not in fields:
-            raise ConfigError(f"{source}: unknown key {name}.{printable(key)}; allowed keys in {name!r}: "
+            raise ConfigError(f"{source}: unknown key {printable(name)}.{printable(key)}; allowed keys in {name!r}: "
                               f"{', '.join(fields)}")
         try:
             values[key] = check_value(f"{name}.{key}", value, hints[key], fields[key].metadata)
