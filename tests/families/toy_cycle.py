@@ -30,8 +30,9 @@ from models.family import (Batch, DataSpec, FAMILIES, FamilyError, Hyperparamete
                            Variant, register_family, register_variant)
 from models.losses import LeastSquaresLoss
 from models.options import option
-from tests.families.toy_parts import (TOY_READS, AdamSettings, ToyMLP, ToyRun, TranslatorFamily, adam_settings, floats,
-                                      frozen, update)
+from models.translation import (AdamSettings, NamedNetworksRun, TranslatorFamily, adam_settings, floats, frozen,
+                                update)
+from tests.families.toy_parts import TOY_READS, ToyMLP
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def translator(settings: CycleSettings, data: DataSpec, reverse: bool) -> ToyMLP
     return ToyMLP(math.prod(source), target, settings.width, squash=True)
 
 
-class CycleRun(ToyRun):
+class CycleRun(NamedNetworksRun):
     def __init__(self, settings: CycleSettings, data: DataSpec, context: RunContext) -> None:
         self.settings = settings
         super().__init__(lambda: {"g_ab": translator(settings, data, False), "g_ba": translator(settings, data, True),

@@ -21,7 +21,8 @@ from models.family import register_family, register_variant
 from models.losses import NonSaturatingLoss
 from models.options import option
 from models.step import Objective, train_step
-from tests.families.toy_parts import TOY_READS, AdamSettings, ToyFamily, ToyMLP, ToyRun, adam_settings
+from models.translation import AdamSettings, NamedNetworksFamily, NamedNetworksRun, adam_settings
+from tests.families.toy_parts import TOY_READS, ToyMLP
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def generator_of(settings: GANSettings, data: DataSpec) -> ToyMLP:
     return ToyMLP(settings.z_dim, data.shape, settings.width, squash=data.kind == "images")
 
 
-class ToyGANRun(ToyRun):
+class ToyGANRun(NamedNetworksRun):
     def __init__(self, settings: GANSettings, data: DataSpec, context: RunContext) -> None:
         self.settings = settings
         super().__init__(lambda: {"generator": generator_of(settings, data),
@@ -57,7 +58,7 @@ class ToyGANRun(ToyRun):
                           self.settings.k, rng=rng, progress=progress).as_dict()
 
 
-class ToyGANFamily(ToyFamily):
+class ToyGANFamily(NamedNetworksFamily):
     name = "toy-gan"
     task = "unconditional"
     reference = "Goodfellow et al. 2014, Algorithm 1 (non-saturating G loss)"

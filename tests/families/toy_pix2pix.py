@@ -23,8 +23,9 @@ from models.family import Batch, DataSpec, FAMILIES, Hyperparameters, Progress, 
 from models.family import register_family, register_variant
 from models.losses import NonSaturatingLoss
 from models.options import option
-from tests.families.toy_parts import (TOY_READS, AdamSettings, SupervisedObjective, ToyMLP, ToyRun,
-                                      TranslatorFamily, adam_settings, supervised_step)
+from models.translation import (AdamSettings, NamedNetworksRun, SupervisedObjective, TranslatorFamily, adam_settings,
+                                supervised_step)
+from tests.families.toy_parts import TOY_READS, ToyMLP
 
 #: Isola et al. 2017, Sec. 3.1: "noise in the form of dropout, applied on several layers of our generator".
 DROPOUT = 0.5
@@ -57,7 +58,7 @@ def generator_of(settings: Pix2PixSettings, data: DataSpec) -> ToyMLP:
     return ToyMLP(math.prod(data.source_shape or ()), data.shape, settings.width, squash=True, dropout=DROPOUT)
 
 
-class Pix2PixRun(ToyRun):
+class Pix2PixRun(NamedNetworksRun):
     def __init__(self, settings: Pix2PixSettings, data: DataSpec, context: RunContext) -> None:
         super().__init__(lambda: {"generator": generator_of(settings, data), "discriminator": PairCritic(data, settings.width)},
                          {"generator": ("generator",), "discriminator": ("discriminator",)}, settings.adam,

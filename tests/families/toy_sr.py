@@ -21,8 +21,9 @@ from models.family import (Batch, DataSpec, FAMILIES, FamilyError, Hyperparamete
                            RunContext, Variant, register_family, register_variant)
 from models.losses import NonSaturatingLoss
 from models.options import option
-from tests.families.toy_parts import (TOY_READS, AdamSettings, SupervisedObjective, ToyMLP, ToyRun,
-                                      TranslatorFamily, adam_settings, supervised_step)
+from models.translation import (AdamSettings, NamedNetworksRun, SupervisedObjective, TranslatorFamily, adam_settings,
+                                supervised_step)
+from tests.families.toy_parts import TOY_READS, ToyMLP
 
 #: Ledig et al. 2017, Sec. 3.2: Adam with β₁ = 0.9 and a learning rate of 10⁻⁴.
 SRGAN_ADAM = OptimiserDefaults(lr_g=1.0e-4, lr_d=1.0e-4, betas=(0.9, 0.999))
@@ -58,7 +59,7 @@ def generator_of(settings: SRSettings, data: DataSpec) -> Upsampler:
     return Upsampler(data.shape[0], data.shape[1:], settings.width)
 
 
-class SRRun(ToyRun):
+class SRRun(NamedNetworksRun):
     def __init__(self, settings: SRSettings, data: DataSpec, context: RunContext) -> None:
         super().__init__(lambda: {"generator": generator_of(settings, data),
                                   "discriminator": ToyMLP(math.prod(data.shape), (), settings.width)},
