@@ -125,6 +125,16 @@ def test_data_a_baseline_cannot_take_is_refused_in_one_line(family, data, messag
         family.check_data(data)
 
 
+def test_suites_list_the_baselines_beside_gans_with_their_train_settings():
+    suites = {"sr": {"title": "SR", "task": "super-resolution", "datasets": ["digits-sr2", "digits-sr4", "photos-sr4"],
+                     "variants": ["bicubic"], "seeds": [0], "train": GAN_TRAIN},
+              "unpaired": {"title": "A ↔ B", "task": "unpaired-translation", "datasets": ["digits2bold"],
+                           "variants": ["identity"], "seeds": [0], "train": GAN_TRAIN}}
+    runs = tiny_config(suites=suites, benchmark={"suites": ["sr", "unpaired"]}).benchmark_runs()
+    assert {run for run in runs if run[1] in BASELINES} == {("digits-sr2", "bicubic", 0), ("digits-sr4", "bicubic", 0),
+                                                            ("photos-sr4", "bicubic", 0), ("digits2bold", "identity", 0)}
+
+
 def test_a_search_over_a_baseline_is_refused():
     with pytest.raises(ConfigError, match="which family identity .* does not read; it reads no shared key"):
         check_reads((Dimension("lr_g", "loguniform", 1e-5, 1e-3),), ("identity",), "tune")
