@@ -2,7 +2,7 @@
 noise (spherical interpolations between two latents, :mod:`analysis.latent_walk`; for a class-conditional
 generator also one latent across the classes), and the figures a family draws of its own structure
 (:class:`models.illustration.Illustrated`: a style-mixing grid, a growing G at every resolution, a stacked G's
-stages).
+stages), and a translation's inputs, outputs and targets (:mod:`.translation_figures`).
 
 Every noise vector comes from :data:`FIGURE_SEED`, so the figures of one run are the same at every report and the
 figures of two runs show the same latents. A run whose generator file is not in this checkout has no figures.
@@ -18,10 +18,13 @@ import torch
 from analysis.latent_walk import slerp
 from analysis.plots import labelled_grid_png
 from analysis.report import Figure
+from models.families import get_family
 from models.family import DataSpec
 from models.illustration import Illustrated, Illustration
 from models.plain import from_plain
 from pipeline.common.layout import generators_file
+from pipeline.data.store import load_prepared
+from pipeline.reporting.translation_figures import TRANSLATION_TASKS, translation_figure
 from pipeline.scoring.sampling import Sampler, load_sampler
 
 FIGURE_SEED = 1234
@@ -84,14 +87,17 @@ def illustrations(generators: dict) -> tuple[Illustration, ...]:
 
 
 def generator_figures(dataset: str, variant: str, seed: int, figures_dir: Path) -> list[Figure]:
-    """The figures of :func:`illustrations` for one run, written to ``figures_dir`` (none without its generator
-    file)."""
+    """The figures of :func:`illustrations` for one run, and of a translation or super-resolution run its held-out
+    inputs, outputs and targets (:mod:`.translation_figures`, from the prepared data), written to ``figures_dir``
+    (none without its generator file)."""
     path = generators_file(dataset, variant, seed)
     if not path.is_file():
         return []
     generators = torch.load(path, map_location="cpu", weights_only=True)
+    translated = (translation_figure(generators, load_prepared(dataset))
+                  if get_family(generators["family"]).task in TRANSLATION_TASKS else None)
     figures = []
-    for figure in illustrations(generators):
+    for figure in (*illustrations(generators), *([translated] if translated is not None else [])):
         target = figures_dir / f"{figure.name}-{variant}-seed{seed}.png"
         labelled_grid_png(figure.images.numpy(), target, f"{dataset} · {variant} · seed {seed}: {figure.title}",
                           figure.row_labels, figure.column_labels)
