@@ -1,18 +1,19 @@
 """The U-Net generator of pix2pix (Isola et al. 2017, Sec. 3.2.1 and appendix 6.1.1; the authors' ``UnetGenerator``
-in junyanz/pytorch-CycleGAN-and-pix2pix ``models/networks.py``): an encoder-decoder with skip connections that
-concatenate encoder layer i to decoder layer n − i.
+in junyanz/pytorch-CycleGAN-and-pix2pix ``models/networks.py``): an encoder-decoder whose skip connections
+concatenate encoder layer i's output to decoder layer n − 1 − i's input (the paper's "layer i and layer n − i").
 
 * **Encoder**: n = log2(side) 4×4 stride-2 convolutions (padding 1) down to 1×1; layer i has ``width · min(2^i, 8)``
   channels (C64-C128-C256-C512-C512… at width 64). Each but the first starts with LeakyReLU(0.2); BatchNorm follows
-  each but the first (the paper: "not applied to the first C64 layer") and the innermost (the authors' code: a 1×1
-  map has no spatial statistics).
+  each but the first (the paper: "not applied to the first C64 layer") and the innermost (the authors' code: at
+  the paper's batch size 1, BatchNorm would zero the 1×1 map).
 * **Decoder**: n 4×4 stride-2 transposed convolutions, each after ReLU; layer j maps to the channels of encoder
   layer n − 2 − j, BatchNorm, and is concatenated with that encoder layer's output (skip first, as the authors'
   ``torch.cat([x, model(x)], 1)``); the last maps to the output channels, then tanh.
 * **Noise** (Sec. 3.1): dropout 0.5 after the BatchNorm of the first three decoder layers (the paper's CD512-CD1024-
-  CD1024; never the output layer, so two at 8×8), inverted (Srivastava et al. 2014), masks drawn from the ``noise``
-  generator passed to :meth:`UNetGenerator.forward` -- the training step's RNG, so a resumed run draws the same
-  masks. Without a generator, or in eval mode, there is no dropout.
+  CD1024; never the output layer, so two at 8×8; the authors' code puts them one layer further out, on the three
+  ngf·8 layers after the innermost, which small images do not have), inverted (Srivastava et al. 2014), masks
+  drawn from the ``noise`` generator passed to :meth:`UNetGenerator.forward` -- the training step's RNG, so a
+  resumed run draws the same masks. Without a generator, or in eval mode, there is no dropout.
 
 Convolutions have a bias only where no BatchNorm follows (the first and innermost encoder layers, the output layer;
 the authors' code leaves it off the first two as well). Weights N(0, 0.02), BatchNorm scale N(1, 0.02) (the authors'
@@ -39,7 +40,7 @@ def encoder_channels(image_size: int, width: int) -> list[int]:
 
 
 def dropped(h: Tensor, p: float, noise: torch.Generator) -> Tensor:
-    """Inverted dropout: each unit kept with probability 1 − p (mask drawn from ``noise``) and scaled by 1/(1 − p)."""
+    """Inverted dropout: each unit kept with probability 1 − p (the mask drawn from ``noise``), scaled by 1/(1 − p)."""
     keep = torch.rand(h.shape, generator=noise, device=h.device) >= p
     return h * keep / (1.0 - p)
 

@@ -119,7 +119,8 @@ def test_the_unet_at_256_is_the_papers_generator():
     up = [m for m in generator.decoder.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
     assert [m.out_channels for m in down] == [64, 128, 256, 512, 512, 512, 512, 512]
     assert [m.in_channels for m in up] == [512, 1024, 1024, 1024, 1024, 512, 256, 128] and up[-1].out_channels == 3
-    assert [any(isinstance(m, torch.nn.BatchNorm2d) for m in layer) for layer in generator.encoder] == [False] + [True] * 6 + [False]
+    normed = [any(isinstance(m, torch.nn.BatchNorm2d) for m in layer) for layer in generator.encoder]
+    assert normed == [False] + [True] * 6 + [False]
     assert generator.dropout_layers == 3 and generator.dropout == 0.5
     assert sum(p.numel() for p in generator.parameters()) == 54_414_531
 
@@ -186,9 +187,9 @@ def test_one_step_is_the_halved_d_update_then_g_on_adversarial_plus_lambda_l1():
     stats = run.step(lambda: {"source": source, "x": x}, torch.Generator().manual_seed(5), Progress(0, 1, 0))
     fake = g0(source, noise=torch.Generator().manual_seed(5))
     pair = {"source": source}
-    loss_d = 0.5 * (bce(d0(x, pair), 1) + bce(d0(fake.detach(), pair), 0))
-    assert stats["loss_d"] == pytest.approx(loss_d.item(), rel=1e-5)
-    expected_d = dict(_trained_copy(d0, lambda d: 0.5 * (bce(d(x, pair), 1) + bce(d(fake.detach(), pair), 0)), settings))
+    d_objective = lambda d: 0.5 * (bce(d(x, pair), 1) + bce(d(fake.detach(), pair), 0))  # noqa: E731
+    assert stats["loss_d"] == pytest.approx(d_objective(d0).item(), rel=1e-5)
+    expected_d = dict(_trained_copy(d0, d_objective, settings))
     for name, p in run.nets["discriminator"].named_parameters():
         torch.testing.assert_close(p, expected_d[name])
     d1 = copy.deepcopy(run.nets["discriminator"])
@@ -255,6 +256,8 @@ def test_data_and_run_settings_the_networks_cannot_take_are_refused():
         FAMILY.create(settings, data, RunContext(ema_decay=0.999))
 
 
+#: What the family sees of edges2digits at 8×8: Sobel edges (1 channel) → digit (1 channel).
+FAMILY_DATA = DataSpec("images", (1, 8, 8), 10, source_shape=(1, 8, 8), pairing="paired")
 #: Width 4 keeps a step in milliseconds; 6 steps with a checkpoint at step 3 (the resume point).
 CONFIG = tiny_config(model={"width": 4})
 #: 200 steps at 8×8 (a few seconds), scored once at the end on 100 held-out pairs.
@@ -281,11 +284,24 @@ def test_the_family_trains_through_the_loop_on_edges2digits_and_resumes_exactly(
     assert ("loss/d" in straight.metric_names(history[-1])) == (variant == "pix2pix")
     resumed = stopped_and_resumed(CONFIG, variant, "edges2digits", tmp_path / "ckpt")
     expected, observed = _tensors(straight.model.state_dict()), _tensors(resumed.model.state_dict())
-    assert set(observed) == set(expected) and any(".discriminator." in key for key in expected) == (variant == "pix2pix")
+    assert set(observed) == set(expected)
+    assert any(".discriminator." in key for key in expected) == (variant == "pix2pix")
     for key, value in observed.items():
         assert torch.equal(value, expected[key]), key
-    timeless = [[{k: v for k, v in row.items() if k != "steps_per_s"} for row in run.history] for run in (straight, resumed)]
+    timeless = [[{k: v for k, v in row.items() if k != "steps_per_s"} for row in run.history]
+                for run in (straight, resumed)]
     assert timeless[0] == timeless[1]
+    assert_the_evaluation_rebuilds_the_sampler(straight)
+
+
+def assert_the_evaluation_rebuilds_the_sampler(training):
+    """G rebuilt from the settings and its weights in the state (BatchNorm statistics included), as the evaluation
+    loads a generator file, samples as the trained G in eval mode."""
+    rebuilt = FAMILY.build_sampler(training.job.settings, FAMILY_DATA)
+    rebuilt.load_state_dict(FAMILY.sampler_weights(training.model.state_dict()))
+    source = torch.rand(5, 1, 8, 8) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(rebuilt.eval()(source), training.model.sampler().eval()(source))
 
 
 def test_a_short_training_beats_its_own_input_on_l1_to_the_target(project):

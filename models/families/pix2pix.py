@@ -17,9 +17,10 @@ Translation with Conditional Adversarial Networks"). Networks: :mod:`models.unet
   settings leave ``l1_weight`` out (None) and changing it retrains no L1 run.
 
 **Evaluation** samples G in eval mode: no dropout, BatchNorm with its running statistics, so a sample is a
-deterministic function of the source. The paper keeps dropout and the test batch's statistics at test time (Sec.
-3.1, 3.3) and notes that the dropout's stochasticity is minor; the house scores a translator as a function (L1,
-PSNR, SSIM to the target), and its sampling draws no noise where latent_dim is 0. Sizes: ``model.width`` is the
+deterministic function of the source. The paper runs G at test time as in training, with dropout and the test
+batch's statistics (Sec. 3.3), and observes "only minor stochasticity" from the dropout (Sec. 3.1); the house
+scores a translator as a function (L1, PSNR, SSIM to the target) whose output must not depend on which other
+sources share its batch, and its sampling draws no noise where latent_dim is 0. Sizes: ``model.width`` is the
 first layer's channels of G and D (the paper's 64); CPU runs take small widths. Square images of a power-of-two side
 of at least 8; ``source`` and ``x`` may have different channel counts.
 """
@@ -39,7 +40,8 @@ from models.losses import NonSaturatingLoss
 from models.options import option
 from models.patchgan import PatchDiscriminator
 from models.scheduled_run import ScheduledRun
-from models.translation import AdamSettings, SupervisedObjective, TranslatorFamily, adam_settings, floats, supervised_step, update
+from models.translation import (AdamSettings, SupervisedObjective, TranslatorFamily, adam_settings, floats,
+                                supervised_step, update)
 from models.unet import UNetGenerator
 
 #: The variant of Table 1's "L1" row: G on L_L1 alone, no D.
