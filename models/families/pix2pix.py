@@ -144,7 +144,7 @@ class Pix2PixFamily(TranslatorFamily):
                               f"(the U-Net halves it down to 1×1), got shape {shape}")
 
     def resolve(self, variant: Variant, hyper: Hyperparameters, data: DataSpec, world_size: int) -> Pix2PixSettings:
-        refuse_other_training(self.name, hyper)
+        refuse_settings_outside_the_recipe(self.name, hyper)
         options = hyper.options or Pix2PixOptions()
         return Pix2PixSettings(width=hyper.network.width,
                                l1_weight=None if variant.name == L1_VARIANT else options.l1_weight,
@@ -160,7 +160,7 @@ class Pix2PixFamily(TranslatorFamily):
         return build_generator(settings, data)
 
 
-def refuse_other_training(family: str, hyper: Hyperparameters) -> None:
+def refuse_settings_outside_the_recipe(family: str, hyper: Hyperparameters) -> None:
     """Refuse the shared optimiser and loss keys the paper's recipe has no place for: another optimiser, a separate
     D rate, several D steps per G step, a regulariser."""
     chosen = hyper.optimiser
