@@ -96,7 +96,9 @@ def test_the_unet_maps_the_source_to_an_image_of_its_side_in_the_tanh_range(side
 @pytest.mark.parametrize("inputs, outputs", CHANNELS)
 def test_the_skips_carry_the_input_past_a_cut_bottleneck(side, inputs, outputs):
     """With the innermost (1×1) layer's weights at zero nothing passes the bottleneck, yet every output pixel still
-    depends on the input: through the skip connections alone."""
+    depends on the input: through the skip connections alone. Seeded: a ReLU of a random tiny network can be off at
+    one pixel for one input, and the test is about the wiring, not about such draws."""
+    torch.manual_seed(side * 10 + inputs * 3 + outputs)
     generator = UNetGenerator(inputs, outputs, side, width=4).eval()
     with torch.no_grad():
         for parameter in generator.encoder[-1].parameters():
