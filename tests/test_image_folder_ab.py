@@ -81,7 +81,8 @@ def test_image_folder_pairs_are_resized_as_image_folder_resizes(tmp_path):
 @pytest.mark.parametrize("only_a, only_b, problem", [
     (["x.png"], [], "1 files of A/ have no partner in B/: x.png"),
     (["p.png", "q.png", "r.png", "s.png", "t.png"], ["zz.png"],
-     "5 files of A/ have no partner in B/: p.png, q.png, r.png and 2 more; 1 files of B/ have no partner in A/: zz.png"),
+     "5 files of A/ have no partner in B/: p.png, q.png, r.png and 2 more; "
+     "1 files of B/ have no partner in A/: zz.png"),
 ])
 def test_unmatched_names_are_refused_naming_a_few(pairs_folder, only_a, only_b, problem):
     root = pairs_folder / "image-folder-pairs"
@@ -137,7 +138,7 @@ def test_image_folder_domains_take_any_counts_and_sizes(tmp_path):
     for index in range(12):
         write(root / "B", f"b{index}.jpg" if index % 3 else f"b{index}.png", coded_image(index, 20, 1))
     data = load("image-folder-domains", tmp_path)
-    assert (len(data.train_source), len(data.test_source)) == (6, 1) and (len(data.train_x), len(data.test_x)) == (10, 2)
+    assert (len(data.train_source), len(data.test_source), len(data.train_x), len(data.test_x)) == (6, 1, 10, 2)
     assert data.train_x.shape[1:] == data.train_source.shape[1:] == (3, 8, 8) and data.train_y is None
     sources = np.concatenate([data.train_source, data.test_source])
     assert sorted(sources[:, 0, 0, 0].tolist()) == pytest.approx([model_value(10 * i) for i in range(7)])
