@@ -18,7 +18,7 @@ from tests.conftest import tiny_config
 BUILT_IN = ("cifar10", "digits", "digits-sr2", "digits-sr4", "digits2bold", "digits2mnist", "edges2digits",
             "edges2fashion-mnist", "edges2mnist", "fashion-mnist", "fashion-mnist-sr2", "fashion-mnist-sr4", "grid25",
             "image-folder", "image-folder-domains", "image-folder-pairs", "inpaint-digits", "inpaint-fashion-mnist",
-            "inpaint-mnist", "mnist", "mnist-sr2", "mnist-sr4", "photos-sr4", "ring8")
+            "inpaint-mnist", "mnist", "mnist-sr2", "mnist-sr4", "photos-sr2", "photos-sr4", "ring8")
 
 
 def test_the_catalogue_registers_every_built_in_dataset():

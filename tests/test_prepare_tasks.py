@@ -98,7 +98,7 @@ def test_training_arrays_give_each_task_its_keys(task_data, dataset, task, keys)
      "edges2digits, edges2fashion-mnist, edges2mnist"),
     ("edges2digits", "unpaired-translation", "a second image domain drawn independently of x", "digits2bold"),
     ("digits2bold", "super-resolution", "low-resolution inputs paired with x",
-     "digits-sr2, digits-sr4, fashion-mnist-sr2, fashion-mnist-sr4, mnist-sr2, mnist-sr4, photos-sr4"),
+     "digits-sr2, digits-sr4, fashion-mnist-sr2, fashion-mnist-sr4, mnist-sr2, mnist-sr4, photos-sr2, photos-sr4"),
     ("digits-sr2", "paired-translation", "input images paired row by row with x, of x's size", "edges2digits"),
     ("ring8", "class-conditional", "class labels (y)", "cifar10, digits"),
 ])

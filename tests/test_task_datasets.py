@@ -141,6 +141,13 @@ def test_photos_sr4_crops_the_photographs_and_holds_one_out():
     np.testing.assert_array_equal(data.train_x, load("photos-sr4", image_size=8).train_x)
 
 
+def test_photos_sr2_is_the_same_crops_downsampled_by_two():
+    data, by_four = load("photos-sr2", image_size=16), load("photos-sr4", image_size=16)
+    np.testing.assert_array_equal(data.test_x, by_four.test_x)
+    assert data.test_source.shape == (256, 3, 8, 8)
+    np.testing.assert_allclose(data.test_source, pil_bicubic(data.test_x, 2), atol=TOLERANCE)
+
+
 MNIST = Path("/work/shared/datasets/mnist")
 
 

@@ -8,9 +8,9 @@ Generative Adversarial Network", Sec. 3.1: LR images made by bicubic downsamplin
 - ``mnist-sr2``, ``mnist-sr4``, ``fashion-mnist-sr2``, ``fashion-mnist-sr4``: the same of MNIST and Fashion-MNIST
   (labelled, their official splits), from their IDX files (``data.paths.mnist`` / ``data.paths.fashion-mnist``,
   else under ``data.root``); 28×28 images resized to ``data.image_size`` first (32 keeps their detail).
-- ``photos-sr4``: :data:`CROPS_PER_PHOTO` random ``image_size`` crops (seed :data:`SEED`) of each RGB photograph
-  bundled with scikit-image, at its own resolution; the test split is the crops of a photograph the training split
-  never sees (:data:`TEST_PHOTOS`), as SR benchmarks hold out whole images. Unlabelled.
+- ``photos-sr2``, ``photos-sr4``: :data:`CROPS_PER_PHOTO` random ``image_size`` crops (seed :data:`SEED`) of each
+  RGB photograph bundled with scikit-image, at its own resolution; the test split is the crops of a photograph the
+  training split never sees (:data:`TEST_PHOTOS`), as SR benchmarks hold out whole images. Unlabelled.
 """
 
 from __future__ import annotations
@@ -71,10 +71,11 @@ def load_photos_sr(scale: int, data: DataSettings) -> RawDataset:
     return low_resolution(name, photos, scale)
 
 
-for _base in LABELLED_BASES:
-    for _scale in (2, 4):
+for _scale in (2, 4):
+    for _base in LABELLED_BASES:
         register_dataset(Dataset(f"{_base}-sr{_scale}", "images", CONDITIONAL + ("super-resolution",),
                                  partial(load_base_sr, _base, _scale), provides=("x", "y", "source"),
                                  pairing="paired", n_classes=10, scale=_scale, reference=SRGAN))
-register_dataset(Dataset("photos-sr4", "images", ("unconditional", "super-resolution"), partial(load_photos_sr, 4),
-                         provides=("x", "source"), pairing="paired", channels=3, scale=4, reference=SRGAN))
+    register_dataset(Dataset(f"photos-sr{_scale}", "images", ("unconditional", "super-resolution"),
+                             partial(load_photos_sr, _scale), provides=("x", "source"), pairing="paired", channels=3,
+                             scale=_scale, reference=SRGAN))
