@@ -15,8 +15,10 @@ from pipeline.datasets import dataset_names, get_dataset
 from pipeline.datasets.registry import Dataset, DatasetError, register_dataset
 from tests.conftest import tiny_config
 
-BUILT_IN = ("cifar10", "digits", "digits-sr2", "digits-sr4", "digits2bold", "edges2digits", "edges2fashion-mnist",
-            "edges2mnist", "fashion-mnist", "grid25", "image-folder", "mnist", "photos-sr4", "ring8")
+BUILT_IN = ("cifar10", "digits", "digits-sr2", "digits-sr4", "digits2bold", "digits2mnist", "edges2digits",
+            "edges2fashion-mnist", "edges2mnist", "fashion-mnist", "fashion-mnist-sr2", "fashion-mnist-sr4", "grid25",
+            "image-folder", "image-folder-domains", "image-folder-pairs", "inpaint-digits", "inpaint-fashion-mnist",
+            "inpaint-mnist", "mnist", "mnist-sr2", "mnist-sr4", "photos-sr2", "photos-sr4", "ring8")
 
 
 def test_the_catalogue_registers_every_built_in_dataset():
@@ -69,6 +71,11 @@ def test_the_provisional_spec_of_each_kind_of_dataset():
                                                                                               "unpaired", 10)
     photos = get_dataset("photos-sr4").provisional(data)
     assert (photos.shape, photos.source_shape, photos.pairing) == ((3, 16, 16), (3, 4, 4), "paired")
+    folders = {name: get_dataset(name).provisional(data) for name in ("image-folder-pairs", "image-folder-domains")}
+    assert {name: (spec.shape, spec.source_shape, spec.pairing, spec.n_classes) for name, spec in folders.items()} == {
+        "image-folder-pairs": ((3, 16, 16), (3, 16, 16), "paired", 0),
+        "image-folder-domains": ((3, 16, 16), (3, 16, 16), "unpaired", 0)}
+    assert get_dataset("mnist-sr4").provisional(data).source_shape == (1, 4, 4)
 
 
 def test_a_dataset_of_a_test_module_is_usable_without_edits_elsewhere(in_tmp):

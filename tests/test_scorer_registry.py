@@ -30,8 +30,8 @@ def test_every_module_of_the_scorers_package_registers_a_scorer_and_the_order_is
                for m in pkgutil.iter_modules(package.__path__)}
     assert {cls.__module__ for cls in SCORERS} == modules
     assert [cls.name for cls in SCORERS] == ["classifier", "class-conditional", "paired-translation", "super-resolution",
-                                            "unpaired-translation", "inception", "modes", "stacked-modes", "swd",
-                                            "ms_ssim"]
+                                            "luminance", "unpaired-translation", "inception", "modes", "stacked-modes",
+                                            "swd", "ms_ssim"]
     assert [cls.order for cls in SCORERS] == sorted(cls.order for cls in SCORERS)
 
 

@@ -4,6 +4,7 @@
 - :func:`sobel_edges`: the Sobel gradient magnitude, the edge maps of paired translation data.
 - :func:`bicubic_downsample`: the low-resolution inputs of super-resolution data.
 - :func:`dilate`: grey dilation, the restyle of an unpaired domain ("bold" strokes).
+- :func:`fill_square`: a square block set to one value per channel, the masked inputs of inpainting data.
 - :func:`held_out`: a stratified test mask with a fixed seed.
 """
 
@@ -65,6 +66,14 @@ def dilate(images: np.ndarray, width: int) -> np.ndarray:
     before, after = (width - 1) // 2, width // 2
     padded = F.pad(batch, (before, after, before, after), value=-1.0)
     return F.max_pool2d(padded, kernel_size=width, stride=1).numpy()
+
+
+def fill_square(images: np.ndarray, top: int, left: int, side: int, fill: np.ndarray) -> np.ndarray:
+    """A copy of ``images`` (N, C, H, W) whose rows ``top … top + side - 1`` and columns ``left … left + side - 1``
+    hold ``fill[c]`` in every channel ``c`` (the region a context encoder must fill in, Pathak et al. 2016)."""
+    masked = np.array(images, dtype=np.float32, copy=True)
+    masked[:, :, top : top + side, left : left + side] = np.asarray(fill, dtype=np.float32)[:, None, None]
+    return masked
 
 
 def held_out(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:

@@ -120,7 +120,8 @@ SCORING_CODE = ("models", "pipeline/scoring", "pipeline/features/inception.py", 
                 "analysis/features.py", "analysis/progress.py", "analysis/frechet.py", "analysis/inception_score.py",
                 "analysis/classifier.py", "analysis/inception.py", "analysis/kid.py", "analysis/precision_recall.py",
                 "analysis/density_coverage.py", "analysis/neighbours.py", "analysis/pixel_error.py", "analysis/ssim.py",
-                "analysis/bicubic.py", "analysis/cycle.py", "analysis/sliced_wasserstein.py", "analysis/ms_ssim.py")
+                "analysis/bicubic.py", "analysis/cycle.py", "analysis/sliced_wasserstein.py", "analysis/ms_ssim.py",
+                "analysis/luminance.py")
 
 
 @functools.cache

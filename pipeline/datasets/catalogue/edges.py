@@ -11,28 +11,20 @@ downloaded, and a base whose files are absent fails naming the files and the fol
 from __future__ import annotations
 
 from functools import partial
-from typing import Callable
 
-from pipeline.datasets.catalogue.digits import CONDITIONAL, load_digits
-from pipeline.datasets.catalogue.idx import load_idx_dataset
+from pipeline.datasets.bases import read_base
+from pipeline.datasets.catalogue.digits import CONDITIONAL
 from pipeline.datasets.pixels import sobel_edges
-from pipeline.datasets.registry import Dataset, DatasetError, DataSettings, RawDataset, register_dataset
+from pipeline.datasets.registry import Dataset, DataSettings, RawDataset, register_dataset
 
-BASES: dict[str, tuple[str, Callable[[DataSettings], RawDataset]]] = {
-    "edges2digits": ("digits", load_digits),
-    "edges2mnist": ("mnist", partial(load_idx_dataset, "mnist")),
-    "edges2fashion-mnist": ("fashion-mnist", partial(load_idx_dataset, "fashion-mnist")),
-}
+#: Each dataset and the base (:data:`pipeline.datasets.bases.IMAGE_BASES`) it is made from.
+BASES = {"edges2digits": "digits", "edges2mnist": "mnist", "edges2fashion-mnist": "fashion-mnist"}
 
 
 def load_edges(name: str, data: DataSettings) -> RawDataset:
     """The base dataset of ``name`` with the edge map of every image as its ``source``."""
-    base_name, load_base = BASES[name]
-    try:
-        base = load_base(data)
-    except DatasetError as err:
-        raise DatasetError(f"{name} is made from {base_name}, which cannot be read: {err}") from None
-    info = {**base.info, "source": f"Sobel edges of {base_name} ({base.info['source']})"}
+    base = read_base(name, BASES[name], data)
+    info = {**base.info, "source": f"Sobel edges of {BASES[name]} ({base.info['source']})"}
     return RawDataset(name, "images", base.train_x, base.train_y, base.test_x, base.test_y, info=info,
                       train_source=sobel_edges(base.train_x), test_source=sobel_edges(base.test_x))
 

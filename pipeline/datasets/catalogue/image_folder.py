@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -13,16 +12,24 @@ from pipeline.datasets.pixels import held_out, to_model_images
 from pipeline.datasets.registry import Dataset, DatasetError, DataSettings, RawDataset, register_dataset
 
 
-def _read_images(dataset: Any, folder: Path) -> list[np.ndarray]:
-    """Every image of an ``ImageFolder`` as an array; an unreadable one raises :class:`DatasetError` naming it."""
+def read_rgb_images(paths: list[Path], size: int, folder: Path) -> np.ndarray:
+    """The images at ``paths`` as RGB uint8 (N, 3, size, size), each read as torchvision's ``ImageFolder`` reads it
+    (PIL, converted to RGB), its shorter side resized to ``size`` (torchvision ``Resize``: bilinear, antialiased)
+    and centre-cropped; an unreadable one raises :class:`DatasetError` naming it and ``folder``."""
+    from PIL import Image
+    from torchvision import transforms
+
+    transform = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size), transforms.PILToTensor()])
     images = []
-    for index, (path, _) in enumerate(dataset.samples):
+    for path in paths:
         try:
-            images.append(np.asarray(dataset[index][0]))
+            with Image.open(path) as image:
+                rgb = image.convert("RGB")
         except (OSError, SyntaxError) as err:  # PIL: truncated or unidentified files; SyntaxError: a broken PNG chunk
             raise DatasetError(f"image {path} cannot be read ({reason(err)}); replace it with an intact copy or "
                                f"remove it from {folder}") from err
-    return images
+        images.append(transform(rgb).numpy())
+    return np.stack(images)
 
 
 def load_image_folder(data: DataSettings) -> RawDataset:
@@ -31,20 +38,18 @@ def load_image_folder(data: DataSettings) -> RawDataset:
     Images are resized to ``data.image_size`` (shorter side, then centre crop).
     One sub-folder is fine: the data is then unlabelled for metric purposes.
     """
-    from torchvision import datasets, transforms
+    from torchvision import datasets
 
     folder = data.folder("image-folder")
     if not folder.is_dir():
         raise DatasetError(f"image folder {folder} does not exist; set data.paths.image-folder to a folder of class sub-folders")
-    size = data.image_size
-    transform = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size), transforms.PILToTensor()])
     try:
-        dataset = datasets.ImageFolder(str(folder), transform=transform)
+        dataset = datasets.ImageFolder(str(folder))
     except (FileNotFoundError, RuntimeError) as err:
         raise DatasetError(f"{folder}: {err}. Put images in class sub-folders, e.g. {folder}/cats/001.png") from err
-    pixels = np.stack(_read_images(dataset, folder))
+    pixels = read_rgb_images([Path(path) for path, _ in dataset.samples], data.image_size, folder)
     labels = np.asarray(dataset.targets, dtype=np.int64)
-    x = to_model_images(pixels, 255.0, size)
+    x = to_model_images(pixels, 255.0, data.image_size)
     info = {"source": str(folder), "classes": list(dataset.classes)}
     if len(dataset.classes) < 2:
         return RawDataset("image-folder", "images", x, None, info=info)

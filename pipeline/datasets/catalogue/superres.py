@@ -5,9 +5,12 @@ Generative Adversarial Network", Sec. 3.1: LR images made by bicubic downsamplin
 
 - ``digits-sr2``, ``digits-sr4``: scikit-learn's digits (labelled) ×2 and ×4; sklearn's digits are 8×8, so at
   ``data.image_size: 8`` ×4 leaves 2×2 inputs, and a scale that leaves fewer than 2 pixels is refused.
-- ``photos-sr4``: :data:`CROPS_PER_PHOTO` random ``image_size`` crops (seed :data:`SEED`) of each RGB photograph
-  bundled with scikit-image, at its own resolution; the test split is the crops of a photograph the training split
-  never sees (:data:`TEST_PHOTOS`), as SR benchmarks hold out whole images. Unlabelled.
+- ``mnist-sr2``, ``mnist-sr4``, ``fashion-mnist-sr2``, ``fashion-mnist-sr4``: the same of MNIST and Fashion-MNIST
+  (labelled, their official splits), from their IDX files (``data.paths.mnist`` / ``data.paths.fashion-mnist``,
+  else under ``data.root``); 28×28 images resized to ``data.image_size`` first (32 keeps their detail).
+- ``photos-sr2``, ``photos-sr4``: :data:`CROPS_PER_PHOTO` random ``image_size`` crops (seed :data:`SEED`) of each
+  RGB photograph bundled with scikit-image, at its own resolution; the test split is the crops of a photograph the
+  training split never sees (:data:`TEST_PHOTOS`), as SR benchmarks hold out whole images. Unlabelled.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from functools import partial
 
 import numpy as np
 
-from pipeline.datasets.catalogue.digits import CONDITIONAL, load_digits
+from pipeline.datasets.bases import read_base
+from pipeline.datasets.catalogue.digits import CONDITIONAL
 from pipeline.datasets.pixels import bicubic_downsample, to_model_images
 from pipeline.datasets.registry import Dataset, DataSettings, RawDataset, register_dataset, source_side
 
@@ -25,6 +29,8 @@ TEST_PHOTOS = ("coffee",)
 CROPS_PER_PHOTO = 256
 SEED = 0
 SRGAN = "LR by bicubic downsampling as SRGAN (Ledig et al. 2017)"
+#: The labelled bases (:data:`pipeline.datasets.bases.IMAGE_BASES`) with super-resolution datasets ``<base>-sr<scale>``.
+LABELLED_BASES = ("digits", "mnist", "fashion-mnist")
 
 
 def low_resolution(name: str, base: RawDataset, scale: int) -> RawDataset:
@@ -36,8 +42,10 @@ def low_resolution(name: str, base: RawDataset, scale: int) -> RawDataset:
                       test_source=bicubic_downsample(base.test_x, scale))
 
 
-def load_digits_sr(scale: int, data: DataSettings) -> RawDataset:
-    return low_resolution(f"digits-sr{scale}", load_digits(data), scale)
+def load_base_sr(base: str, scale: int, data: DataSettings) -> RawDataset:
+    """``<base>-sr<scale>``: the labelled base at ``data.image_size`` and its bicubic ×``scale`` downsampling."""
+    name = f"{base}-sr{scale}"
+    return low_resolution(name, read_base(name, base, data), scale)
 
 
 def photo_crops(photos: tuple[str, ...], size: int, count: int, seed: int) -> np.ndarray:
@@ -64,8 +72,10 @@ def load_photos_sr(scale: int, data: DataSettings) -> RawDataset:
 
 
 for _scale in (2, 4):
-    register_dataset(Dataset(f"digits-sr{_scale}", "images", CONDITIONAL + ("super-resolution",),
-                             partial(load_digits_sr, _scale), provides=("x", "y", "source"), pairing="paired",
-                             n_classes=10, scale=_scale, reference=SRGAN))
-register_dataset(Dataset("photos-sr4", "images", ("unconditional", "super-resolution"), partial(load_photos_sr, 4),
-                         provides=("x", "source"), pairing="paired", channels=3, scale=4, reference=SRGAN))
+    for _base in LABELLED_BASES:
+        register_dataset(Dataset(f"{_base}-sr{_scale}", "images", CONDITIONAL + ("super-resolution",),
+                                 partial(load_base_sr, _base, _scale), provides=("x", "y", "source"),
+                                 pairing="paired", n_classes=10, scale=_scale, reference=SRGAN))
+    register_dataset(Dataset(f"photos-sr{_scale}", "images", ("unconditional", "super-resolution"),
+                             partial(load_photos_sr, _scale), provides=("x", "source"), pairing="paired", channels=3,
+                             scale=_scale, reference=SRGAN))
