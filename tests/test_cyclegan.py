@@ -1,11 +1,12 @@
 """The ``cyclegan`` family (Zhu et al. 2017): the ResNet generator's shapes, sizes, residual blocks and reflection
 padding against a hand-written forward pass; the cycle and identity losses and a whole step's objective by hand; the
 image pool (fills, then shows a past image with probability ½, survives a state round trip); the family's
-refusals, samplers and learning-rate scale; and the family through the real loop on ``digits2bold``: an exact
-resume with the pools in the checkpoint."""
+refusals, samplers and learning-rate scale; the family through the real loop on ``digits2bold``: an exact resume
+with the pools in the checkpoint; and (slow) two DDP workers, each resuming its own pool exactly."""
 
 from __future__ import annotations
 
+import copy
 import io
 import math
 import re
@@ -268,3 +269,50 @@ def test_the_family_trains_through_the_loop_and_resumes_exactly_with_its_pools(p
     timeless = [[{k: v for k, v in row.items() if k != "steps_per_s"} for row in run.history]
                 for run in (straight, resumed)]
     assert timeless[0] == timeless[1]
+
+
+def _domain_stream(seed: int):
+    rng = torch.Generator().manual_seed(seed)
+    return lambda: _domains(int(torch.randint(1 << 30, (), generator=rng)), n=4)
+
+
+def _ddp_worker(rank: int, store: str) -> None:
+    """Three steps, the checkpoint (a collective), three more; then a fresh run resumed from the checkpoint with
+    the same data and rng: its weights and pools must equal the first run's."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    try:
+        hyper = Hyperparameters(NetworkOptions(width=4), options=CycleGANOptions(pool_size=10))
+        settings = FAMILY.resolve(get_variant("cyclegan"), hyper, DIGITS, 2)
+        context = RunContext(seed=0, wrap=DistributedDataParallel)
+        runs, streams = [FAMILY.create(settings, DIGITS, context)], [_domain_stream(rank)]
+        rngs = [torch.Generator().manual_seed(rank)]
+        for step in range(3):
+            runs[0].step(streams[0], rngs[0], Progress(step, 6))
+        state, resumed_rng = copy.deepcopy(runs[0].state_dict()), torch.Generator()
+        resumed_rng.set_state(rngs[0].get_state())
+        assert len(state["pools"]) == 2 and torch.equal(state["pools"][rank]["b"]["images"],
+                                                        torch.stack(runs[0].pools["b"].images))
+        runs.append(FAMILY.create(settings, DIGITS, context))
+        runs[1].load_state_dict(state)
+        streams.append(_domain_stream(rank))
+        for _ in range(3):
+            streams[1]()
+        for run, stream, rng in zip(runs, streams, (rngs[0], resumed_rng)):
+            for step in range(3, 6):
+                run.step(stream, rng, Progress(step, 6))
+        expected, observed = _tensors(runs[0].state_dict()), _tensors(runs[1].state_dict())
+        assert all(torch.equal(value, expected[key]) for key, value in observed.items())
+        assert not torch.equal(state["pools"][0]["a"]["images"], state["pools"][1]["a"]["images"])
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_ddp_workers_checkpoint_their_own_pools_and_resume_exactly(tmp_path):
+    """Each worker draws its own pool from its own rng; the checkpoint gathers both and each resumes its own."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_ddp_worker, args=(str(tmp_path / "store"),), nprocs=2)
