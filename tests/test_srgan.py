@@ -263,3 +263,16 @@ def test_srgan_clf_trains_with_the_domain_classifier_through_the_loop(project):
     assert training.model.objective.content.features is not None
     history = training.run()
     assert all(math.isfinite(row["content"]) for row in history) and set(training.model.modules()) == {"generator"}
+
+
+def test_params_refuse_the_classifier_content_outside_srgan_clf_and_srgan_clf_on_unlabelled_photos():
+    from pipeline.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"digits-sr2 × srgan: families.srgan.content mse\+classifier: the domain "
+                                          "classifier goes only to family srgan-clf"):
+        tiny_config(benchmark={"datasets": ["digits-sr2"], "variants": ["srgan"]},
+                    families={"srgan": {"content": "mse+classifier"}})
+    with pytest.raises(ConfigError, match=r"families.srgan-clf.content = 'mse' is not allowed"):
+        tiny_config(families={"srgan-clf": {"content": "mse"}})
+    with pytest.raises(ConfigError, match="photos-sr4 × srresnet-clf: family srgan-clf trains with the feature network"):
+        tiny_config(benchmark={"datasets": ["photos-sr4"], "variants": ["srresnet-clf"]})

@@ -6,7 +6,7 @@ Generative Adversarial Network"), task ``super-resolution``. Networks: :mod:`mod
   the non-saturating loss; ``families.srgan.adversarial_weight``), D the standard ``−log D(x) − log(1 − D(G(s)))``
   (Eq. 2); one D update, then one G update on the same batch (Sec. 3.2: "we alternate updates", k = 1), through
   :func:`models.translation.supervised_step`. Adam with lr 10⁻⁴ and β₁ = 0.9 (β₂ = 0.999, Kingma & Ba's default) for
-  both (Sec. 3.2).
+  both (Sec. 3.2): one rate, ``train.lr_g`` (``train.lr_d`` is not read).
 * **Content loss** ``l_X`` (``families.srgan.content``, :mod:`models.sr_content`): ``mse`` (Eq. 4, the default),
   ``mse+classifier`` (pixel MSE + 0.1 × the MSE of the domain classifier's features, ``classifier_weight``) or
   ``vgg19`` (Eq. 5's φ5,4 from a local torchvision weights file, ``vgg19_weights``; images of side 16 or more).
@@ -20,6 +20,7 @@ Generative Adversarial Network"), task ``super-resolution``. Networks: :mod:`mod
   iterations before 2·10⁵ SRGAN ones), then the GAN objective above; after ``lr_drop_share`` (½) of the adversarial
   steps both rates drop to 1/10 (10⁵ iterations at 10⁻⁴, then 10⁵ at 10⁻⁵). The phase is a function of
   :class:`~models.progress.Progress`, so a resumed run continues in its phase; ``train.lr_decay`` multiplies on top.
+  Both shares are of ``train.steps``: extending a finished run to more steps moves the phases (as StackGAN's stages).
 * **Variants**: ``srgan`` (SRGAN-MSE by default; SRGAN-VGG54 with ``content: vgg19``) and ``srresnet`` -- the same G
   trained on its content loss alone at 10⁻⁴ throughout, no D built (Sec. 3.2's SRResNet-MSE); ``srgan-clf`` and
   ``srresnet-clf`` the same with the classifier content. The bicubic baseline row is the ``bicubic`` family's.
