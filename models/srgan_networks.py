@@ -42,7 +42,8 @@ DENSE_MULTIPLE = 16
 
 
 def init_weights_(module: nn.Module) -> None:
-    """tensorlayer/srgan's initialisation: conv and dense weights from N(0, 0.02), BN scales from N(1, 0.02), biases 0."""
+    """tensorlayer/srgan's initialisation: conv and dense weights from N(0, 0.02), BN scales from N(1, 0.02), biases
+    0."""
     dcgan_init_(module)
     for layer in module.modules():
         if isinstance(layer, nn.Linear):

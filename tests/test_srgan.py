@@ -2,7 +2,8 @@
 arrangement, G's and D's shapes (D's strides at small sides), the content losses by hand, one step equal to the
 objective's Adam updates computed by hand (10⁻³ weighting), the pre-training / adversarial / rate-drop schedule, the
 VGG19 loading path with random torchvision weights, ``srresnet`` without D, the refusals, and the family through the
-real loop: trained, scored in training, resumed bit for bit, its generator exported; ``srgan-clf`` with the domain classifier."""
+real loop: trained, scored in training, resumed bit for bit, its generator exported; ``srgan-clf`` with the domain
+classifier."""
 
 from __future__ import annotations
 
@@ -121,11 +122,13 @@ def test_an_adversarial_step_is_adam_on_the_objective_computed_by_hand():
     """D: Adam on −log σ(D(x)) − log(1 − σ(D(G(s)))); then G: Adam on MSE(G(s), x) + 10⁻³ · (−log σ(D(G(s))))."""
     run, settings, data = tiny_run()
     generator, discriminator = (copy.deepcopy(run.modules()[name]) for name in ("generator", "discriminator"))
-    opt_g, opt_d = (torch.optim.Adam(net.parameters(), lr=1e-4, betas=(0.9, 0.999)) for net in (generator, discriminator))
+    opt_g, opt_d = (torch.optim.Adam(net.parameters(), lr=1e-4, betas=(0.9, 0.999))
+                    for net in (generator, discriminator))
     batch = batches(data)()
     stats = run.step(lambda: batch, torch.Generator(), Progress(2, 4))  # the first GAN step: no drop yet
     fake = generator(batch["source"])
-    loss_d = -F.logsigmoid(discriminator(batch["x"])).mean() - torch.log1p(-torch.sigmoid(discriminator(fake.detach()))).mean()
+    loss_d = (-F.logsigmoid(discriminator(batch["x"])).mean()
+              - torch.log1p(-torch.sigmoid(discriminator(fake.detach()))).mean())
     opt_d.zero_grad()
     loss_d.backward()
     opt_d.step()
@@ -176,7 +179,8 @@ def test_the_vgg19_content_loads_torchvision_weights_phi54_on_imagenet_normalise
     torch.save(reference.state_dict(), path)
     features = load_vgg19_features(str(path))
     images = torch.rand(2, 3, 16, 16) * 2 - 1
-    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     with torch.no_grad():
         expected = reference.features[:36](((images + 1) / 2 - mean) / std) / 12.75
         torch.testing.assert_close(features(images), expected)
@@ -246,7 +250,8 @@ def test_srgan_trains_through_the_loop_resumes_exactly_and_exports_its_generator
     assert set(observed) == set(expected)
     for key, value in observed.items():
         assert torch.equal(value, expected[key]), key
-    timeless = [[{k: v for k, v in row.items() if k != "steps_per_s"} for row in run.history] for run in (straight, resumed)]
+    timeless = [[{k: v for k, v in row.items() if k != "steps_per_s"} for row in run.history]
+                for run in (straight, resumed)]
     assert timeless[0] == timeless[1]
     exported = FAMILY.build_sampler(straight.job.settings, straight.job.data)
     exported.load_state_dict(FAMILY.sampler_weights(straight.model.state_dict()))
@@ -274,5 +279,6 @@ def test_params_refuse_the_classifier_content_outside_srgan_clf_and_srgan_clf_on
                     families={"srgan": {"content": "mse+classifier"}})
     with pytest.raises(ConfigError, match=r"families.srgan-clf.content = 'mse' is not allowed"):
         tiny_config(families={"srgan-clf": {"content": "mse"}})
-    with pytest.raises(ConfigError, match="photos-sr4 × srresnet-clf: family srgan-clf trains with the feature network"):
+    with pytest.raises(ConfigError, match="photos-sr4 × srresnet-clf: family srgan-clf trains with the feature "
+                                          "network"):
         tiny_config(benchmark={"datasets": ["photos-sr4"], "variants": ["srresnet-clf"]})

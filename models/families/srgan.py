@@ -247,7 +247,8 @@ class SRGANFamily(TranslatorFamily):
         key = f"families.{self.name}.content"
         if options.content == CLASSIFIER_CONTENT and not self.uses_feature_network:
             raise FamilyError(f"{key} {CLASSIFIER_CONTENT}: the domain classifier goes only to family srgan-clf "
-                              "(a family asks for it for all its runs); train variant srgan-clf or srresnet-clf instead")
+                              "(a family asks for it for all its runs); train variant srgan-clf or srresnet-clf "
+                              "instead")
         if options.content == VGG_CONTENT and not options.vgg19_weights:
             raise FamilyError(f"{key} vgg19 needs VGG19's ImageNet weights, which cannot be downloaded here: set "
                               f"families.{self.name}.vgg19_weights to a torchvision vgg19 state-dict file")
