@@ -150,9 +150,10 @@ class SRGANRun(NamedNetworksRun):
                               "leave train.ema_decay null and train.precision fp32")
 
         def networks() -> dict[str, nn.Module]:
-            generator = build_generator(settings, data)
-            return {"generator": generator, "discriminator": SRGANDiscriminator(data.shape, settings.width)} \
-                if settings.adversarial else {"generator": generator}
+            built: dict[str, nn.Module] = {"generator": build_generator(settings, data)}
+            if settings.adversarial:
+                built["discriminator"] = SRGANDiscriminator(data.shape, settings.width)
+            return built
 
         names = ("generator", "discriminator") if settings.adversarial else ("generator",)
         super().__init__(networks, {name: (name,) for name in names}, settings.adam, {MAIN_SAMPLER: "generator"},
