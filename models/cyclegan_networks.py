@@ -27,6 +27,7 @@ import math
 from torch import Tensor, nn
 
 from models.networks import dcgan_init_
+from models.patchgan import instance_norm
 
 #: Appendix 7.2: 6 residual blocks for 128×128 training images, 9 for 256×256 and higher.
 PAPER_BLOCKS = ((256, 9), (128, 6))
@@ -46,12 +47,6 @@ def auto_residual_blocks(side: int) -> int:
         if side >= paper_side:
             return blocks
     return math.ceil(PAPER_BLOCKS[-1][1] * side / PAPER_BLOCKS[-1][0])
-
-
-def instance_norm(channels: int) -> nn.InstanceNorm2d:
-    """The authors' ``norm='instance'``: per-sample, per-channel normalisation; no affine parameters, no running
-    statistics (training and evaluation normalise alike)."""
-    return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
 
 
 def conv_norm_relu(conv: nn.Module, channels: int) -> list[nn.Module]:

@@ -68,10 +68,14 @@ def logit_grid(image_size: int) -> int:
     return side
 
 
-def _norm(kind: str, channels: int) -> nn.Module:
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
+def instance_norm(channels: int) -> nn.InstanceNorm2d:
+    """The authors' ``norm='instance'``: per-sample, per-channel normalisation; no affine parameters, no running
+    statistics (training and evaluation normalise alike)."""
     return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    return nn.BatchNorm2d(channels) if kind == "batch" else instance_norm(channels)
 
 
 class PatchDiscriminator(nn.Module):

@@ -44,8 +44,8 @@ from models.image_pool import POOL_SIZE, ImagePool
 from models.losses import LeastSquaresLoss
 from models.options import option
 from models.patchgan import PatchDiscriminator
-from models.translation import (AdamSettings, NamedNetworksRun, TranslatorFamily, adam_settings, floats, frozen,
-                                update)
+from models.scheduled_run import ScheduledRun
+from models.translation import AdamSettings, TranslatorFamily, adam_settings, floats, frozen, update
 
 #: G's least-squares term of Sec. 4, ``E[(D(G(x)) − 1)²]``, over ``LeastSquaresLoss.g_loss`` (``½ E[(D(G(x)) − 1)²]``).
 GENERATOR_LOSS_SCALE = 2.0
@@ -111,7 +111,7 @@ def worker_rank() -> int:
     return torch.distributed.get_rank() if initialised else 0
 
 
-class CycleGANRun(NamedNetworksRun):
+class CycleGANRun(ScheduledRun):
     """G, F, D_B, D_A, their two Adams and the two image pools; see the module docstring."""
 
     def __init__(self, settings: CycleGANSettings, data: DataSpec, context: RunContext) -> None:
@@ -163,12 +163,6 @@ class CycleGANRun(NamedNetworksRun):
     def use_settings(self, settings: CycleGANSettings) -> None:
         self.settings = settings
         super().use_settings(settings)
-
-    def scale_learning_rates(self, factor: float) -> None:
-        """Both Adams at ``factor`` × the rate (``train.lr_decay``: the paper's linear decay, Sec. 4)."""
-        for optimiser in self.optimisers.values():
-            for group in optimiser.param_groups:
-                group["lr"] = self.settings.adam.lr * factor
 
 
 #: Step statistic → MLflow metric name.
