@@ -105,7 +105,8 @@ def parameter_counts(family: Family, run: FamilyRun) -> dict[str, int]:
             "discriminator": sum(n for name, n in counts.items() if name not in generators)}
 
 
-def measure(job: TrainingJob, prepared: PreparedData, steps: int, warmup: int, at_end: bool = False) -> tuple[float, float]:
+def measure(job: TrainingJob, prepared: PreparedData, steps: int, warmup: int,
+            at_end: bool = False) -> tuple[float, float]:
     """(G steps, batch rows drawn) per second of a fresh run of ``job`` over ``steps`` steps after ``warmup``
     untimed ones; with ``at_end`` the run's progress says it is in its last ``warmup + steps`` steps (a growing G at
     its final resolution, a stacked G in its last stage, SRGAN's adversarial phase), with the images seen of a run

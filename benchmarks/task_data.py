@@ -21,8 +21,8 @@ from pipeline.config import Config
 from pipeline.data.stage import prepare
 from pipeline.data.store import PreparedData, load_prepared
 
-#: The dataset each task is benchmarked on: the digits (8×8, labelled), their Sobel edges → digit pairs, digits ↔ bold
-#: digits without pairs, and 4×4 → 8×8 bicubic-downsampled digits.
+#: The dataset each task is benchmarked on: the digits (8×8, labelled), their Sobel edges → digit pairs, digits ↔
+#: bold digits without pairs, and bicubic ×2 downsampled digits (4×4 → 8×8).
 TASK_DATASETS = {"unconditional": "digits", "class-conditional": "digits", "paired-translation": "edges2digits",
                  "unpaired-translation": "digits2bold", "super-resolution": "digits-sr2"}
 
