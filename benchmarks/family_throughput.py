@@ -61,6 +61,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.task_data import TASK_DATASETS, prepared_datasets  # noqa: E402
 from models.families import family_of, get_family  # noqa: E402
 from models.family import MAIN_SAMPLER, Family, FamilyRun, Progress, RunContext  # noqa: E402
+from models.untrained import UntrainedFamily  # noqa: E402
 from pipeline.common.logs import configure_logging  # noqa: E402
 from pipeline.config import load  # noqa: E402
 from pipeline.data.classifier import feature_network  # noqa: E402
@@ -141,7 +142,8 @@ def summarise(jobs: dict[str, TrainingJob], runs: dict[str, dict[str, int]], rat
         rate, image_rate = statistics.median(rates[variant]), statistics.median(image_rates[variant])
         paired = [own / ref for own, ref in zip(rates[variant], rates[reference])]
         rows.append({"image_size": image_size, "variant": variant, "family": job.family, "dataset": job.dataset,
-                     "at_end": at_end[variant], "batches_per_step": image_rate / rate / batch, "batch_size": batch,
+                     "untrained": isinstance(get_family(job.family), UntrainedFamily), "at_end": at_end[variant],
+                     "batches_per_step": image_rate / rate / batch, "batch_size": batch,
                      "params_g": runs[variant]["generator"], "params_d": runs[variant]["discriminator"],
                      "steps_per_s": rate, "images_per_s": image_rate, "runs_steps_per_s": rates[variant],
                      "paired_ratios": paired, "paired_ratio": statistics.median(paired),
@@ -154,7 +156,8 @@ def print_table(rows: list[dict], reference: str) -> None:
           f"{'params D':>9} {'steps/s':>9} {'images/s':>9} {f'vs {reference}: median [range]':>36} {'budget s':>9}")
     for row in rows:
         paired = row["paired_ratios"]
-        spread = f"{row['paired_ratio']:.3f} [{min(paired):.3f}, {max(paired):.3f}]"
+        spread = ("untrained: its step does nothing" if row["untrained"]
+                  else f"{row['paired_ratio']:.3f} [{min(paired):.3f}, {max(paired):.3f}]")
         print(f"{row['image_size']:>4} {row['variant']:14} {row['family']:10} {row['dataset']:14} "
               f"{'end' if row['at_end'] else 'start':5} {row['batches_per_step']:>7.2f} {row['params_g']:>9,} "
               f"{row['params_d']:>9,} {row['steps_per_s']:>9.1f} {row['images_per_s']:>9.0f} {spread:>36} "
