@@ -32,7 +32,8 @@ Phases: ``--at-end`` times the last steps of a run instead of the first (PGGAN a
 stage II: what most of their runs cost; SRGAN's adversarial phase, after ``pretrain_share`` (5/6) of its steps
 train G alone on the MSE as SRResNet does), for every variant, or with a list for those variants only. The untrained
 baselines ``identity`` and ``bicubic`` have a step that does nothing (no batch, no update): their rate is the cost of
-a call, their images/s 0 and their cost all evaluation (``benchmarks/metric_cost.py``).
+a call, their images/s 0 (the table says so in place of a ratio) and their cost all evaluation
+(``benchmarks/metric_cost.py``).
 
     python benchmarks/family_throughput.py --steps 200 --warmup 20 --repeats 3 --threads 1 --at-end srgan,srgan-clf
     python benchmarks/family_throughput.py --dataset stacked-digits --image-sizes 8,16,32 \
