@@ -30,7 +30,8 @@ pytestmark = pytest.mark.slow
 
 TINY = {
     "benchmark": {"datasets": ["ring8", "digits"], "variants": ["non-saturating", "wgan-gp"], "seeds": [0]},
-    "data": {"n_points": 2000, "image_size": 8},
+    "data": {"datasets": ["ring8", "digits"], "n_points": 2000, "image_size": 8},
+    "suites": {},  # the other suites' datasets (Stacked MNIST, the translation tasks) are not prepared here
     "classifier": {"epochs": 2, "width": 8, "feature_dim": 16},
     "model": {"width": 16, "z_dim": 8},
     "train": {"steps": 20, "batch_size": 32, "log_every": 5, "eval_every": 10, "eval_samples": 200, "checkpoint_every": 10},
@@ -43,6 +44,8 @@ TINY = {
     "study": {"dataset": "ring8", "variants": ["non-saturating", "wgan-gp"], "num_samples": 2, "seeds_per_sample": 1,
               "steps": 20, "eval_every": 10, "eval_samples": 200, "cpus_per_trial": 1},
 }
+#: Sections of TINY that replace the project's whole (the others are merged key by key).
+WHOLE = ("overrides", "suites")
 #: The project's outputs and scratch, left out of the copy (at the top level only: pipeline/data is source).
 TOP_LEVEL_OUTPUTS = {".venv", ".git", "data", "runs", "metrics", "reports", "mlflow.db", "mlartifacts", ".ganlab",
                      "dvc_plots", ".pytest_cache", ".hypothesis"}
@@ -65,7 +68,7 @@ def pristine(tmp_path_factory) -> Path:
     shutil.copytree(PROJECT, root, ignore=ignored_outputs)
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     for section, values in TINY.items():  # the project's params, made tiny; overrides are replaced whole
-        params[section] = values if section == "overrides" else {**params.get(section, {}), **values}
+        params[section] = values if section in WHOLE else {**params.get(section, {}), **values}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q"], root)
     run(["git", "add", "-A"], root)
