@@ -69,8 +69,9 @@ def _project(folder: Path, runs=RUNS, **sections) -> Path:
     return folder
 
 
-def _ganlab(project: Path, env: dict[str, str], command: str = "train") -> subprocess.CompletedProcess:
-    return subprocess.run(["ganlab", command], cwd=project, env=env, capture_output=True, text=True, timeout=900)
+def _ganlab(project: Path, env: dict[str, str], command: str = "train", *options: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["ganlab", command, *options], cwd=project, env=env, capture_output=True, text=True,
+                          timeout=900)
 
 
 @pytest.fixture(scope="module")
@@ -211,9 +212,14 @@ def test_what_the_cluster_cannot_use_is_refused_before_any_compute(cluster, tmp_
 
 
 def test_a_run_that_fails_on_the_remote_node_fails_the_stage_with_its_own_message(cluster, tmp_path):
+    """The driver joins with ``--address`` (no ``RAY_ADDRESS``): the flag alone reaches the cluster."""
     project = _project(tmp_path / "project", ray={"fail_at_step": 15, "fail_mode": "raise",
                                                   "fail_runs": ["ring8-hinge-seed0"]})
-    line = _error_line(_ganlab(project, _on_cluster(cluster, project)), refused=False)
+    env = _on_cluster(cluster, project)
+    del env["RAY_ADDRESS"]
+    result = _ganlab(project, env, "train", "--address", cluster.gcs)
+    assert f"joining the Ray cluster at {cluster.gcs}" in result.stdout + result.stderr, result.stderr[-3000:]
+    line = _error_line(result, refused=False)
     assert "1 of 2 run(s) failed: ring8-hinge-seed0 (" in line and "fault injected at step 15" in line, line
     assert (project / "runs/digits/hinge/seed0/train_summary.json").is_file(), "the other run is kept"
     assert not (project / "metrics/train/ring8/hinge/seed0.json").exists(), "no summary for the failed run"

@@ -99,13 +99,3 @@ def test_an_interrupted_stage_resumes_instead_of_starting_over(prepared):
     assert summary["steps"] == 10 and summary["resumed_from"] == [4], "continued from step 4, not from 0"
     assert _metric_steps(summary) == list(range(1, 11))
     assert not (SCRATCH / "ray" / "ring8-hinge-seed0").exists(), "a finished run leaves nothing to resume"
-
-
-def test_a_checkpoint_of_another_configuration_is_not_resumed(prepared):
-    common = {"train": {"steps": 10, "log_every": 1, "checkpoint_every": 4, "eval_every": 5}}
-    with pytest.raises(TrainingFailed):
-        train(tiny_config(**common, ray={"cpus_per_worker": 1, "fail_at_step": 6}), "ring8", "lsgan", 0)
-    changed = tiny_config(train={**common["train"], "lr_d": 1e-3}, ray={"cpus_per_worker": 1})
-    summary = train(changed, "ring8", "lsgan", 0)
-    assert summary["resumed_from"] == [], "the checkpoint of another configuration was not resumed"
-    assert summary["steps"] == 10 and _metric_steps(summary) == list(range(1, 11))

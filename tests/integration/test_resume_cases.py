@@ -77,7 +77,7 @@ def test_an_interrupted_runs_checkpoints_survive_a_change_of_its_settings(prepar
     places = places_of(failing, "ring8-hinge-seed0")
     capfd.readouterr()
     changed = train(config_of(40, lr_g=1e-3), "ring8", "hinge", 0)
-    assert changed["resumed_from"] == [], "another config: trained from 0"
+    assert changed["resumed_from"] == [] and changed["steps"] == 40, "another config: trained from 0"
     (kept,) = places.superseded.children()
     saved = [folder.name for folder in kept.children()]
     assert saved and all(name.startswith("checkpoint_") or name == "ring8-hinge-seed0" for name in saved), saved
