@@ -45,15 +45,18 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def prepared(in_tmp: Path):
-    """ring8 and digits prepared with the tiny config; returns the config."""
-    from pipeline.data.stage import prepare
+@pytest.fixture(scope="session")
+def prepared_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ring8 and digits prepared once per session with the tiny config (a folder no test works in)."""
+    return prepare_once(tmp_path_factory.mktemp("prepared-tiny"), tiny_config(), ["ring8", "digits"])
 
-    config = tiny_config()
-    prepare(config, "ring8")
-    prepare(config, "digits")
-    return config
+
+@pytest.fixture
+def prepared(in_tmp: Path, prepared_tiny: Path, monkeypatch: pytest.MonkeyPatch):
+    """ring8 and digits prepared with the tiny config, a copy of the session's in the test's folder; returns the
+    config."""
+    work_in_copy(prepared_tiny, in_tmp, monkeypatch)
+    return tiny_config()
 
 
 @pytest.fixture
