@@ -36,3 +36,9 @@ def test_the_generator_scored_is_the_rows_not_the_columns():
     described = generators_scored({("hinge", 3): raw, ("biggan", 3): ema, ("biggan", 4): ema})
     assert described == "generators scored: raw G: hinge; EMA of G (psi 0.5): biggan"
     assert generators_scored({("biggan", 3): result("a", "EMA", {"psi": None})}) == "generators scored: EMA of G (psi none): biggan"
+
+
+def test_a_sample_caption_reads_the_metric_behind_a_column_with_a_measurement_id():
+    from pipeline.reporting.dataset_section import metric_of
+
+    assert metric_of("fid_clf2500 [46a822ba]") == "fid_clf2500" and metric_of("psnr1k") == "psnr1k"

@@ -95,6 +95,11 @@ def protocol_columns(results: Iterable[dict[str, Any]]) -> Callable[[dict[str, A
     return column
 
 
+def metric_of(column: str) -> str:
+    """The metric a column of :func:`protocol_columns` shows: its name without the measurement id."""
+    return column.split(" [", 1)[0]
+
+
 def generators_scored(results: dict[tuple[str, int], dict[str, Any]]) -> str:
     """Which generator each variant's numbers come from: "raw G" or "EMA of G", and its sampling options."""
     described: dict[str, list[str]] = {}
@@ -238,7 +243,7 @@ def _sample_figures(dataset: str, results: dict[tuple[str, int], dict[str, Any]]
     for (variant, seed), result in results.items():
         target = figures_dir / f"samples-{variant}-seed{seed}.png"
         shutil.copy2(run_dir(dataset, variant, seed) / "samples.png", target)
-        value = result["final"].get(metric)
+        value = result["final"].get(metric_of(metric))
         shown = "not measured" if value is None else f"{value:.4g}"
         figures.append(Figure(f"{variant}, seed {seed}: {metric} {shown} ({result['final']['status']})", target))
         if first_seeds[variant] == seed:
