@@ -189,8 +189,8 @@ def test_dvc_metrics_and_plots_work(project):
     assert (project / "dvc_plots" / "index.html").is_file()
 
 
-#: What the project prepares (params.yaml's data.datasets, which the tiny params keep: every suite's datasets).
-PREPARED = tuple(yaml.safe_load((PROJECT / "params.yaml").read_text())["data"]["datasets"])
+#: What the tiny project prepares (its data.datasets: the main suite's, tune's and study's datasets).
+PREPARED = tuple(TINY["data"]["datasets"])
 
 
 def _per_dataset(stage: str) -> set[str]:
