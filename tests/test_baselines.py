@@ -21,7 +21,7 @@ from pipeline.config import ConfigError
 from pipeline.config.space import Dimension, check_reads
 from tests.conftest import export_finished, prepare_once, tiny_config, work_in_copy
 from tests.test_step import _training
-from tests.test_task_families import stopped_and_resumed
+from tests.test_task_families import stopped_and_resumed, timeless
 
 IDENTITY, BICUBIC = get_family("identity"), get_family("bicubic")
 UNPAIRED = DataSpec("images", (1, 8, 8), 10, source_shape=(1, 8, 8), pairing="unpaired")
@@ -151,10 +151,6 @@ def project(prepared_baselines: Path, tmp_path: Path, monkeypatch: pytest.Monkey
     return work_in_copy(prepared_baselines, tmp_path, monkeypatch)
 
 
-def _timeless(history):
-    return [{key: value for key, value in row.items() if key != "steps_per_s"} for row in history]
-
-
 @pytest.mark.parametrize("variant", list(BASELINES))
 def test_each_baseline_runs_through_the_loop_resumes_and_is_exported_as_it_ran(project, tmp_path, variant):
     from pipeline.data.store import load_prepared
@@ -170,7 +166,7 @@ def test_each_baseline_runs_through_the_loop_resumes_and_is_exported_as_it_ran(p
     assert math.isfinite(scores[0]) and scores[0] == scores[1], "untrained: every evaluation gives the same score"
     assert straight.best.step == 3, "ties keep the first"
     resumed = stopped_and_resumed(CONFIG, variant, dataset, tmp_path / "ckpt")
-    assert resumed.model.state_dict() == {} and _timeless(resumed.history) == _timeless(history)
+    assert resumed.model.state_dict() == {} and timeless(resumed.history) == timeless(history)
 
     export_finished(straight, tmp_path / "final", CONFIG)
     generators = load_generators(dataset, variant, 0)

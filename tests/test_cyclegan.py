@@ -26,7 +26,7 @@ from models.image_pool import ImagePool
 from pipeline.training.checkpoint import load_checkpoint
 from tests.conftest import prepare_once, tiny_config, work_in_copy
 from tests.test_step import _training
-from tests.test_task_families import _tensors, stopped_and_resumed
+from tests.test_task_families import _tensors, assert_same_state, stopped_and_resumed, timeless
 
 FAMILY = get_family("cyclegan")
 #: Both domains 1×8×8, as digits2bold at data.image_size 8.
@@ -262,13 +262,9 @@ def test_the_family_trains_through_the_loop_and_resumes_exactly_with_its_pools(p
     resumed = stopped_and_resumed(CONFIG, "cyclegan", "digits2bold", tmp_path / "ckpt")
     stopped = load_checkpoint(tmp_path / "ckpt")["model"]["pools"]
     assert [len(stopped[0][domain]["images"]) for domain in "ab"] == [48, 48], "resumed while the pools filled"
-    expected, observed = _tensors(straight.model.state_dict()), _tensors(resumed.model.state_dict())
-    assert set(observed) == set(expected) and {".pools.0.a.images", ".pools.0.b.images"} <= set(expected)
-    for key, value in observed.items():
-        assert torch.equal(value, expected[key]), key
-    timeless = [[{k: v for k, v in row.items() if k != "steps_per_s"} for row in run.history]
-                for run in (straight, resumed)]
-    assert timeless[0] == timeless[1]
+    expected = assert_same_state(straight, resumed)
+    assert {".pools.0.a.images", ".pools.0.b.images"} <= set(expected)
+    assert timeless(straight.history) == timeless(resumed.history)
 
 
 def _domain_stream(seed: int):

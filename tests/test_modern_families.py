@@ -12,14 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from pipeline.config import ConfigError
 from pipeline.data.stage import prepare
 from tests.conftest import export_finished, prepare_once, tiny_config, work_in_copy
 from tests.test_step import _training
-from tests.test_task_families import _tensors, stopped_and_resumed
+from tests.test_task_families import assert_same_state, stopped_and_resumed
 
 #: variant → its in-training metric with train.eval_samples 100.
 FAMILIES = {"cgan": "intra_fid_clf100", "acgan": "intra_fid_clf100", "sngan": "fid_clf100",
@@ -44,10 +43,7 @@ def test_each_family_trains_with_its_metric_and_resumes_exactly(project, tmp_pat
     history = straight.run()
     assert all(math.isfinite(row[FAMILIES[variant]]) for row in history if row["step"] in (3, 6))
     resumed = stopped_and_resumed(CONFIG, variant, "digits", tmp_path / "ckpt")
-    expected, observed = _tensors(straight.model.state_dict()), _tensors(resumed.model.state_dict())
-    assert set(observed) == set(expected)
-    for key, value in observed.items():
-        assert torch.equal(value, expected[key]), key
+    expected = assert_same_state(straight, resumed)
     if variant in ("sngan", "projection", "biggan"):
         assert any(key.endswith("_u") for key in expected), "spectral norm's u vectors are checkpointed"
     if variant == "biggan":

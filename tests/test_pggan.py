@@ -27,7 +27,7 @@ from models.progressive import ProgressiveDiscriminator, ProgressiveGenerator, P
 from pipeline.config import ConfigError
 from tests.conftest import prepare_once, tiny_config, work_in_copy
 from tests.test_step import _training
-from tests.test_task_families import _tensors, stopped_and_resumed
+from tests.test_task_families import assert_same_state, stopped_and_resumed
 
 #: Batch 16 on digits (8×8, one level above 4×4): 16 images a step, so steps 0-1 train 4×4, steps 2-4 fade 8×8 in
 #: (α = 0, 1/3, 2/3) and step 5 stabilises it; the step-3 checkpoint of stopped_and_resumed falls mid-fade.
@@ -214,10 +214,7 @@ def test_pggan_trains_with_its_metric_and_a_run_stopped_mid_fade_resumes_exactly
     assert by_step[4]["resolution"] == 8.0 and math.isclose(by_step[4]["alpha"], 1 / 3)
     assert straight.metric_names(by_step[6])["pggan/resolution"] == 8.0
     resumed = stopped_and_resumed(CONFIG, "pggan", "digits", tmp_path / "ckpt")
-    expected, observed = _tensors(straight.model.state_dict()), _tensors(resumed.model.state_dict())
-    assert set(observed) == set(expected)
-    for key, value in observed.items():
-        assert torch.equal(value, expected[key]), key
+    assert_same_state(straight, resumed)
     assert resumed.model.state_dict()["growth"] == {"images": 80, "phase": 2, "level": 1, "alpha": 1.0}
 
 

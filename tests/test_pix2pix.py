@@ -23,7 +23,7 @@ from models.patchgan import PatchDiscriminator, logit_grid, receptive_field, str
 from models.unet import UNetGenerator, dropped
 from tests.conftest import prepare_once, tiny_config, work_in_copy
 from tests.test_step import _training
-from tests.test_task_families import _tensors, stopped_and_resumed
+from tests.test_task_families import assert_same_state, stopped_and_resumed, timeless
 
 FAMILY = get_family("pix2pix")
 
@@ -285,14 +285,9 @@ def test_the_family_trains_through_the_loop_on_edges2digits_and_resumes_exactly(
     assert all(math.isfinite(row["l1_error100"]) for row in history if row["step"] in (3, 6))
     assert ("loss/d" in straight.metric_names(history[-1])) == (variant == "pix2pix")
     resumed = stopped_and_resumed(CONFIG, variant, "edges2digits", tmp_path / "ckpt")
-    expected, observed = _tensors(straight.model.state_dict()), _tensors(resumed.model.state_dict())
-    assert set(observed) == set(expected)
+    expected = assert_same_state(straight, resumed)
     assert any(".discriminator." in key for key in expected) == (variant == "pix2pix")
-    for key, value in observed.items():
-        assert torch.equal(value, expected[key]), key
-    timeless = [[{k: v for k, v in row.items() if k != "steps_per_s"} for row in run.history]
-                for run in (straight, resumed)]
-    assert timeless[0] == timeless[1]
+    assert timeless(straight.history) == timeless(resumed.history)
     assert_the_evaluation_rebuilds_the_sampler(straight)
 
 

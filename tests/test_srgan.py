@@ -24,7 +24,7 @@ from models.srgan_networks import (SRGANDiscriminator, SRResNet, SubPixelUpsampl
                                    discriminator_strides, upsampling_blocks)
 from tests.conftest import prepare_once, tiny_config, work_in_copy
 from tests.test_step import _training
-from tests.test_task_families import _tensors, stopped_and_resumed
+from tests.test_task_families import assert_same_state, stopped_and_resumed, timeless
 
 FAMILY = get_family("srgan")
 TINY = SRGANOptions(residual_blocks=1, pretrain_share=0.5)
@@ -246,13 +246,8 @@ def test_srgan_trains_through_the_loop_resumes_exactly_and_exports_its_generator
     assert all(math.isfinite(row["psnr100"]) for row in history if row["step"] in (3, 6))
     assert straight.metric_names(history[-1])["srgan/adversarial"] == 1.0
     resumed = stopped_and_resumed(CONFIG, "srgan", "digits-sr2", tmp_path / "resumed")
-    expected, observed = _tensors(straight.model.state_dict()), _tensors(resumed.model.state_dict())
-    assert set(observed) == set(expected)
-    for key, value in observed.items():
-        assert torch.equal(value, expected[key]), key
-    timeless = [[{k: v for k, v in row.items() if k != "steps_per_s"} for row in run.history]
-                for run in (straight, resumed)]
-    assert timeless[0] == timeless[1]
+    assert_same_state(straight, resumed)
+    assert timeless(straight.history) == timeless(resumed.history)
     exported = FAMILY.build_sampler(straight.job.settings, straight.job.data)
     exported.load_state_dict(FAMILY.sampler_weights(straight.model.state_dict()))
     sources = torch.rand(5, 1, 4, 4) * 2 - 1

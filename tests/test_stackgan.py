@@ -23,7 +23,7 @@ from models.stackgan_networks import (ConditioningAugmentation, Judgement, Stack
                                       StageTwoGenerator, kl_to_standard_normal)
 from tests.conftest import prepare_once, tiny_config, work_in_copy
 from tests.test_step import _training
-from tests.test_task_families import _tensors, stopped_and_resumed
+from tests.test_task_families import assert_same_state, stopped_and_resumed, timeless
 
 FAMILY = get_family("stackgan")
 TINY = StackGANOptions(condition_dim=4, compressed_dim=4, embedding_dim=6, stage1_share=0.5)
@@ -214,9 +214,5 @@ def test_the_family_trains_both_stages_through_the_loop_and_resumes_exactly(proj
     assert all(row["kl"] > 0 for row in history)
     assert straight.metric_names(history[-1])["stackgan/stage"] == 2.0 and "loss/kl" in straight.metric_names(history[-1])
     resumed = stopped_and_resumed(CONFIG, "stackgan", "digits", tmp_path / "ckpt")
-    expected, observed = _tensors(straight.model.state_dict()), _tensors(resumed.model.state_dict())
-    assert set(observed) == set(expected)
-    for key, value in observed.items():
-        assert torch.equal(value, expected[key]), key
-    timeless = [[{k: v for k, v in row.items() if k != "steps_per_s"} for row in run.history] for run in (straight, resumed)]
-    assert timeless[0] == timeless[1]
+    assert_same_state(straight, resumed)
+    assert timeless(straight.history) == timeless(resumed.history)

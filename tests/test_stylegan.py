@@ -24,7 +24,7 @@ from models.style import StyleConv, StyleGenerator, StyleSpec, ToRGB, mix_styles
 from pipeline.config import ConfigError
 from tests.conftest import prepare_once, tiny_config, work_in_copy
 from tests.test_step import _training
-from tests.test_task_families import _tensors, stopped_and_resumed
+from tests.test_task_families import assert_same_state, stopped_and_resumed, timeless
 
 SPEC = StyleSpec(data_shape=(3, 16, 16), z_dim=8, w_dim=8, width=8, mbstd_group=4)
 
@@ -267,15 +267,10 @@ def test_the_family_trains_through_the_loop_and_resumes_exactly(project, tmp_pat
     assert all(math.isfinite(row["fid_clf100"]) for row in history if row["step"] in (3, 6))
     assert any("r1" in row for row in history)
     resumed = stopped_and_resumed(CONFIG, "stylegan", "digits", tmp_path / "ckpt")
-    expected, observed = _tensors(straight.model.state_dict()), _tensors(resumed.model.state_dict())
-    assert set(observed) == set(expected)
-    for key, value in observed.items():
-        assert torch.equal(value, expected[key]), key
+    expected = assert_same_state(straight, resumed)
     assert any(key.endswith("w_avg") for key in expected) and any(key.endswith("noise_const") for key in expected)
     assert any(key.startswith(".ema.") for key in expected) and any(key.startswith(".opt_d.") for key in expected)
-    timeless = [[{k: v for k, v in row.items() if k != "steps_per_s"} for row in run.history]
-                for run in (straight, resumed)]
-    assert timeless[0] == timeless[1]
+    assert timeless(straight.history) == timeless(resumed.history)
 
 
 def test_params_refuse_stylegan_on_points_and_with_another_regulariser():

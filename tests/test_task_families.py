@@ -49,6 +49,21 @@ def _tensors(state, prefix: str = "") -> dict[str, torch.Tensor]:
     return {path: value for key, item in items for path, value in _tensors(item, f"{prefix}.{key}").items()}
 
 
+def assert_same_state(straight: TrainingLoop, resumed: TrainingLoop) -> set[str]:
+    """Every tensor of the resumed run's state (networks, optimiser moments, step counts) equals the uninterrupted
+    run's, bit for bit; returns the paths compared."""
+    expected, observed = _tensors(straight.model.state_dict()), _tensors(resumed.model.state_dict())
+    assert set(observed) == set(expected)
+    for key, value in observed.items():
+        assert torch.equal(value, expected[key]), key
+    return set(expected)
+
+
+def timeless(history: list[dict]) -> list[dict]:
+    """A run's history without its timing column (the only one a resumed run may change)."""
+    return [{k: v for k, v in row.items() if k != "steps_per_s"} for row in history]
+
+
 class Stopped(RuntimeError):
     pass
 
@@ -84,13 +99,8 @@ def test_each_toy_trains_on_its_task_with_its_metric_and_resumes_exactly(project
     assert [row["step"] for row in history] == [2, 3, 4, 6]
     assert all(math.isfinite(row[metric]) for row in history if row["step"] in (3, 6)), metric
     resumed = stopped_and_resumed(CONFIG, variant, dataset, tmp_path / "ckpt")
-    expected = _tensors(straight.model.state_dict())
-    observed = _tensors(resumed.model.state_dict())
-    assert set(observed) == set(expected) and len(expected) > 8, "every network and optimiser is checkpointed"
-    for key, value in observed.items():
-        assert torch.equal(value, expected[key]), key
-    timeless = [[{k: v for k, v in row.items() if k != "steps_per_s"} for row in run.history] for run in (straight, resumed)]
-    assert timeless[0] == timeless[1]
+    assert len(assert_same_state(straight, resumed)) > 8, "every network and optimiser is checkpointed"
+    assert timeless(straight.history) == timeless(resumed.history)
 
 
 #: variant → metrics its task's scorers give every evaluation (eval.n_samples 200).
