@@ -77,6 +77,27 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("GANLAB_LOG_LEVEL", "WARNING")
 
 
+#: The integration test files, longest first (their minutes beside another test, 2 cores, 2026-12-05): the order in
+#: which ``pytest -n 2 --dist loadfile --no-loadscope-reorder`` hands whole files to the two processes, so that no
+#: long file starts last while the other process sits idle. A file not listed runs after these, before the quick ones.
+LONGEST_FIRST = ("test_tune.py", "test_dvc_repro.py", "test_cluster.py", "test_fan_out.py", "test_distributed.py",
+                 "test_processes.py", "test_resume_cases.py", "test_every_task.py", "test_inception_end_to_end.py",
+                 "test_task_families.py", "test_full_disk.py", "test_mlflow_outage.py", "test_study.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with slow tests before the others, the longest first (:data:`LONGEST_FIRST`); a file's tests stay
+    together and in their order (a stable sort), so module-scoped fixtures are set up once."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        name = item.path.name
+        position = LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+        return (0 if item.path in slow_files else 1, position)
+
+    items.sort(key=rank)
+
+
 def export_finished(training, folder: Path, config: config_module.Config) -> str:
     """A bare-loop run as the train stage leaves it: its checkpoint in ``folder``, an MLflow run, the run folder and
     the committed copy of its training summary (``metrics/train/...``); returns the MLflow run id."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,17 @@ def test_bad_params_exit_with_a_message(in_tmp, capsys):
     (in_tmp / "params.yaml").write_text("train:\n  lr_g: -3\n")
     assert main(["train"]) == 2
     assert "ganlab: error: params.yaml: train.lr_g = -3.0 is out of range" in capsys.readouterr().err
+
+
+def test_ctrl_c_reaches_a_command_started_with_sigint_ignored(in_tmp):
+    """A background job of a shell script starts with SIGINT ignored; a ganlab command still stops on it."""
+    (in_tmp / "params.yaml").write_text("{}\n")
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert main(["train", "--dataset", "ring8", "--variant", "hinge", "--seed", "0"]) == 2
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_training_before_prepare_says_what_to_run(in_tmp, capsys):

@@ -131,7 +131,8 @@ def _error_line(result: subprocess.CompletedProcess, refused: bool = True) -> st
     return lines[0]
 
 
-def test_runs_on_a_node_without_the_drivers_disk_leave_what_a_local_run_leaves(cluster, local_reference, tmp_path):
+def test_runs_on_a_node_without_the_drivers_disk_leave_what_a_local_run_leaves(cluster, local_reference, tmp_path,
+                                                                             tmp_path_factory):
     project = _project(tmp_path / "project")
     started = cluster.storage / "started"  # a file the node sees, older than what the training writes
     started.touch()
@@ -142,7 +143,11 @@ def test_runs_on_a_node_without_the_drivers_disk_leave_what_a_local_run_leaves(c
     scratch = sorted(path.name for path in (project / ".ganlab").iterdir())
     assert not (project / "mlflow.db").exists() and scratch == ["command.lock"], \
         f"nothing on the driver's disk but the project lock: {scratch}"
-    stray = cluster.in_node("find", "/tmp", "-newer", str(started), "(", "-name", "mlflow.db", "-o", "-name", "mlruns", ")")
+    # /tmp and this session's hidden temporary folder, not the stores of tests running beside this one (pytest -n)
+    ours = tmp_path_factory.getbasetemp()
+    others = ("(", "-path", "/tmp/pytest-of-*", "!", "-path", f"{ours}*", "-prune", ")")
+    stray = cluster.in_node("find", "/tmp", str(ours), *others, "-o", "(", "-newer", str(started), "(", "-name",
+                            "mlflow.db", "-o", "-name", "mlruns", ")", "-print", ")")
     found = [line for line in stray.stdout.splitlines() if "mlflow-server" not in line]
     assert stray.returncode == 0 and found == [], f"no stray tracking store on the node: {found}"
     assert cluster.in_node("ls", str(project)).returncode != 0, "the node cannot see the driver's project"
