@@ -121,7 +121,7 @@ def _assert_feature_metrics(final: dict, real: np.ndarray, fake: np.ndarray, n: 
     kid = kid_features_to_metric(torch.as_tensor(real), torch.as_tensor(fake), kid_subsets=10, kid_subset_size=n,
                                  rng_seed=KID_SEED, verbose=False, kid_kernel="poly", kid_kernel_poly_degree=3,
                                  kid_kernel_poly_gamma=None, kid_kernel_poly_coef0=1)
-    assert final[f"kid{n}"] == pytest.approx(kid["kernel_inception_distance_mean"], rel=1e-2, abs=1e-4)
+    assert final[f"kid{n}"] == pytest.approx(kid["kernel_inception_distance_mean"], rel=1e-4)
     assert final[f"kid_std{n}"] == pytest.approx(kid["kernel_inception_distance_std"], rel=5e-2, abs=1e-4)
     prdc = compute_prdc(real, fake, nearest_k=3)
     for name in ("precision", "recall", "density", "coverage"):  # real and generated swapped would swap P and R
@@ -166,5 +166,6 @@ def test_ganlab_inception_metrics_equal_the_reference_packages_on_the_saved_imag
     real, fake = _helper_features(helper, *_saved_pngs(project, params, n, tmp_path / "png-stand-in"))
     assert real.shape == (n, STAND_IN_DIM)
     np.testing.assert_allclose(_cached_real_features(project), real, rtol=1e-4, atol=1e-5)
-    assert result["final"][f"fid{n}"] == pytest.approx(float(helper.compute_fid_score()), rel=1e-3)
+    # they agree to ~3e-9 here; samples drawn with the next seed move this FID by 0.14 %
+    assert result["final"][f"fid{n}"] == pytest.approx(float(helper.compute_fid_score()), rel=1e-6)
     _assert_feature_metrics(result["final"], real, fake, n)
