@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import signal
 import sys
 from typing import Callable, Sequence
 
@@ -22,6 +21,7 @@ from pipeline.common.feature_cache import FeatureCacheError
 from pipeline.common.files import CorruptFileError
 from pipeline.common.logs import configure_logging
 from pipeline.common.project_lock import ProjectBusyError, project_lock
+from pipeline.common.signals import stop_on_signals
 from pipeline.config import Config, ConfigError, load
 from pipeline.data.classifier import ClassifierFileError
 from pipeline.datasets import dataset_names
@@ -188,12 +188,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _stop(signum: int, frame: object) -> None:
-    """SIGTERM (``timeout``, a service manager) and SIGHUP (a closed terminal) end a command as Ctrl-C does:
-    runs are closed, Ray and every process it started stop, checkpoints stay for a resume."""
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
 def _guarded(action: Callable[[], None], command: str) -> tuple[int, str | None]:
     """Run ``action`` of ``ganlab <command>``; an error a user can fix is one ``ganlab: error:`` line and status 2,
     Ctrl-C (or SIGTERM, SIGHUP) status 130. Returns (status, the error's message or None)."""
@@ -224,10 +218,7 @@ def _run(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging()
-    # Ctrl-C stops a command even where it started with SIGINT ignored (a background job of a script inherits that).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(stop_signal, _stop)
+    stop_on_signals()
     if args.command == "job-run":
         return _job_run(args.job_id)
     return _guarded(lambda: _run(args), args.command)[0]

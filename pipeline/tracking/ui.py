@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 
 from pipeline.common.ports import free_port
+from pipeline.common.signals import stop_on_signals
 from pipeline.config import Config
 from pipeline.tracking.store import TrackingError, client_for, close_orphaned_runs, experiment_id, resolve_tracking_uri
 
@@ -66,10 +67,6 @@ def stop_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
             continue
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
 def runs_page(base_url: str, experiment: str) -> str:
     """The experiment's runs table in MLflow 3's UI (its model-training view, not the GenAI one)."""
     return f"{base_url}/#/experiments/{experiment}/runs?workflowType=machine_learning"
@@ -96,8 +93,7 @@ def serve(config: Config, host: str = "127.0.0.1", port: int | None = None) -> i
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
     if host not in ("127.0.0.1", "localhost"):
         log.warning("serving the MLflow UI on %s: reachable from other machines, without authentication", host)
-    for stop_signal in (signal.SIGTERM, signal.SIGHUP):  # stop the group as Ctrl-C does
-        signal.signal(stop_signal, _interrupt)
+    stop_on_signals()  # the group stops on SIGTERM and SIGHUP as on Ctrl-C
     process = subprocess.Popen(command, start_new_session=True)
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"
     try:

@@ -71,7 +71,8 @@ def _features_in_file_order(helper_features: list, folder: Path) -> np.ndarray:
 
 
 def _evaluate(project: Path, params: dict, eval_settings: dict) -> dict:
-    """``ganlab features`` and ``ganlab evaluate`` with ``eval_settings``; the run's metrics file."""
+    """``ganlab features`` and ``ganlab evaluate`` with ``eval_settings`` (written into ``params``, so a later pass
+    starts from this one's settings); the run's metrics file."""
     params["overrides"][DATASET]["eval"].update(eval_settings)
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     for stage in ("features", "evaluate"):
