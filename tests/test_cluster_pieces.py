@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from pipeline.cluster.failures import failure_cause
-from pipeline.cluster.jobs import RemoteJobError, check_submittable
+from pipeline.cluster.jobs import RemoteJobError, check_submittable, submit_when_ready
 from pipeline.cluster.probe import tracking_file
 from pipeline.cluster.shipping import CodeMismatchError, EnvironmentSetup, runtime_env, shipped_environment, verify_code
 from pipeline.cluster.storage import STORAGE_ENV, StorageError, display, open_storage, storage_location
@@ -158,3 +158,28 @@ def test_a_laptop_submission_refuses_a_local_tracking_file_and_the_projects_own_
     with pytest.raises(RemoteJobError, match=r"ray.storage is not set.*s3:// or gs:// URI"):
         check_submittable(config, "http://mlflow:5000")
     assert check_submittable(tiny_config(ray={"storage": str(tmp_path)}), "http://mlflow:5000").path == str(tmp_path)
+
+
+class _DashboardStartingUp:
+    """Answers submissions as Ray's dashboard does while its job agent has not registered (ray.dashboard.modules.job
+    .job_head.submit_job -> JobSubmissionClient._raise_error), ``refusals`` times, then accepts."""
+
+    def __init__(self, refusals: int, message: str = "No available agent to submit job, please try again later.") -> None:
+        self.refusals, self.message, self.submitted = refusals, message, []
+
+    def submit_job(self, **job):
+        if self.refusals:
+            self.refusals -= 1
+            raise RuntimeError(f"Request failed with status code 500: {self.message}.")
+        self.submitted.append(job)
+
+
+def test_a_submission_waits_for_a_cluster_whose_job_agent_is_not_ready_yet(monkeypatch):
+    monkeypatch.setattr("pipeline.cluster.jobs.time.sleep", lambda _: None)
+    dashboard = _DashboardStartingUp(refusals=2)
+    submit_when_ready(dashboard, 60.0, entrypoint="ganlab job-run x", submission_id="x")
+    assert dashboard.submitted == [{"entrypoint": "ganlab job-run x", "submission_id": "x"}]
+    with pytest.raises(RuntimeError, match="No available agent"):
+        submit_when_ready(_DashboardStartingUp(refusals=1), 0.0, entrypoint="e")
+    with pytest.raises(RuntimeError, match="runtime_env is invalid"):
+        submit_when_ready(_DashboardStartingUp(refusals=1, message="runtime_env is invalid"), 60.0, entrypoint="e")

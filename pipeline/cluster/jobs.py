@@ -132,6 +132,27 @@ def _bring_back(folder: StoragePath, outputs: list[str]) -> None:
         incoming.rename(target)
 
 
+AGENT_NOT_READY = "No available agent to submit job"
+"""What Ray's dashboard answers (HTTP 500) while the head's job agent has not registered yet: a cluster that has
+just started (the dashboard gives up after 10 s, ``ray.dashboard.consts.WAIT_AVAILABLE_AGENT_TIMEOUT``)."""
+
+
+def submit_when_ready(client: Any, timeout_s: float, **job: Any) -> None:
+    """``client.submit_job(**job)``, submitted again every 2 s while the cluster answers :data:`AGENT_NOT_READY`,
+    for up to ``timeout_s`` (``ray.resource_timeout_s``); any other error, or that one after the wait, is raised."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            client.submit_job(**job)
+            return
+        except RuntimeError as error:
+            if AGENT_NOT_READY not in str(error) or time.monotonic() >= deadline:
+                raise
+            log.info("the cluster's job agent is not ready yet (a cluster just started?); submitting again in 2s "
+                     "(up to %.0fs, ray.resource_timeout_s)", timeout_s)
+            time.sleep(2.0)
+
+
 def run_as_job(config: Config, tracking_uri: str, submission: Submission, inputs: list[str]) -> str | None:
     """Run ``submission`` on the cluster at ``ray.address`` as a Ray job and bring its outputs back; returns the
     error the command ended with on the cluster (None: it succeeded)."""
@@ -146,8 +167,8 @@ def run_as_job(config: Config, tracking_uri: str, submission: Submission, inputs
     address = jobs_address(config.ray)
     try:
         client = JobSubmissionClient(address)
-        client.submit_job(entrypoint=ENTRYPOINT.format(job_id=job_id), submission_id=job_id,
-                          runtime_env=_runtime_env(config, tracking_uri))
+        submit_when_ready(client, config.ray.resource_timeout_s, entrypoint=ENTRYPOINT.format(job_id=job_id),
+                          submission_id=job_id, runtime_env=_runtime_env(config, tracking_uri))
         log.info("submitted Ray job %s to %s (inputs in %s); its log follows", job_id, address, folder.location)
         try:
             status = _wait(client, job_id)
