@@ -98,7 +98,7 @@ def test_the_winners_params_file_holds_a_family_option_and_a_model_key(tmp_path)
         ({"families.nosuch.x": ["choice", [1]]}, None, r"tune\.space\.families\.nosuch\.x must be "
                                                        r"families\.<family>\.<option> of a registered family"),
         ({"families.gan.x": ["choice", [1]]}, None, r"tune\.space\.families\.gan\.x: family gan has no option 'x'; "
-                                                    r"its options: none"),
+                                                    r"its options: real_label, noise_sigma, "),
         ({"families.toy-ttur.d_lr_factor": ["uniform", 0.0, 2.0]}, ["toy-ttur"],
          r"tune\.space\.families\.toy-ttur\.d_lr_factor low = 0\.0 is out of range; expected > 0\.0"),
         ({"families.toy-ttur.d_lr_factor": ["choice", [2.0]]}, None,

@@ -30,6 +30,7 @@ class ConditionalGANFamily(GANFamily):
     name = "cgan"
     task = "class-conditional"
     reference = "Mirza & Osindero 2014, Sec. 3.2"
+    options = None  # the stabilisation techniques are the classic family's (packing cannot keep a sample's label)
 
     def generator(self, settings: GANSettings, data: DataSpec) -> nn.Module:
         spec = dataclasses.replace(settings.network, z_dim=settings.network.z_dim + data.n_classes)
