@@ -46,9 +46,8 @@ def sample_grid_png(images: np.ndarray, path: Path, title: str = "", columns: in
     return _save(fig, path)
 
 
-def scatter_png(generated: np.ndarray, real: np.ndarray, modes: np.ndarray, path: Path, title: str = "") -> Path:
-    """Generated vs real 2-D points with the mode centres marked."""
-    fig, ax = plt.subplots(figsize=(4, 4))
+def _scatter(ax: plt.Axes, generated: np.ndarray, real: np.ndarray, modes: np.ndarray, title: str, legend: bool) -> None:
+    """Generated vs real 2-D points with the mode centres marked, on one axes."""
     ax.scatter(real[:, 0], real[:, 1], s=2, c="tab:gray", alpha=0.3, label="real")
     ax.scatter(generated[:, 0], generated[:, 1], s=2, c="tab:blue", alpha=0.5, label="generated")
     ax.scatter(modes[:, 0], modes[:, 1], marker="x", c="tab:red", s=30, label="modes")
@@ -56,9 +55,30 @@ def scatter_png(generated: np.ndarray, real: np.ndarray, modes: np.ndarray, path
     ax.set_xlim(-span, span)
     ax.set_ylim(-span, span)
     ax.set_aspect("equal")
-    ax.legend(loc="upper right", fontsize=7, markerscale=3)
+    if legend:
+        ax.legend(loc="upper right", fontsize=7, markerscale=3)
     if title:
         ax.set_title(title, fontsize=9)
+
+
+def scatter_png(generated: np.ndarray, real: np.ndarray, modes: np.ndarray, path: Path, title: str = "") -> Path:
+    """Generated vs real 2-D points with the mode centres marked."""
+    fig, ax = plt.subplots(figsize=(4, 4))
+    _scatter(ax, generated, real, modes, title, legend=True)
+    return _save(fig, path)
+
+
+def scatter_panels_png(panels: Sequence[tuple[str, np.ndarray]], real: np.ndarray, modes: np.ndarray, path: Path,
+                       title: str = "", columns: int = 4) -> Path:
+    """One :func:`scatter_png` panel per (title, generated points), side by side, the real points behind each."""
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3 * rows), squeeze=False)
+    for ax, (panel_title, generated) in zip(axes.flat, panels):
+        _scatter(ax, generated, real, modes, panel_title, legend=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
 

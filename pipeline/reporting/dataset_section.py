@@ -24,6 +24,7 @@ from pipeline.config import Config
 from pipeline.config.suites import MAIN_SUITE, Suite
 from pipeline.reporting.generator_figures import generator_figures
 from pipeline.reporting.run_facts import RUN_HEADER, RunFiles, run_row
+from pipeline.reporting.seed_spread import mixture_parts
 from pipeline.reporting.truncation_section import truncation_parts
 from pipeline.scoring.registry import direction, in_tables, is_metric, metric_order
 
@@ -282,14 +283,16 @@ def dataset_section(config: Config, suite: Suite, dataset: str, figures_dir: Pat
     runs = [run_row(variant, seed, result, run_files[variant, seed][1]) for (variant, seed), result in results.items()]
     runs_table = Table(f"Runs (MLflow experiment {config.mlflow.experiment}; open them with `ganlab ui`)", RUN_HEADER, runs)
     truncation_figures, truncation_tables = truncation_parts(dataset, results, figures_dir)
+    spread_figures, spread_tables = mixture_parts(dataset, results, tables["final"], metric_names, metric_of(headline),
+                                                  directions[headline], figures_dir if present else None)
     main = suite.name == MAIN_SUITE
     summary = summary_paragraph(config, suite, dataset, final, headline, selection)
     if suite.name != MAIN_SUITE and suite not in config.running_suites():
         summary = (f"**Committed results**: `dvc repro` does not run this suite (benchmark.suites does not name it); "
                    f"{rerun_hint(suite)} runs it again. {summary}")
     return DatasetSection(dataset if main else f"{dataset} · {suite.title}", protocol_lines, metric_tables,
-                          _curve_figures(dataset, histories, figures_dir) + truncation_figures,
+                          spread_figures + _curve_figures(dataset, histories, figures_dir) + truncation_figures,
                           _sample_figures(dataset, results, headline, figures_dir) if present else [], notes,
                           runs_table, summary=summary,
                           ranking=ranking_table(final, headline), anchor=dataset if main else f"{suite.name}-{dataset}",
-                          diagnostic_tables=truncation_tables)
+                          diagnostic_tables=spread_tables + truncation_tables)
