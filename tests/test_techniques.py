@@ -276,3 +276,27 @@ def test_each_technique_trains_through_the_loop_and_resumes_exactly(project, tmp
     if straight.job.settings.techniques.noise_sigma:
         sigmas = [row["noise_sigma"] for row in history if "noise_sigma" in row]
         assert sigmas[-1] < sigmas[0]
+
+
+def _sweep(**tune) -> None:
+    from pipeline.tuning.sweep import _check_sweep
+
+    _check_sweep(tiny_config(tune={"dataset": "ring8", **tune}), "tune")
+
+
+def test_tune_searches_the_techniques_and_refuses_combinations_before_any_trial():
+    _sweep(variants=["non-saturating"], space={"families.gan.pack": ["choice", [1, 2, 3]],
+                                                "families.gan.penalty": ["choice", ["none", "r1"]],
+                                                "families.gan.r1_gamma": ["loguniform", 0.1, 100.0]})
+    with pytest.raises(ConfigError, match=r"tune.space: wgan-gp at families.gan.pack = 2: families.gan.pack = 2 cannot "
+                                          r"go with a gradient-norm penalty"):
+        _sweep(variants=["wgan-gp", "non-saturating"], space={"families.gan.pack": ["choice", [1, 2]]})
+
+
+def test_pbt_refuses_a_technique_that_changes_the_networks_shapes():
+    pbt = {"scheduler": "pbt", "variants": ["non-saturating"], "perturbation_interval": 3, "eval_every": 3,
+           "steps": 6, "grace_period": 3}
+    _sweep(**pbt, space={"families.gan.real_label": ["uniform", 0.8, 1.0], "lr_g": ["loguniform", 1e-4, 1e-3]})
+    with pytest.raises(ConfigError, match=r"tune.scheduler: pbt copies weights between trials, but non-saturating at "
+                                          r"families.gan.minibatch_kernels = 8 builds networks of other shapes"):
+        _sweep(**pbt, space={"families.gan.minibatch_kernels": ["choice", [0, 8]], "lr_g": ["loguniform", 1e-4, 1e-3]})

@@ -40,6 +40,7 @@ from pipeline.scoring.registry import Scorer, direction, in_training_scorer
 from pipeline.tracking.git import git_commit
 from pipeline.tracking.store import client_for, driver_tags, resolve_tracking_uri, start_run
 from pipeline.common.family_code import run_code
+from pipeline.tuning.combinations import check_combinations
 from pipeline.tuning.errors import SweepInterrupted, TrialsLost
 from pipeline.tuning.outputs import write_outputs
 from pipeline.tuning.place import SweepPlace, resumable, saved_trials
@@ -157,6 +158,7 @@ def _check_sweep(config: Config, name: str) -> None:
     if settings.equal_budget and (settings.search, settings.scheduler) != ("random", "fifo"):
         raise ConfigError(f"tune.equal_budget gives every variant the same random samples at the full budget: it "
                           f"needs tune.search random and tune.scheduler fifo (got {settings.search}, {settings.scheduler})")
+    check_combinations(config)
 
 
 def _parent_run(config: Config, client: Any, place: SweepPlace, sweep_id: str, metric: str, mode: str,
