@@ -11,10 +11,11 @@ from tests.conftest import PROJECT
 def test_the_project_params_file_is_valid():
     config = load(PROJECT / "params.yaml")
     assert config.benchmark.datasets == ("digits",) and config.data.datasets == (
-        "ring8", "digits", "stacked-digits", "edges2digits", "inpaint-digits", "digits2bold", "digits-sr2", "photos-sr2")
+        "ring8", "grid25", "digits", "stacked-digits", "edges2digits", "inpaint-digits", "digits2bold", "digits-sr2",
+        "photos-sr2")
     assert [suite.datasets for suite in config.defined_suites()] == [
-        ("digits",), ("ring8",), ("digits",), ("stacked-digits", "digits"), ("edges2digits", "inpaint-digits"),
-        ("digits2bold",), ("digits-sr2", "photos-sr2")]
+        ("digits",), ("ring8",), ("digits",), ("stacked-digits", "digits"), ("ring8", "grid25"),
+        ("edges2digits", "inpaint-digits"), ("digits2bold",), ("digits-sr2", "photos-sr2")]
     assert len(config.benchmark.variants) == 6 and config.benchmark.suites == ()
     assert config.for_dataset("ring8").model.width == 64
     assert config.for_dataset("digits").model.width == 32 == config.for_dataset("stacked-digits").model.width
