@@ -72,3 +72,18 @@ def test_no_selection_folder_means_no_section_and_mixed_objectives_are_refused(t
     summary_file.write_text(json.dumps({**json.loads(summary_file.read_text()), "steps": 2000}))
     with pytest.raises(CorruptFileError, match=r"benchmarks/ring8_sweep do not share one dataset, objective and budget"):
         read_selection("ring8")
+
+
+def test_a_one_variant_sweep_has_no_variant_column_and_reads_as_that_variant(tmp_path, monkeypatch):
+    """``ganlab tune`` with one variant writes no ``variant`` column (grid25's committed sweep is such a one)."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "benchmarks" / "grid25_sweep" / "seed0"
+    folder.mkdir(parents=True)
+    pd.DataFrame([{"trial_id": "a", "lr": 1e-3, "best_modes_hq2500": 3.0},
+                  {"trial_id": "b", "lr": 4e-3, "best_modes_hq2500": 9.0}]).to_csv(folder / "trials.csv", index=False)
+    (folder / "summary.json").write_text(json.dumps({
+        "dataset": "grid25", "metric": "modes_hq2500", "mode": "max", "steps": 3000, "seed": 0,
+        "space": [["lr", "choice"]], "variants": ["non-saturating"], "trials": 2, "wall_time_s": 60.0,
+        "parent_run_id": "p"}))
+    section = selection_section("grid25", read_selection("grid25"), [15], "overrides", tmp_path / "figures")
+    assert section.tables[0].rows[0] == ["non-saturating", "3", "9"]

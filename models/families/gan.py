@@ -24,8 +24,8 @@ DRAGAN, R1 and R2. Each has a variant on top of the non-saturating recipe (only 
 | ``ns-instance-noise`` | σ0 = 0.02, annealed linearly to 0 over the run (Sønderby et al. 2017; σ0 from the sweep |
 |  | ``benchmarks/instance_noise_sweep.yaml``) |
 | ``ns-feature-matching`` | G matches D's last hidden layer (Salimans et al. 2016, Sec. 3.1) |
-| ``ns-minibatch-discrimination`` | B = 10, C = 5 (Salimans et al. 2016, Sec. 3.2; their code's B = 100 costs 36-76× a |
-|  | plain step on the 2-D data here, so the CPU's variant takes 10) |
+| ``ns-minibatch-discrimination`` | B = 5, C = 5 (Salimans et al. 2016, Sec. 3.2; their code's B = 100 costs 36-76× a |
+|  | plain step on the 2-D data here, so the CPU's variant takes 5) |
 | ``ns-minibatch-stddev`` | group 4 (Karras et al. 2018, Sec. 3) |
 | ``ns-pacgan2``, ``ns-pacgan3``, ``ns-pacgan4`` | packs of m = 2, 3, 4 (Lin et al. 2018) |
 | ``ns-dragan`` | λ = 10, c = 0.5 (Kodali et al. 2017, reference code) |
@@ -201,7 +201,7 @@ TECHNIQUE_VARIANTS = (
     ("ns-label-smoothing", (("real_label", 0.9),), "Salimans et al. 2016, Sec. 3.4"),
     ("ns-instance-noise", (("noise_sigma", 0.02),), "Sønderby et al. 2017; Arjovsky & Bottou 2017"),
     ("ns-feature-matching", (("feature_matching", True),), "Salimans et al. 2016, Sec. 3.1"),
-    ("ns-minibatch-discrimination", (("minibatch_kernels", 10),), "Salimans et al. 2016, Sec. 3.2"),
+    ("ns-minibatch-discrimination", (("minibatch_kernels", 5),), "Salimans et al. 2016, Sec. 3.2"),
     ("ns-minibatch-stddev", (("mbstd_group", 4),), "Karras et al. 2018, Sec. 3"),
     ("ns-pacgan2", (("pack", 2),), "Lin et al. 2018"),
     ("ns-pacgan3", (("pack", 3),), "Lin et al. 2018"),

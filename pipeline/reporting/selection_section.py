@@ -57,7 +57,7 @@ def sensitivity(sweeps: list[tuple[dict[str, Any], pd.DataFrame]]) -> tuple[Sens
     seeds = {setting: sorted(set(trials.loc[trials["setting"] == setting, "seed"])) for setting in settings}
     values: Sensitivity = {}
     for variant in sweeps[0][0]["variants"]:
-        own = trials[trials["variant"] == variant]
+        own = trials[trials["variant"] == variant] if "variant" in trials else trials  # a one-variant sweep has none
         values[variant] = {setting: [float(v) for v in own.loc[own["setting"] == setting, f"best_{metric}"]]
                            for setting in settings if (own["setting"] == setting).any()}
     return values, seeds
