@@ -23,6 +23,7 @@ from analysis.plots import scatter_panels_png
 from analysis.report import Figure, Table
 from pipeline.common.layout import generators_file
 from pipeline.data.store import PreparedData, load_prepared
+from pipeline.datasets import get_dataset
 from pipeline.scoring.sampling import load_sampler
 from pipeline.training.export import SAMPLE_SEED
 
@@ -92,12 +93,11 @@ def best_seed_figure(dataset: str, prepared: PreparedData, results: dict[tuple[s
 def mixture_parts(dataset: str, results: dict[tuple[str, int], dict[str, Any]], final: dict[str, dict[str, list]],
                   metrics: Sequence[str], headline: str, mode: str,
                   figures_dir: Path | None) -> tuple[list[Figure], list[Table]]:
-    """For a 2-D mixture (a dataset with mode centres): the spread table, and the best seeds' samples on the
+    """For a 2-D mixture (a dataset of points): the spread table, and the best seeds' samples on the
     ``headline`` metric (``mode`` "max" or "min") where the runs' files are here (``figures_dir`` None: they are
     not). Nothing for other data."""
-    prepared = load_prepared(dataset)
-    if "modes" not in prepared.manifest:
+    if get_dataset(dataset).kind != "points":
         return [], []
-    figure = (best_seed_figure(dataset, prepared, results, headline, mode, figures_dir)
+    figure = (best_seed_figure(dataset, load_prepared(dataset), results, headline, mode, figures_dir)
               if figures_dir is not None else None)
     return ([figure] if figure is not None else []), [spread_table(final, metrics)]
