@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from models.families import family_of, get_variant
-from models.family import FamilyError, RunContext
+from models.family import DataSpec, FamilyError, RunContext
 from pipeline.config import Config, ConfigError
 from pipeline.config.space import Dimension
 from pipeline.tuning.space import VARIANT_KEY, trial_settings
@@ -39,8 +39,7 @@ def samples(config: Config) -> list[dict[str, Any]]:
             for values in crossed for variant in config.tune.variants]
 
 
-def _shapes(config: Config, variant: str, settings: Any) -> dict[str, tuple[int, ...]]:
-    data = config.provisional_data(config.tune.dataset)
+def _shapes(variant: str, settings: Any, data: DataSpec) -> dict[str, tuple[int, ...]]:
     with torch.random.fork_rng(devices=[]):
         run = family_of(variant).create(settings, data, RunContext())
     return {f"{name}.{key}": tuple(value.shape) for name, module in run.modules().items()
@@ -51,19 +50,21 @@ def check_combinations(config: Config) -> None:
     """Refuse (one :class:`ConfigError` line) a space whose checked points a family refuses, or, under PBT, whose
     points build networks of different shapes."""
     dataset, shapes = config.tune.dataset, None
+    compare_shapes = config.tune.scheduler == "pbt" and any(d.name.startswith("families.") for d in config.tune.space)
     for sample in samples(config):
         trial, variant = trial_settings(config, dataset, sample)
         family = family_of(variant)
         named = [key for key in sample if key.startswith("families.")] or [key for key in sample if key != VARIANT_KEY]
         point = ", ".join(f"{key} = {sample[key]}" for key in named)
+        data = trial.provisional_data(dataset)
         try:
-            settings = family.resolve(get_variant(variant), trial.hyperparameters(family.name),
-                                      trial.provisional_data(dataset), trial.ray.num_workers)
+            settings = family.resolve(get_variant(variant), trial.hyperparameters(family.name), data,
+                                      trial.ray.num_workers)
         except FamilyError as err:
             raise ConfigError(f"tune.space: {variant} at {point}: {err}") from None
-        if config.tune.scheduler != "pbt" or not any(d.name.startswith("families.") for d in config.tune.space):
+        if not compare_shapes:
             continue
-        found = _shapes(trial, variant, settings)
+        found = _shapes(variant, settings, data)
         if shapes is None:
             shapes = (point, found)
         elif found != shapes[1]:
