@@ -38,7 +38,7 @@ class DRAGANPenalty(Regulariser):
     c: float = 0.5
 
     def penalty(self, discriminator: Critic, real: Tensor, fake: Tensor, rng: torch.Generator | None,
-                loss_scale: float) -> Tensor:
+                loss_scale: float | Tensor) -> Tensor:
         """``E[(‖∇D(x̂)‖ − 1)²]``; :func:`gradient_penalty` interpolates real and perturbed real with one uniform
         weight per sample, drawn after the perturbation."""
         return gradient_penalty(discriminator, real, dragan_points(real, self.c, rng), rng, loss_scale)
@@ -51,7 +51,7 @@ class R1Penalty(Regulariser):
     weight: float = 5.0
 
     def penalty(self, discriminator: Critic, real: Tensor, fake: Tensor, rng: torch.Generator | None,
-                loss_scale: float) -> Tensor:
+                loss_scale: float | Tensor) -> Tensor:
         return r1_penalty(discriminator, real, loss_scale)
 
 
@@ -60,7 +60,7 @@ class R2Penalty(R1Penalty):
     name: ClassVar[str] = "r2"
 
     def penalty(self, discriminator: Critic, real: Tensor, fake: Tensor, rng: torch.Generator | None,
-                loss_scale: float) -> Tensor:
+                loss_scale: float | Tensor) -> Tensor:
         return r1_penalty(discriminator, fake, loss_scale)
 
 

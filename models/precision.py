@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import Tensor
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 #: A dynamic loss scale at or below this means even unscaled gradients overflow fp16 (see Precision.collapsed).
@@ -37,6 +38,13 @@ class Precision:
 
     def autocast(self) -> torch.autocast:
         return torch.autocast(self.device_type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
+
+    def d_scale(self, like: Tensor) -> Tensor | float:
+        """D's current loss scale (1.0 without fp16) as a tensor on ``like``'s device: ``GradScaler.scale`` of a one,
+        which reads the scale where it lives instead of ``get_scale()``'s host sync."""
+        if self.scaler_d is None:
+            return 1.0
+        return self.scaler_d.scale(torch.ones((), device=like.device))
 
     def scalers(self) -> dict[str, torch.amp.GradScaler]:
         """The loss scalers by optimiser ("d", "g"); none without fp16."""

@@ -22,7 +22,7 @@ from models.progress import Progress
 from models.step import _backward_and_step
 
 
-def r1_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, loss_scale: float = 1.0) -> Tensor:
+def r1_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, loss_scale: float | Tensor = 1.0) -> Tensor:
     """``E_x[‖∇_x D(x)‖²]`` over the batch ``real``, *without* the γ/2 factor; ``create_graph=True`` so the penalty's
     own gradient reaches D's weights. ``loss_scale``: fp16's current loss scale (the scores are scaled before the
     gradient is taken and the gradient divided back, as in :func:`models.regularisers.gradient_penalty`)."""
@@ -66,9 +66,9 @@ class LazyR1:
         return betas[0] ** self.ratio, betas[1] ** self.ratio
 
     def step(self, discriminator: nn.Module, optimiser: torch.optim.Optimizer, real: Tensor,
-             precision: Precision) -> tuple[Tensor, float]:
-        """One R1 update of D on ``real``; returns (the unweighted ``E‖∇D‖²``, 1.0 if fp16 skipped the update)."""
-        scale = precision.scaler_d.get_scale() if precision.scaler_d is not None else 1.0
+             precision: Precision) -> tuple[Tensor, Tensor]:
+        """One R1 update of D on ``real``; returns (the unweighted ``E‖∇D‖²``, 1.0 if fp16 skipped the update, a tensor)."""
+        scale = precision.d_scale(real)
         with precision.autocast():
             penalty = r1_penalty(lambda x: discriminator(x).float(), real, scale)
         _, skipped = _backward_and_step(penalty * self.weight, optimiser, discriminator.parameters(),

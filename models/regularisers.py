@@ -18,7 +18,7 @@ Critic = Callable[[Tensor], Tensor]
 
 
 def gradient_penalty(discriminator: Critic, real: Tensor, fake: Tensor, rng: torch.Generator | None = None,
-                     loss_scale: float = 1.0) -> Tensor:
+                     loss_scale: float | Tensor = 1.0) -> Tensor:
     """Two-sided penalty of Gulrajani et al. (2017), Alg. 1, *without* the λ factor.
 
     ``E_x̂[(‖∇_x̂ D(x̂)‖₂ - 1)²]`` on ``x̂ = ε x + (1 - ε) x̃`` with one
@@ -53,7 +53,7 @@ class Regulariser:
     weight: float = 0.0
 
     def penalty(self, discriminator: Critic, real: Tensor, fake: Tensor, rng: torch.Generator | None,
-                loss_scale: float) -> Tensor | None:
+                loss_scale: float | Tensor) -> Tensor | None:
         """The unweighted penalty term of one D update, or None when the regulariser adds none."""
         return None
 
@@ -68,7 +68,7 @@ class GradientPenalty(Regulariser):
     weight: float = 10.0
 
     def penalty(self, discriminator: Critic, real: Tensor, fake: Tensor, rng: torch.Generator | None,
-                loss_scale: float) -> Tensor:
+                loss_scale: float | Tensor) -> Tensor:
         return gradient_penalty(discriminator, real, fake, rng, loss_scale)
 
 

@@ -59,7 +59,7 @@ def feature_matching_step(generator: nn.Module, discriminator: nn.Module, opt_g:
     finally:
         bare_d.requires_grad_(True)
     zero = torch.zeros((), device=loss.device)
-    return torch.stack([loss.detach(), grad_norm.to(loss.device), zero, zero, torch.tensor(skipped, device=loss.device)])
+    return torch.stack([loss.detach(), grad_norm.to(loss.device), zero, zero, skipped])
 
 
 class StabilisedRun(PairRun):

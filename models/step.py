@@ -21,6 +21,7 @@ weights** (BigGAN's orthogonal regularisation, :mod:`models.orthogonal`) is adde
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterable
 
@@ -54,26 +55,30 @@ class Objective:
 
 
 def _backward_and_step(loss: Tensor, optimiser: torch.optim.Optimizer, parameters: Iterable[nn.Parameter],
-                       scaler: torch.amp.GradScaler | None) -> tuple[Tensor, float]:
-    """Backward, measure the (unscaled) gradient norm, step; returns (the norm, 1.0 if the step was skipped).
+                       scaler: torch.amp.GradScaler | None) -> tuple[Tensor, Tensor]:
+    """Backward, measure the (unscaled) gradient norm, step; returns (the norm, 1.0 if the step was skipped, else
+    0.0), both tensors on the loss's device: no host sync, so a GPU step runs on while the host queues the next.
 
     With fp16 loss scaling, ``GradScaler`` skips the update whose scaled gradients overflowed and halves
     its scale (Micikevicius et al. 2018): such a step's loss and norm are artefacts of the scale, not of
-    training, and the caller leaves them out.
+    training, and the caller leaves them out. The step is skipped exactly when an unscaled gradient holds an inf or
+    a NaN (``GradScaler.unscale_``'s test), i.e. when their largest magnitude is not finite.
     """
     optimiser.zero_grad(set_to_none=True)
     if scaler is None:
         loss.backward()
         norm = gradient_norm(parameters)
         optimiser.step()
-        return norm, 0.0
-    scale = scaler.get_scale()
+        return norm, torch.zeros((), device=loss.device)
     scaler.scale(loss).backward()
     scaler.unscale_(optimiser)
+    parameters = list(parameters)
     norm = gradient_norm(parameters)
+    grads = [p.grad for p in parameters if p.grad is not None]
+    largest = torch.nn.utils.get_total_norm(grads, norm_type=math.inf) if grads else torch.zeros(())
     scaler.step(optimiser)  # skipped when the unscaled gradients are not finite
     scaler.update()
-    return norm, float(scaler.get_scale() < scale)
+    return norm, (~torch.isfinite(largest)).float().to(loss.device)
 
 
 @dataclass(frozen=True)
@@ -172,7 +177,7 @@ def discriminator_step(
         if real_logits is not None:
             classes = class_loss(real_logits, real_conditions) + class_loss(fake_logits, fake_conditions)
             loss = loss + objective.class_weight * classes
-        scale = precision.scaler_d.get_scale() if precision.scaler_d is not None else 1.0
+        scale = precision.d_scale(real)
 
         def critic(points: Tensor) -> Tensor:
             return adversarial_outputs(conditioned(discriminator, points, real_conditions), objective)[0]
@@ -194,7 +199,7 @@ def discriminator_step(
             penalty.detach(),
             (real_out.detach().mean() - fake_out.detach().mean()),
             classes.detach(),
-            torch.tensor(skipped, device=loss.device),
+            skipped,
         ]
     )
 
@@ -237,7 +242,7 @@ def generator_step(
     finally:
         bare_d.requires_grad_(True)
     return torch.stack([loss.detach(), grad_norm.to(loss.device), classes.detach(), weights.detach(),
-                        torch.tensor(skipped, device=loss.device)])
+                        skipped])
 
 
 def train_step(

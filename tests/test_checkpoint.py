@@ -68,3 +68,20 @@ def test_a_resumed_run_keeps_the_best_checkpoint_it_restored(ring8, tmp_path):
 
     straight, _ = _assert_resume_equals_straight(ring8, "non-saturating", tmp_path, best)
     assert straight.best.step == 3, "the best must come before the resume point for the check to bite"
+
+
+def test_a_checkpoint_of_another_device_is_refused_in_one_line_naming_it(tmp_path):
+    """The device is part of the fingerprint: a CPU checkpoint would restore a CPU (Mersenne) RNG state into a
+    CUDA (Philox) generator, so a GPU job refuses it, and the refusal names the device."""
+    from models.family import DataSpec
+    from pipeline.tracking.store import flatten
+    from pipeline.config import parse
+    from pipeline.training.job import resolve_job
+
+    on_cpu, on_gpu, on_h100 = (resolve_job(parse({"ray": ray}), "ring8", "hinge", 0, DataSpec("points", (2,)))
+                               for ray in ({}, {"use_gpu": True}, {"use_gpu": True, "accelerator_type": "H100"}))
+    assert (on_cpu.device, on_gpu.device, on_h100.device) == ("cpu", "cuda", "cuda:H100")
+    save_checkpoint(tmp_path, {"fingerprint": on_cpu.fingerprint(), "step": 3, "job": flatten(on_cpu.shaping_settings())})
+    for job in (on_gpu, on_h100):
+        with pytest.raises(CheckpointMismatchError, match=rf"^checkpoint .* \(differs in device cpu → {job.device}\)\. "):
+            load_checkpoint(tmp_path, job.fingerprint(), flatten(job.shaping_settings()))

@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.cluster.failures import failure_cause
 from pipeline.cluster.jobs import RemoteJobError, check_submittable, submit_when_ready
-from pipeline.cluster.probe import tracking_file
+from pipeline.cluster.probe import ClusterError, tracking_file
 from pipeline.cluster.shipping import CodeMismatchError, EnvironmentSetup, runtime_env, shipped_environment, verify_code
 from pipeline.cluster.storage import STORAGE_ENV, StorageError, display, open_storage, storage_location
 from pipeline.common.digest import source_digest
@@ -177,9 +177,11 @@ class _DashboardStartingUp:
 def test_a_submission_waits_for_a_cluster_whose_job_agent_is_not_ready_yet(monkeypatch):
     monkeypatch.setattr("pipeline.cluster.jobs.time.sleep", lambda _: None)
     dashboard = _DashboardStartingUp(refusals=2)
-    submit_when_ready(dashboard, 60.0, entrypoint="ganlab job-run x", submission_id="x")
+    submit_when_ready(dashboard, 60.0, "http://head:8265", entrypoint="ganlab job-run x", submission_id="x")
     assert dashboard.submitted == [{"entrypoint": "ganlab job-run x", "submission_id": "x"}]
-    with pytest.raises(RuntimeError, match="No available agent"):
-        submit_when_ready(_DashboardStartingUp(refusals=1), 0.0, entrypoint="e")
+    with pytest.raises(ClusterError, match=r"^the Ray cluster at http://head:8265 has no job agent on its head node "
+                       r"after 0s .*--dashboard-agent-listen-port=<a free port>$"):
+        submit_when_ready(_DashboardStartingUp(refusals=1), 0.0, "http://head:8265", entrypoint="e")
     with pytest.raises(RuntimeError, match="runtime_env is invalid"):
-        submit_when_ready(_DashboardStartingUp(refusals=1, message="runtime_env is invalid"), 60.0, entrypoint="e")
+        submit_when_ready(_DashboardStartingUp(refusals=1, message="runtime_env is invalid"), 60.0, "h",
+                          entrypoint="e")

@@ -31,6 +31,9 @@ def test_the_key_changes_with_what_shapes_a_run():
     assert _key({"train": {"lr_d": 1e-3}}) != base, "a hyperparameter"
     assert _key({"eval": {"mode_sigmas": 2.0}}) != base, "the in-training metric (best-checkpoint selection)"
     assert _key({"ray": {"cpus_per_worker": 2}}) != base, "the thread count"
+    on_gpu = _key({"ray": {"use_gpu": True}})
+    assert on_gpu != base, "the device: switching on GPUs trains again"
+    assert _key({"ray": {"use_gpu": True, "accelerator_type": "H100"}}) not in (base, on_gpu), "the GPU model"
     assert _key(variant="lsgan") != base
     assert _key(code="d" * 64) != base, "the training code"
     assert _key(manifest={**MANIFEST, "splits": {"train": {"sha256": "e" * 64}}}) != base, "the data"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
 from scipy import stats
 
 from pipeline.reporting.seed_spread import best_seeds, mean_and_spread, spread_table

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.cluster.probe import TRACKING_SERVER_HINT, tracking_file
+from pipeline.cluster.probe import TRACKING_SERVER_HINT, ClusterError, tracking_file
 from pipeline.cluster.shipping import NOT_SHIPPED, package_folders, shipped_environment
 from pipeline.cluster.storage import STORAGE_ENV, StoragePath, new_token, storage_location, storage_root
 from pipeline.common.layout import SCRATCH
@@ -133,21 +133,30 @@ def _bring_back(folder: StoragePath, outputs: list[str]) -> None:
 
 
 AGENT_NOT_READY = "No available agent to submit job"
-"""What Ray's dashboard answers (HTTP 500) while the head's job agent has not registered yet: a cluster that has
-just started (the dashboard gives up after 10 s, ``ray.dashboard.consts.WAIT_AVAILABLE_AGENT_TIMEOUT``)."""
+"""What Ray's dashboard answers (HTTP 500) while the head's job agent has not registered: a cluster that has just
+started (the dashboard gives up after 10 s, ``ray.dashboard.consts.WAIT_AVAILABLE_AGENT_TIMEOUT``), or a head whose
+dashboard agent could not bind its HTTP port (``ray.dashboard.agent``: it then runs on without registering, so the
+answer never changes)."""
 
 
-def submit_when_ready(client: Any, timeout_s: float, **job: Any) -> None:
-    """``client.submit_job(**job)``, submitted again every 2 s while the cluster answers :data:`AGENT_NOT_READY`,
-    for up to ``timeout_s`` (``ray.resource_timeout_s``); any other error, or that one after the wait, is raised."""
+def submit_when_ready(client: Any, timeout_s: float, address: str, **job: Any) -> None:
+    """``client.submit_job(**job)``, submitted again every 2 s while the cluster at ``address`` answers
+    :data:`AGENT_NOT_READY`, for up to ``timeout_s`` (``ray.resource_timeout_s``). That answer after the wait is a
+    :class:`ClusterError` naming its usual cause; any other error is raised as it is."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             client.submit_job(**job)
             return
         except RuntimeError as error:
-            if AGENT_NOT_READY not in str(error) or time.monotonic() >= deadline:
+            if AGENT_NOT_READY not in str(error):
                 raise
+            if time.monotonic() >= deadline:
+                raise ClusterError(
+                    f"the Ray cluster at {address} has no job agent on its head node after {timeout_s:.0f}s "
+                    "(ray.resource_timeout_s): its dashboard agent could not listen on its HTTP port, 52365 unless "
+                    "`ray start --dashboard-agent-listen-port` says otherwise; is another Ray running on the head's "
+                    "machine? Restart the head with --dashboard-agent-listen-port=<a free port>") from None
             log.info("the cluster's job agent is not ready yet (a cluster just started?); submitting again in 2s "
                      "(up to %.0fs, ray.resource_timeout_s)", timeout_s)
             time.sleep(2.0)
@@ -167,7 +176,7 @@ def run_as_job(config: Config, tracking_uri: str, submission: Submission, inputs
     address = jobs_address(config.ray)
     try:
         client = JobSubmissionClient(address)
-        submit_when_ready(client, config.ray.resource_timeout_s, entrypoint=ENTRYPOINT.format(job_id=job_id),
+        submit_when_ready(client, config.ray.resource_timeout_s, address, entrypoint=ENTRYPOINT.format(job_id=job_id),
                           submission_id=job_id, runtime_env=_runtime_env(config, tracking_uri))
         log.info("submitted Ray job %s to %s (inputs in %s); its log follows", job_id, address, folder.location)
         try:

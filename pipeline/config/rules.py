@@ -64,11 +64,24 @@ def check_scalar(key: str, value: Any, kind: type, rule: Mapping[str, Any]) -> A
     return value
 
 
-def _check_mapping(key: str, value: Any, rule: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    """A mapping stored as pairs (``data.paths``): string keys among the rule's choices, string values."""
+def _check_mapping(key: str, value: Any, pair: Any, rule: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A mapping stored as pairs (``data.paths``, ``ray.resources_per_worker``): string keys among the rule's
+    choices (or, with ``reserved``, none of those), values of the pair's second type within the rule's bounds
+    (string values as written)."""
     if not isinstance(value, Mapping):
         raise ConfigError(f"{key} = {value!r} must be a mapping")
-    return tuple((check_scalar(f"{key} key", k, str, rule), str(v)) for k, v in value.items())
+    _, kind = typing.get_args(pair)
+    key_rule = {**rule, "low": None, "high": None}
+    value_rule = {**rule, "choices": None}
+    pairs = []
+    for name, entry in value.items():
+        name = check_scalar(f"{key} key", name, str, key_rule)
+        if name in rule.get("reserved", ()):
+            raise ConfigError(f"{key}.{printable(name)} is set by another key ({rule['reserved'][name]}); remove it "
+                              f"from {key}")
+        pairs.append((name, str(entry) if kind is str else check_scalar(f"{key}.{printable(name)}", entry, kind,
+                                                                         value_rule)))
+    return tuple(pairs)
 
 
 def _check_tuple(key: str, value: Any, args: tuple[Any, ...], rule: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -96,7 +109,7 @@ def check_value(key: str, value: Any, hint: Any, rule: Mapping[str, Any]) -> Any
         return check_value(key, value, inner, rule)
     if origin is tuple:
         if args and typing.get_origin(args[0]) is tuple:
-            return _check_mapping(key, value, rule)
+            return _check_mapping(key, value, args[0], rule)
         return _check_tuple(key, value, args, rule)
     return check_scalar(key, value, hint, rule)
 

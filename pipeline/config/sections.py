@@ -160,9 +160,18 @@ class RayConfig:
     ship_code: bool = _field(True, doc="on a cluster, send the driver's ganlab code with every Ray job (false: the "
                                        "nodes' own installed ganlab, which must be the same)")
     num_workers: int = _field(1, low=1)
-    use_gpu: bool = _field(False)
+    use_gpu: bool = _field(False, doc="one GPU per worker, NCCL between workers; part of the run key (a CPU run "
+                                      "is not kept for a GPU one)")
+    accelerator_type: str | None = _field(None, doc="with use_gpu, the GPU model every worker needs, as Ray names "
+                                                    "it (H100, A100, L4, ...); part of the run key: bit-exact "
+                                                    "reruns need the same model")
     cpus_per_worker: float = _field(1.0, low=0.0, open_low=True, doc="CPUs Ray reserves per worker (fractions "
                                     "share a CPU); torch threads = max(1, its whole part)")
+    resources_per_worker: tuple[tuple[str, float], ...] = dataclasses.field(default=(), metadata={
+        **_field((), low=0.0, open_low=True, doc="custom Ray resources every worker asks for besides CPUs and the "
+                                                 "GPU, e.g. {fast_disk: 1}; counted like them").metadata,
+        "reserved": {"CPU": "ray.cpus_per_worker", "GPU": "ray.use_gpu",
+                     "memory": "Ray's own scheduling; not a ganlab setting"}})
     placement_strategy: str = _field("PACK", choices=("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"))
     max_failures: int = _field(0, low=-1, doc="-1: retry forever")
     sync_batchnorm: bool = _field(False, doc="SyncBatchNorm across workers (GPU only)")
@@ -173,6 +182,11 @@ class RayConfig:
                                                "(tests; null: every run)")
     resource_timeout_s: float = _field(120.0, low=0.0, doc="on a cluster, how long a run waits for the CPUs/GPUs "
                                                             "it asks for before it fails")
+    scoring: str = _field("auto", choices=("auto", "driver", "tasks"), doc="where features and evaluate run "
+                          "Inception: driver (this process), tasks (Ray tasks: cpus_per_worker CPUs each, one GPU with "
+                          "use_gpu); auto: tasks when joining a cluster (address / RAY_ADDRESS) or with use_gpu")
+    scoring_images: int = _field(256, low=1, doc="images per Inception Ray task (rounded up to whole "
+                                 "eval.inception_batch_size batches)")
 
 
 @dataclass(frozen=True)
@@ -256,6 +270,7 @@ class Config:
         """The params mapping this config parses from (``parse(config.to_dict()) == config``)."""
         plain = pairs_to_mappings(dataclasses.asdict(dataclasses.replace(self, families=(), sampling=(), suites=())))
         plain["data"]["paths"] = plain["data"]["paths"] or {}
+        plain["ray"]["resources_per_worker"] = plain["ray"]["resources_per_worker"] or {}
         plain["overrides"] = plain["overrides"] or {}
         for section in ("tune", "study"):
             plain[section]["space"] = {d.name: d.as_list() for d in getattr(self, section).space}

@@ -7,7 +7,8 @@ picks them. Its hash names the file (``inception-<key>.npz``, through the one
 feature-statistics cache :mod:`pipeline.common.feature_cache`) and the protocol
 is stored inside it, so ``evaluate`` can only ever read features made under the
 protocol it would use itself; anything else is a clear error ("run
-`dvc repro features@<dataset>`"), never a stale number.
+`dvc repro features@<dataset>`"), never a stale number. The passes run where ``ray.scoring`` says
+(:mod:`pipeline.features.passes`): the same numbers, so not part of the protocol.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from analysis.features import stream_features
 from analysis.inception import InceptionFeatures, to_uint8
 from pipeline.common.digest import sha256_file
 from pipeline.common.feature_cache import FeatureCache, FeatureCacheError, protocol_key
@@ -28,6 +28,7 @@ from pipeline.common.files import write_json
 from pipeline.common.layout import features_dir
 from pipeline.config import Config, EvalConfig
 from pipeline.data.store import PreparedData, load_prepared
+from pipeline.features.passes import feature_passes
 
 log = logging.getLogger("ganlab.features")
 #: Seed of the permutation that picks the real images.
@@ -87,8 +88,9 @@ def compute_real_features(config: Config, dataset: str) -> Path:
         order = np.random.RandomState(REAL_SUBSET_SEED).permutation(len(prepared.train_x))[: protocol["n_real"]]
         images = to_uint8(torch.as_tensor(prepared.train_x[order]))
         log.info("%s: Inception features of %d real images (protocol %s)", dataset, len(images), protocol["key"])
-        features = stream_features(extractor, images, len(images), cfg.eval.inception_batch_size,
-                                   f"{dataset} real Inception features").features
+        with feature_passes(config.ray) as passes:
+            features = passes.features(extractor, images, cfg.eval.inception_batch_size,
+                                       f"{dataset} real Inception features")
         cache.save(protocol, {"features": features})
     write_json(directory / STATUS_FILE, {"inception": True, **protocol})
     return cache.path(protocol)

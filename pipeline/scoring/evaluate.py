@@ -33,6 +33,7 @@ from pipeline.common.files import read_json, reason, write_json
 from pipeline.common.layout import generators_file, metrics_file, reference_dir, stage_summary_file, train_summary_file
 from pipeline.config import Config
 from pipeline.data.store import PreparedData, load_prepared
+from pipeline.features.passes import FeaturePasses, feature_passes
 from pipeline.scoring.conditions import conditions_for
 from pipeline.scoring.final_scorers import load_final_scorers
 from pipeline.common.family_code import code_digest
@@ -139,10 +140,15 @@ def sampling_protocol(config: Config, family: Family) -> dict[str, Any]:
     return dataclasses.asdict(options) if options is not None else {}
 
 
-def build_scorers(config: Config, dataset: str, prepared: PreparedData, task: str) -> list[Scorer]:
+def build_scorers(config: Config, dataset: str, prepared: PreparedData, task: str,
+                  passes: FeaturePasses) -> list[Scorer]:
+    """Every scorer of ``task`` on ``prepared``, its network passes placed by the stage's ``passes``."""
     cfg = config.for_dataset(dataset)
-    return [cls.build(prepared, reference_dir(dataset), cfg.eval, cls.sample_count(cfg.eval))
-            for cls in scorers_for(task, prepared, cfg.eval)]
+    scorers = [cls.build(prepared, reference_dir(dataset), cfg.eval, cls.sample_count(cfg.eval))
+               for cls in scorers_for(task, prepared, cfg.eval)]
+    for scorer in scorers:
+        scorer.use_passes(passes)
+    return scorers
 
 
 def _input_key(config: Config, dataset: str, variant: str, seed: int, scorings: list[Scoring], code: str) -> str:
@@ -206,10 +212,20 @@ def _score_sampler(config: Config, generators: dict[str, Any], family: Family, s
 
 def evaluate_matrix(config: Config, runs: list[tuple[str, str, int]] | None = None) -> list[dict[str, Any]]:
     """The stage: every run of ``runs`` (default: the benchmark's matrix) in one process, scorers built once per
-    dataset, task and direction (Inception is loaded once)."""
+    dataset, task and direction (Inception is loaded once; its passes run where ``ray.scoring`` says, Ray started
+    once for the stage if at all: :mod:`pipeline.features.passes`)."""
     started = time.perf_counter()
     runs = runs or config.benchmark_runs()
     close_orphaned_runs(client_for(resolve_tracking_uri(config)), config.mlflow.experiment)
+    with feature_passes(config.ray) as passes:
+        results = _evaluate_runs(config, runs, passes)
+    write_json(stage_summary_file("evaluate"), {"stage": "evaluate", "runs": len(runs),
+                                                "wall_time_s": round(time.perf_counter() - started, 2)})
+    return results
+
+
+def _evaluate_runs(config: Config, runs: list[tuple[str, str, int]], passes: FeaturePasses) -> list[dict[str, Any]]:
+    """Every run of ``runs`` evaluated (or kept), scorers built once per dataset, task and direction."""
     prepared: dict[str, PreparedData] = {}
     scorings: dict[tuple[str, str, bool], Scoring] = {}
     results = []
@@ -221,11 +237,10 @@ def evaluate_matrix(config: Config, runs: list[tuple[str, str, int]] | None = No
         for reverse in {spec.reverse for spec in family.samplers}:
             if (dataset, family.task, reverse) not in scorings:
                 data = prepared[dataset].reversed() if reverse else prepared[dataset]
-                scorings[dataset, family.task, reverse] = Scoring(data, build_scorers(config, dataset, data, family.task))
+                scorings[dataset, family.task, reverse] = Scoring(data, build_scorers(config, dataset, data, family.task,
+                                                                                      passes))
             directions[reverse] = scorings[dataset, family.task, reverse]
         results.append(evaluate_run(config, dataset, variant, seed, directions, scoring_code(family.name)))
-    write_json(stage_summary_file("evaluate"), {"stage": "evaluate", "runs": len(runs),
-                                                "wall_time_s": round(time.perf_counter() - started, 2)})
     return results
 
 

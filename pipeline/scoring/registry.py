@@ -17,12 +17,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from pipeline.config import EvalConfig
 from pipeline.data.store import PreparedData
+
+if TYPE_CHECKING:
+    from pipeline.features.passes import FeaturePasses
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,10 @@ class Scorer(ABC):
     @abstractmethod
     def protocol(self) -> dict[str, Any]:
         """What a reader needs to reproduce the numbers."""
+
+    def use_passes(self, passes: FeaturePasses) -> None:
+        """Run the scorer's network passes where the stage's ``passes`` say (in this process or as Ray tasks: the same
+        numbers, so the protocol is unchanged); a scorer without heavy passes keeps its own, as here."""
 
     @property
     def min_samples(self) -> int:

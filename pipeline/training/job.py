@@ -15,13 +15,14 @@ from typing import Any
 from models.families import get_family, get_variant
 from models.family import DataSpec, FamilyError
 from pipeline.common.digest import fingerprint
-from pipeline.config import Config, ConfigError, EvalConfig, TrainConfig
+from pipeline.config import Config, ConfigError, EvalConfig, RayConfig, TrainConfig
 
 #: The eval keys the in-training metric reads (dvc.yaml's train stage lists exactly these); the others -- Inception,
 #: KID, the k-NN metrics, the evaluation's sample count -- cannot change a training.
 IN_TRAINING_EVAL = ("batch_size", "mode_sigmas", "mode_min_samples", "is_splits")
 #: Train settings that change how often things happen, not what is computed.
 _SCHEDULE_ONLY = ("steps", "log_every", "checkpoint_every", "keep_checkpoints")
+CPU = "cpu"
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,16 @@ class TrainingJob:
     eval: EvalConfig
     world_size: int
     threads: int  # torch threads per worker: convolutions sum in another order with another count
+    device: str  # "cpu", "cuda" or "cuda:<accelerator type>" (:func:`device_of`): another device, other sums
 
     @property
     def name(self) -> str:
         return f"{self.dataset}-{self.variant}-seed{self.seed}"
+
+    @property
+    def device_kind(self) -> str:
+        """``cpu`` or ``cuda``: what torch calls the device (``device`` without the accelerator model)."""
+        return self.device.split(":")[0]
 
     @property
     def global_batch_size(self) -> int:
@@ -65,6 +72,14 @@ class TrainingJob:
         return {**params, **dataclasses.asdict(self.settings)}
 
 
+def device_of(ray: RayConfig) -> str:
+    """The device a job's workers train on: ``cpu``, or ``cuda`` with ``ray.use_gpu`` -- ``cuda:<type>`` when
+    ``ray.accelerator_type`` pins the accelerator model (bit-exact reruns need the same model, not just a GPU)."""
+    if not ray.use_gpu:
+        return CPU
+    return f"cuda:{ray.accelerator_type}" if ray.accelerator_type else "cuda"
+
+
 def in_training_eval(eval_config: EvalConfig) -> EvalConfig:
     """The eval settings of a job: the in-training ones as given, every other one at its default."""
     return dataclasses.replace(EvalConfig(), **{key: getattr(eval_config, key) for key in IN_TRAINING_EVAL})
@@ -86,4 +101,4 @@ def resolve_job(config: Config, dataset: str, variant: str, seed: int, data: Dat
         raise ConfigError(f"{dataset} × {variant}: {err}") from None
     return TrainingJob(dataset=dataset, variant=variant, family=family.name, seed=seed, data=data, settings=settings,
                        train=config.train, eval=in_training_eval(config.eval), world_size=config.ray.num_workers,
-                       threads=max(1, int(config.ray.cpus_per_worker)))
+                       threads=max(1, int(config.ray.cpus_per_worker)), device=device_of(config.ray))

@@ -72,9 +72,13 @@ class Hooks:
     progress: Callable[[int], None] = lambda step: None
 
 
-def use_deterministic_algorithms() -> None:
+def choose_kernels(deterministic: bool, device: torch.device) -> None:
     """``train.deterministic``: PyTorch's deterministic kernels (an error where an op has none), cuDNN's
-    deterministic convolutions without autotuning, and cuBLAS's fixed workspace (PyTorch's reproducibility notes)."""
+    deterministic convolutions without autotuning, and cuBLAS's fixed workspace (PyTorch's reproducibility notes).
+    Else, on a GPU, cuDNN's autotuning (the fastest algorithm per shape, timed once: a run's shapes are fixed)."""
+    if not deterministic:
+        torch.backends.cudnn.benchmark = device.type == "cuda"
+        return
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.deterministic = True
@@ -103,11 +107,11 @@ class TrainingLoop:
     def __init__(self, job: TrainingJob, data: DatasetFolders, *, rank: int = 0, world: int = 1,
                  device: torch.device | str = "cpu", wrap: Callable[[nn.Module], nn.Module] = lambda module: module,
                  fault: FaultInjection | None = None, node_id: str = "", run_id: str = "") -> None:
-        if world != job.world_size:
-            raise ValueError(f"job {job.name} was resolved for {job.world_size} worker(s), started on {world}")
+        if (world, torch.device(device).type) != (job.world_size, job.device_kind):
+            raise ValueError(f"job {job.name} was resolved for {job.world_size} worker(s) on {job.device}, started on "
+                             f"{world} on {device}")
         self.job, self.rank, self.world, self.device = job, rank, world, torch.device(device)
-        if job.train.deterministic:
-            use_deterministic_algorithms()
+        choose_kernels(job.train.deterministic, self.device)
         self.fault, self.run_id = fault, run_id
         self.workers = all_gather({"rank": rank, "node_id": node_id, "host": socket.gethostname(), "pid": os.getpid()}, world)
         self.family = get_family(job.family)

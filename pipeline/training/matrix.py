@@ -4,9 +4,11 @@ DVC runs stages one after another, so the unit DVC sees is the whole matrix and 
 Ray (DESIGN.md, "Why the train stage fans out"). Each run is one Ray Tune trial over the fixed list of run
 names -- Tune is the scheduler, not a search: no sampling, no early stopping -- and the trial function is
 the complete training of that run (:func:`pipeline.training.run.train_job`): its own Ray Train run with
-its workers and DDP, checkpoints, ``FailureConfig`` and MLflow run. Tune starts as many as the cluster's
-CPUs hold (``ray.num_workers × ray.cpus_per_worker`` each), so a bigger cluster runs more at once with the
-same params, and a trial that fails does not stop the others.
+its workers and DDP, checkpoints, ``FailureConfig`` and MLflow run. Tune starts as many as the cluster holds
+now (every resource a run asks for counts, :mod:`pipeline.cluster.resources`; the count follows the cluster as
+it grows, :mod:`pipeline.training.run_queue`), so a bigger cluster runs more at once with the same params, and a
+trial that fails does not stop the others. On a cluster the autoscaler is shown the whole matrix's demand while
+the fan-out runs, so a node group at 0 scales up.
 
 Nothing a trial needs comes from the driver's disk: each dataset's files go once into Ray's object store, the
 code and environment with the job (:mod:`pipeline.cluster.shipping`), and each finished run's files come back
@@ -16,16 +18,17 @@ through the run storage (:mod:`pipeline.training.outputs`).
 from __future__ import annotations
 
 import logging
-import math
 import os
 import socket
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from pipeline.cluster.failures import failure_cause, full_disk
-from pipeline.cluster.session import ClusterContext, cluster_session, require_resources, tune_console_off
+from pipeline.cluster.resources import RunDemand, autoscaler_demand, cluster_totals, require_resources
+from pipeline.cluster.session import ClusterContext, cluster_session, local_instance, tune_console_off
 from pipeline.cluster.storage import StorageError, new_token
 from pipeline.common.layout import RUNS
 from pipeline.common.logs import configure_logging
@@ -33,6 +36,7 @@ from pipeline.config import Config
 from pipeline.data.shipping import DatasetFolders, ShippedDataset
 from pipeline.training.job import TrainingJob
 from pipeline.training.run import RunRequest, train_job
+from pipeline.training.run_queue import RunQueue
 from pipeline.common.family_code import run_code
 
 log = logging.getLogger("ganlab.train")
@@ -75,11 +79,9 @@ def headline(summary: dict[str, Any]) -> str:
 
 
 def capacity(config: Config) -> int:
-    """How many runs fit on the cluster at once: its CPUs over what one run's workers take."""
-    import ray
-
-    per_run = config.ray.num_workers * config.ray.cpus_per_worker
-    return max(1, math.floor(ray.cluster_resources().get("CPU", 1) / per_run))
+    """How many runs the cluster holds at once now: every resource one run's workers ask for counts (CPUs, GPUs,
+    custom resources, the accelerator type); at least one."""
+    return max(1, RunDemand.of(config.ray).runs_that_fit(cluster_totals()))
 
 
 def _tuner(config: Config, context: MatrixContext, names: list[str], cluster: ClusterContext, experiment: str) -> Any:
@@ -93,8 +95,8 @@ def _tuner(config: Config, context: MatrixContext, names: list[str], cluster: Cl
     trainable = tune.with_resources(tune.with_parameters(run_one, context=context), {"cpu": 0, "memory": 64 * 1024**2})
     return tune.Tuner(
         trainable,
-        param_space={"run": tune.grid_search(names)},
-        tune_config=tune.TuneConfig(max_concurrent_trials=capacity(config), reuse_actors=True),
+        tune_config=tune.TuneConfig(search_alg=RunQueue(names, lambda: capacity(config)), num_samples=len(names),
+                                    reuse_actors=True),
         run_config=tune.RunConfig(name=experiment, **(cluster.storage / "matrix").ray_options(), verbose=0,
                                   callbacks=[MatrixProgress(len(names))],
                                   failure_config=tune.FailureConfig(max_failures=0)),
@@ -105,18 +107,17 @@ def fan_out(config: Config, jobs: list[TrainingJob], keys: Mapping[str, str], tr
             owner: Mapping[str, str], commit: str) -> FanOutResult:
     """Train ``jobs`` concurrently on Ray, each run's files left in the run storage for :func:`collect`."""
     code = {family: run_code(family) for family in dict.fromkeys(job.family for job in jobs)}
-    with cluster_session(config.ray, tracking_uri, code) as cluster:
-        ray_cfg = config.ray
-        require_resources(f"a run ({ray_cfg.num_workers} worker(s) × {ray_cfg.cpus_per_worker:g} CPU)",
-                          cpus=ray_cfg.num_workers * ray_cfg.cpus_per_worker, gpus=ray_cfg.num_workers * ray_cfg.use_gpu,
-                          nodes=ray_cfg.num_workers if ray_cfg.placement_strategy == "STRICT_SPREAD" else 1,
-                          timeout_s=ray_cfg.resource_timeout_s)
+    with ExitStack() as stack:
+        cluster = stack.enter_context(cluster_session(config.ray, tracking_uri, code))
+        demand = RunDemand.of(config.ray)
+        stack.enter_context(autoscaler_demand(demand.bundles(len(jobs)), local_instance()))
+        require_resources(f"a run ({demand.describe()})", demand, config.ray.resource_timeout_s, local_instance())
         data = {dataset: ShippedDataset.put(DatasetFolders.of_project(dataset))
                 for dataset in dict.fromkeys(job.dataset for job in jobs)}
         requests = {job.name: RunRequest(job, keys[job.name], cluster, data[job.dataset], dict(owner), commit)
                     for job in jobs}
         experiment = f"train-{os.getpid()}-{new_token()[:8]}"
-        log.info("training %d run(s), up to %d at once on Ray; storage %s", len(jobs), capacity(config),
+        log.info("training %d run(s), %d at once on Ray as it is now; storage %s", len(jobs), capacity(config),
                  cluster.storage.location)
         folders = [RUNS.absolute()] + ([Path(cluster.storage.path)] if cluster.storage.local else [])
         try:

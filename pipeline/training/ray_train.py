@@ -19,7 +19,8 @@ from typing import Any, Sequence
 import torch
 
 from pipeline.cluster.failures import failure_cause
-from pipeline.cluster.session import ClusterContext, local_instance, require_resources
+from pipeline.cluster.resources import RunDemand, require_resources
+from pipeline.cluster.session import ClusterContext, local_instance
 from pipeline.cluster.storage import StoragePath
 from pipeline.common.logs import configure_logging
 from pipeline.config import Config
@@ -178,24 +179,20 @@ def run_trainer(job: TrainingJob, config: Config, run_id: str, cluster: ClusterC
     from pipeline.cluster.loopback_torch import torch_config
 
     ray_cfg = config.ray
+    demand = RunDemand.of(ray_cfg)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"job": job, "run_id": run_id, "cluster": cluster, "data": data, "spool": places.spool,
                            "sync_batchnorm": ray_cfg.sync_batchnorm, "fault": _fault(config, job, places),
                            "resume_from": resume_from, "stop_rules": stop_rules},
         torch_config=torch_config("nccl" if ray_cfg.use_gpu else "gloo", local=local_instance()),
-        scaling_config=ScalingConfig(num_workers=ray_cfg.num_workers, use_gpu=ray_cfg.use_gpu,
-                                     resources_per_worker={"CPU": ray_cfg.cpus_per_worker},
-                                     placement_strategy=ray_cfg.placement_strategy),
+        scaling_config=ScalingConfig(**demand.scaling_options(ray_cfg)),
         run_config=RunConfig(name=job.name, **places.ray.ray_options(), callbacks=list(callbacks),
                              logging_config=LoggingConfig(log_level="WARNING"),  # ganlab's own lines say what happens
                              checkpoint_config=CheckpointConfig(num_to_keep=job.train.keep_checkpoints),
                              failure_config=FailureConfig(max_failures=ray_cfg.max_failures)),
     )
-    require_resources(f"{job.name} ({ray_cfg.num_workers} worker(s) × {ray_cfg.cpus_per_worker} CPU)",
-                      cpus=ray_cfg.num_workers * ray_cfg.cpus_per_worker, gpus=ray_cfg.num_workers * ray_cfg.use_gpu,
-                      nodes=ray_cfg.num_workers if ray_cfg.placement_strategy == "STRICT_SPREAD" else 1,
-                      timeout_s=ray_cfg.resource_timeout_s)
+    require_resources(f"{job.name} ({demand.describe()})", demand, ray_cfg.resource_timeout_s, local_instance())
     try:
         result = trainer.fit()
     except Exception as err:  # ray.train.TrainingFailedError wraps the worker's exception

@@ -3,7 +3,7 @@
 DVC reruns the train stage as a whole when any of its inputs change; inside it, a run whose **run key** is
 what its folder already holds is kept, not retrained. The key hashes everything that shapes a run's
 outputs: the resolved job (the family's settings, the training schedule, the in-training metric, the
-worker and thread counts), the prepared data and the domain classifier it is scored with (their sha256),
+worker and thread counts, the device), the prepared data and the domain classifier it is scored with (their sha256),
 and the source of the code that trains and scores it (:func:`pipeline.common.family_code.run_code`): the
 pipeline and analysis files of ``TRAINING_CODE``, the ``models`` modules they import, and the run's family module
 with every project module it imports (a static walk, :mod:`pipeline.common.imports`). So a new family, or a change of one family,

@@ -21,13 +21,15 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import ExitStack
 from dataclasses import replace
 from typing import Any
 
 from models.families import family_of
 from pipeline.cluster.failures import failure_cause
 from pipeline.cluster.jobs import RemoteJobError, Submission, check_submittable, run_as_job
-from pipeline.cluster.session import cluster_session, jobs_address, require_resources, tune_console_off
+from pipeline.cluster.resources import RunDemand, autoscaler_demand, cluster_totals, require_resources
+from pipeline.cluster.session import cluster_session, jobs_address, local_instance, tune_console_off
 from pipeline.cluster.storage import storage_root
 from pipeline.common.digest import fingerprint
 from pipeline.common.files import read_json
@@ -110,15 +112,22 @@ def _samples(tune: Any) -> int:
     return 1 if tune.search == "grid" or tune.equal_budget else tune.num_samples
 
 
-def _concurrent_trials(tune: Any) -> int | None:
-    """``tune.max_concurrent``; for multi-worker trials (whose drivers take no CPU) at most as many as the
-    cluster's CPUs can run at once, so that no trial starts a Ray Train run that waits for workers."""
-    import ray
+def trial_demand(config: Config) -> RunDemand:
+    """What one trial holds: ``tune.cpus_per_trial`` (and with ``ray.use_gpu`` one GPU per worker, with
+    ``ray.resources_per_worker`` each) over ``tune.workers_per_trial`` workers -- a one-worker trial trains in its
+    own process, which asks for it all."""
+    workers = config.tune.workers_per_trial
+    return RunDemand.of(replace(config.ray, num_workers=workers, cpus_per_worker=config.tune.cpus_per_trial / workers))
 
-    if tune.max_concurrent:
-        return tune.max_concurrent
-    if tune.workers_per_trial > 1:
-        return max(1, int(ray.cluster_resources().get("CPU", 1) // tune.cpus_per_trial))
+
+def _concurrent_trials(config: Config) -> int | None:
+    """``tune.max_concurrent``; for multi-worker trials (whose drivers take nothing) at most as many as the cluster
+    holds when the sweep starts, every resource counted, so that no trial starts a Ray Train run that waits for
+    workers. One-worker trials ask Tune for their resources themselves, so Tune counts them as the cluster grows."""
+    if config.tune.max_concurrent:
+        return config.tune.max_concurrent
+    if config.tune.workers_per_trial > 1:
+        return max(1, trial_demand(config).runs_that_fit(cluster_totals()))
     return None
 
 
@@ -138,7 +147,7 @@ def _new_tuner(config: Config, trainable: Any, metric: str, mode: str, place: Sw
         tune_config=ray_tune.TuneConfig(metric=metric, mode=mode, num_samples=_samples(tune),
                                         scheduler=_scheduler(config), search_alg=_searcher(config, metric, mode),
                                         time_budget_s=tune.time_budget_s, reuse_actors=False,
-                                        max_concurrent_trials=_concurrent_trials(tune)),
+                                        max_concurrent_trials=_concurrent_trials(config)),
         run_config=ray_tune.RunConfig(name=place.path.name, **place.folder.ray_options(), verbose=0,
                                       callbacks=[SweepProgress(metric, mode)],
                                       checkpoint_config=ray_tune.CheckpointConfig(num_to_keep=_checkpoints_kept(tune)),
@@ -184,9 +193,8 @@ def _trainable(sweep: SweepContext) -> Any:
     hold the trial's CPUs; Ray wants some resource in every request, so its driver asks for a little memory."""
     from ray import tune as ray_tune
 
-    settings = sweep.config.tune
-    resources = ({"cpu": settings.cpus_per_trial} if settings.workers_per_trial == 1
-                 else {"cpu": 0, "memory": 64 * 1024**2})
+    resources = (ray_tune.PlacementGroupFactory([dict(trial_demand(sweep.config).per_worker)])
+                 if sweep.config.tune.workers_per_trial == 1 else {"cpu": 0, "memory": 64 * 1024**2})
     return ray_tune.with_resources(ray_tune.with_parameters(run_trial, sweep=sweep), resources)
 
 
@@ -198,9 +206,13 @@ def _fit(config: Config, plan: SweepContext, place: SweepPlace, client: Any) -> 
     settings = config.tune
     try:
         code = {family_of(variant).name: run_code(family_of(variant).name) for variant in settings.variants}
-        with cluster_session(config.ray, plan.tracking_uri, code) as cluster:
-            require_resources(f"a trial of the sweep ({settings.cpus_per_trial:g} CPU)", cpus=settings.cpus_per_trial,
-                              timeout_s=config.ray.resource_timeout_s)
+        with ExitStack() as stack:
+            cluster = stack.enter_context(cluster_session(config.ray, plan.tracking_uri, code))
+            demand = trial_demand(config)
+            stack.enter_context(autoscaler_demand(demand.bundles(settings.max_concurrent or settings.num_samples),
+                                                  local_instance()))
+            require_resources(f"a trial of the sweep ({demand.describe()})", demand, config.ray.resource_timeout_s,
+                              local_instance())
             data = ShippedDataset.put(DatasetFolders.of_project(settings.dataset))
             trainable = _trainable(replace(plan, cluster=cluster, shipped=data))
             tuner = (ray_tune.Tuner.restore(place.path.path, trainable=trainable, resume_unfinished=True,

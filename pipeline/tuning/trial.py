@@ -126,7 +126,7 @@ def _run_in_process(config: Config, job: TrainingJob, folders: DatasetFolders, s
 
     fault = (FaultInjection(config.ray.fail_at_step, config.ray.fail_mode, sweep.scratch / "faults" / trial_id)
              if config.ray.fail_at_step else None)
-    training = TrainingLoop(job, folders, fault=fault, run_id=run_id)
+    training = TrainingLoop(job, folders, device=job.device_kind, fault=fault, run_id=run_id)
     donor = _restore(training, trial_id)
     logger = MetricLogger(sweep.tracking_uri, run_id, resume_key=RESUME_KEY,
                           spool=sweep.scratch / "metrics" / f"{trial_id}.jsonl")

@@ -103,6 +103,10 @@ def require_namespaces() -> None:
         pytest.skip(message)
 
 
+def _agent_port() -> str:
+    return f"--dashboard-agent-listen-port={free_port('127.0.0.1')}"
+
+
 def start(hidden: list[Path], node_cpus: int = 2) -> HiddenCluster:
     """A head (no CPUs: Ray's production advice) and one worker node with ``node_cpus``, both hiding ``hidden``."""
     require_namespaces()
@@ -114,10 +118,13 @@ def start(hidden: list[Path], node_cpus: int = 2) -> HiddenCluster:
                             storage, secrets.token_hex(32), Path(ray_tmp))
     cluster.folders += [scratch, storage, Path(ray_tmp)]
     hidden = [*hidden, *(PROJECT / name for name in ("data", "runs", ".ganlab"))]
+    # Both nodes share this machine's ports (and other tests' Rays run beside them): each dashboard agent gets a
+    # free HTTP port of its own, else the head's may lose Ray's default 52365 and the cluster takes no job.
     head = ["ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={cluster.gcs.split(':')[1]}",
             "--dashboard-host=127.0.0.1", f"--dashboard-port={cluster.dashboard.rsplit(':', 1)[1]}", "--num-cpus=0",
-            "--disable-usage-stats", f"--temp-dir={ray_tmp}"]
-    worker = ["ray", "start", "--block", f"--address={cluster.gcs}", f"--num-cpus={node_cpus}", "--disable-usage-stats"]
+            "--disable-usage-stats", f"--temp-dir={ray_tmp}", _agent_port()]
+    worker = ["ray", "start", "--block", f"--address={cluster.gcs}", f"--num-cpus={node_cpus}", "--disable-usage-stats",
+              _agent_port()]
     try:
         _start_nodes(cluster, hidden, packages, (head, worker))
     except BaseException:

@@ -3,7 +3,8 @@
 Run by ``evaluate`` when ``eval.inception`` is on for an image dataset (never during training: ~20 images/s
 on a CPU). The generated images go through the same extractor and preprocessing as the cached real
 features (:mod:`pipeline.features.inception`); names carry the generated-sample count (``fid5k``,
-``kid5k``, …) and the protocol records both counts.
+``kid5k``, …) and the protocol records both counts. The generated images' passes run where the stage's
+:class:`~pipeline.features.passes.FeaturePasses` say (this process, or Ray tasks on a cluster's GPUs).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from analysis.precision_recall import precision_recall
 from pipeline.config import EvalConfig
 from pipeline.data.store import PreparedData
 from pipeline.features.inception import RealFeatures, build_extractor, load_real_features, real_protocol, uses_inception
+from pipeline.features.passes import FeaturePasses
 from pipeline.scoring.registry import MetricSpec, Scorer, register_scorer
 from pipeline.scoring.scorers.classifier import IS_SEED
 
@@ -48,6 +50,7 @@ class InceptionScorer(Scorer):
                  logits: InceptionLogits | None) -> None:
         super().__init__(eval_config.inception_samples, eval_config)
         self.extractor, self.real, self.logits = extractor, real, logits
+        self.passes = FeaturePasses.in_process()
 
     @cached_property
     def real_stats(self) -> FeatureStats:
@@ -75,6 +78,9 @@ class InceptionScorer(Scorer):
                   if eval_config.inception_logits_weights else None)
         return cls(eval_config, extractor, real, logits)
 
+    def use_passes(self, passes: FeaturePasses) -> None:
+        self.passes = passes
+
     def metric_names(self) -> list[str]:
         shown = [spec.base for spec in self.metrics if self.logits is not None or spec.base not in ("is", "is_std")]
         return [base + self.suffix for base in shown]
@@ -82,8 +88,7 @@ class InceptionScorer(Scorer):
     def score(self, samples: np.ndarray, conditions: dict[str, np.ndarray], label: str) -> dict[str, float | None]:
         cfg, s = self.eval_config, self.suffix
         images = to_uint8(torch.as_tensor(samples[: self.n_samples]))
-        fake = stream_features(self.extractor, images, self.n_samples, cfg.inception_batch_size,
-                               f"{label} Inception features").features
+        fake = self.passes.features(self.extractor, images, cfg.inception_batch_size, f"{label} Inception features")
         real = self.real.features
         dim = real.shape[1]
         fid = None
