@@ -80,14 +80,15 @@ def tf1_bilinear_matrix(size_in: int, size_out: int) -> Tensor:
 
 
 def inception_input(images: Tensor) -> Tensor:
-    """uint8 (N, 1|3, H, W) → float (N, 3, 299, 299) in Inception's range, channels-last."""
+    """uint8 (N, 1|3, H, W) → float (N, 3, 299, 299) in Inception's range, channels-last, on the images' device."""
     if images.dtype != torch.uint8:
         raise FeatureInputError(f"Inception takes 8-bit images (see to_uint8), got {images.dtype}")
     if images.shape[1] == 1:
         images = images.expand(-1, 3, -1, -1)
     pixels = images.float()
     height, width = pixels.shape[-2:]
-    pixels = tf1_bilinear_matrix(height, INCEPTION_SIZE) @ pixels @ tf1_bilinear_matrix(width, INCEPTION_SIZE).T
+    rows, columns = (tf1_bilinear_matrix(size, INCEPTION_SIZE).to(pixels.device) for size in (height, width))
+    pixels = rows @ pixels @ columns.T
     return ((pixels - 128.0) / 128.0).contiguous(memory_format=torch.channels_last)
 
 

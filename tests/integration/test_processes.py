@@ -191,7 +191,7 @@ def test_more_workers_than_this_machine_has_fail_before_any_compute(prepared, in
                             env=command_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 2, result.stderr[-3000:]
     line = [line for line in result.stderr.splitlines() if line.startswith("ganlab: error:")]
-    assert line and "1000 CPUs (the cluster has" in line[0] and "not available on this machine" in line[0], result.stderr
+    assert line and "1000 CPU (the cluster has" in line[0] and "not available on this machine" in line[0], result.stderr
     assert "Traceback" not in result.stderr and time.monotonic() - started < 120
 
 
