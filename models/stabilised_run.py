@@ -1,6 +1,6 @@
 """A ``gan`` run with the techniques that change the training step (:mod:`models.techniques`): instance noise,
 packing and feature matching. The others (label smoothing, minibatch layers, penalties) live in the objective and
-in D, and the step is the house's (:func:`models.step.discriminator_step`, :func:`models.step.generator_step`).
+in D, and the step is the house's (:func:`models.step.train_step`, feature matching as its G update).
 
 One step: k D updates, each on a fresh real batch -- with packing, m batches drawn and concatenated, so D judges N
 packs of m real and N packs of m generated samples (Lin et al. 2018 keep the number of packs per minibatch) -- then
@@ -21,8 +21,7 @@ from torch import Tensor, nn
 from models.family import Batch, Progress, RunContext
 from models.pair_run import OptimiserSettings, PairRun
 from models.precision import Precision
-from models.step import (Objective, _backward_and_step, discriminator_step, generator_step, step_statistics,
-                         unwrap)
+from models.step import Objective, _backward_and_step, train_step, unwrap
 from models.techniques import Techniques
 
 
@@ -78,20 +77,13 @@ class StabilisedRun(PairRun):
             return with_noise(x, sigma, rng)
 
         generator = NoisyGenerator(self.generator, sigma, rng)
-        d_stats = []
-        for _ in range(self.optimiser.k_d_steps):
-            real = next_real()
-            d_stats.append(discriminator_step(generator, self.discriminator, self.opt_d, self.objective, real,
-                                              self._noise(real.shape[0], rng), rng, self.precision))
-        z = self._noise(real.shape[0], rng)
-        if self.techniques.feature_matching:
-            g_stats = feature_matching_step(generator, self.discriminator, self.opt_g, z, next_real(), self.precision)
-        else:
-            g_stats = generator_step(generator, self.discriminator, self.opt_g, self.objective, z, self.precision)
+        matching = (lambda z: feature_matching_step(generator, self.discriminator, self.opt_g, z, next_real(),
+                                                    self.precision)) if self.techniques.feature_matching else None
+        stats = train_step(generator, self.discriminator, self.opt_g, self.opt_d, self.objective, next_real,
+                           lambda n: self._noise(n, rng), self.optimiser.k_d_steps, None, rng, self.precision,
+                           generator_update=matching).as_dict()
         if self.ema is not None:
             self.ema.update(unwrap(self.generator), progress.step)
-        stats = step_statistics(torch.stack(d_stats), g_stats, self.objective,
-                                scaled=self.precision.scaler_d is not None).as_dict()
         if self.techniques.noise_sigma > 0:
             stats["noise_sigma"] = sigma
         return stats

@@ -259,6 +259,7 @@ def train_step(
     precision: Precision = FP32,
     fake_conditions: Callable[[Conditions], Conditions] | None = None,
     progress: Progress | None = None,
+    generator_update: Callable[[Tensor], Tensor] | None = None,
 ) -> StepStats:
     """k D updates (each on a fresh real batch from ``next_real``), then one G update.
 
@@ -266,7 +267,9 @@ def train_step(
     ``fake_conditions`` maps a real batch's conditions to G's (default: the same). The G batch has the size
     and the conditions of the last real batch; ``rng`` draws the gradient penalty's interpolation weights;
     ``precision`` sets autocast and loss scaling; ``progress`` (where the run stands; step 0 without) drives the
-    EMA's start and ramp-up. Returns plain floats (one host synchronisation per call).
+    EMA's start and ramp-up; ``generator_update`` replaces the G update (:func:`generator_step`) by another of G's
+    objectives (e.g. feature matching), given G's latents and returning :func:`generator_step`'s statistics.
+    Returns plain floats (one host synchronisation per call).
     """
     if k_d_steps < 1:
         raise ValueError(f"k_d_steps must be >= 1, got {k_d_steps}")
@@ -276,8 +279,9 @@ def train_step(
         generated_conditions = fake_conditions(real_conditions) if fake_conditions else real_conditions
         d_stats.append(discriminator_step(generator, discriminator, opt_d, objective, real, sample_z(real.shape[0]), rng,
                                           precision, real_conditions, generated_conditions))
-    g_stats = generator_step(generator, discriminator, opt_g, objective, sample_z(real.shape[0]), precision,
-                             generated_conditions)
+    z = sample_z(real.shape[0])
+    g_stats = (generator_update(z) if generator_update is not None else
+               generator_step(generator, discriminator, opt_g, objective, z, precision, generated_conditions))
     if ema is not None:
         ema.update(unwrap(generator), progress.step if progress is not None else 0)
     return step_statistics(torch.stack(d_stats), g_stats, objective, scaled=precision.scaler_d is not None)
