@@ -65,10 +65,10 @@ class StabilisedDiscriminator(nn.Module):
 
     def features(self, x: Tensor) -> Tensor:
         """D's last hidden layer of each pack, flattened: what feature matching matches."""
-        return self.body(pack(x, self.pack) if self.pack > 1 else x).flatten(start_dim=1)
+        return self.body(pack(x, self.pack)).flatten(start_dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        hidden = self.body(pack(x, self.pack) if self.pack > 1 else x)
+        hidden = self.body(pack(x, self.pack))
         images = hidden.dim() == 4
         maps = hidden if images else hidden[:, :, None, None]
         if self.mbstd_group:

@@ -59,8 +59,9 @@ class Techniques:
 
     @property
     def changes_step(self) -> bool:
-        """Whether the run needs more than the plain step: noise, packing, feature matching or a new D head."""
-        return (self.noise_sigma > 0 or self.feature_matching or self.pack > 1 or self.changes_discriminator)
+        """Whether the run needs more than the plain step: instance noise, or an assembled D (which packing and
+        feature matching need, and a new D head)."""
+        return self.noise_sigma > 0 or self.changes_discriminator
 
     @property
     def changes_discriminator(self) -> bool:
