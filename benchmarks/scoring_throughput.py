@@ -33,17 +33,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analysis.inception import InceptionFeatures, to_uint8  # noqa: E402
+from analysis.inception import InceptionFeatures  # noqa: E402
+from benchmarks.eval_throughput import digits  # noqa: E402
 from pipeline.common.logs import configure_logging  # noqa: E402
-from pipeline.config import RayConfig, parse  # noqa: E402
-from pipeline.datasets import get_dataset  # noqa: E402
+from pipeline.config import RayConfig  # noqa: E402
 from pipeline.features.passes import FeaturePasses, Placement, feature_passes  # noqa: E402
-
-
-def digits(size: int, n: int) -> torch.Tensor:
-    raw = get_dataset("digits").load(parse({"data": {"image_size": size}}, "benchmark").data)
-    images = np.concatenate([raw.train_x, raw.test_x])
-    return to_uint8(torch.as_tensor(images[np.arange(n) % len(images)]))
 
 
 def timed(passes: FeaturePasses, extractor: InceptionFeatures, images: torch.Tensor, batch: int) -> tuple[float, np.ndarray]:

@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +43,7 @@ import psutil
 
 from pipeline.tracking.ui import free_port
 from tests.integration.commands import command_env
+from tests.integration.hidden_cluster import dashboard_up
 
 START_TIMEOUT_S = 120.0
 HEAD_TYPE = "ray.head.default"  # the fake provider names the head's type so, whatever the config says
@@ -72,15 +72,6 @@ def cluster_config(worker_types: dict, head_cpus: int, gcs: str, idle_timeout_mi
         "head_setup_commands": [], "worker_setup_commands": [], "head_start_ray_commands": [],
         "worker_start_ray_commands": [],
     }
-
-
-def _dashboard_up(url: str, token: str) -> bool:
-    request = urllib.request.Request(f"{url}/api/version", headers={"Authorization": f"Bearer {token}"})
-    try:
-        with urllib.request.urlopen(request, timeout=2) as response:
-            return bool(json.loads(response.read()))
-    except OSError:
-        return False
 
 
 def _kill_all(head: subprocess.Popen) -> None:
@@ -160,7 +151,7 @@ def autoscaling_cluster(worker_types: dict, head_cpus: int = 0,
         head = subprocess.Popen(command, env=env, start_new_session=True, stdout=output, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not _dashboard_up(dashboard, token):
+        while not dashboard_up(dashboard, token):
             if head.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the fake autoscaling cluster did not start:\n{_log_tail(log)}")
             time.sleep(1.0)

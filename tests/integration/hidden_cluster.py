@@ -76,7 +76,7 @@ def _wait(predicate, what: str, timeout_s: float = 180.0) -> None:
     raise AssertionError(f"the hidden cluster did not come up: {what}")
 
 
-def _dashboard_up(url: str, token: str) -> bool:
+def dashboard_up(url: str, token: str) -> bool:
     request = urllib.request.Request(f"{url}/api/version", headers={"Authorization": f"Bearer {token}"})
     try:
         with urllib.request.urlopen(request, timeout=2) as response:
@@ -140,7 +140,7 @@ def _start_nodes(cluster: HiddenCluster, hidden: list[Path], packages: Path, com
                                    start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cluster.node_pids.append(process.pid)
         if index == 0:
-            _wait(lambda: _dashboard_up(cluster.dashboard, cluster.token), "the head's dashboard")
+            _wait(lambda: dashboard_up(cluster.dashboard, cluster.token), "the head's dashboard")
     _wait(lambda: _nodes_alive(cluster, len(commands)), "every node alive")
 
 
